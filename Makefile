@@ -1,0 +1,50 @@
+# bnlab: the two commands of the README, and a few more for course developers.
+#   make course   set up, then run the instructor's pipeline on the sample submissions
+#   make test     set up, then run the whole test suite (what CI runs)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# PyTorch is only needed for the parity tests and the benchmarks. The pinned
+# CPU release installs from a local wheel where one is provided; where it
+# can't be installed the parity tests skip and say so.
+TORCH ?= torch==2.13.0
+export PATH := $(abspath $(BIN)):$(PATH)
+export MPLBACKEND := Agg
+export PYTHONWARNINGS := ignore::DeprecationWarning
+
+.PHONY: setup course test lint bench sync clean torch
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+$(BIN)/.torch: $(BIN)/.installed
+	$(PY) -m pip install --quiet '$(TORCH)' && touch $@ || echo "PyTorch could not be installed: the parity tests will be skipped."
+
+torch: $(BIN)/.torch
+
+course: setup
+	$(PY) -m bnlab.demo
+
+test: setup torch
+	$(BIN)/ruff check .
+	$(PY) -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check bnlab autograder tests bench
+
+bench: setup torch
+	$(PY) -m bench
+
+sync: setup
+	$(PY) -m bnlab.sync
+
+clean:
+	rm -rf $(VENV) course build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,16 @@
+"""bnlab: Batch Normalization in a deep network, in the lecture's notation.
+
+Public modules (in the student wheel):
+    activations -- activations, softmax, cost, and their backward passes
+    gradcheck   -- numeric gradients and relative error
+    data        -- the handwritten digits and a synthetic set, examples as columns
+    plain       -- the same network without Batch Norm, for comparisons
+    training    -- mini-batch training and prediction on the graded functions you pass
+    course      -- the notebooks and their graded functions
+    loader      -- your own functions from an earlier notebook
+    checks      -- the visible checks that run in the notebooks
+
+Instructor-only (not in the student wheel): reference, grading, sync.
+"""
+
+__version__ = "0.1.0"

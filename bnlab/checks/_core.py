@@ -1,0 +1,194 @@
+"""The machinery behind the visible checks: stored cases, comparison, and named mistakes.
+
+A check runs your function on stored cases (``bnlab/data/checks/<name>.npz``)
+and compares what it returns with the expected output: type, then shape, then
+values. When the values are wrong, it compares them with the outputs of the
+classic mistakes stored beside the case; if yours matches one, the message
+names that mistake. The cases hold numbers only, no solution code.
+"""
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+
+FIXTURE_DIR = Path(__file__).resolve().parent.parent / "data" / "checks"
+
+
+class CheckFailed(AssertionError):
+    """A visible check found something wrong; the message says what and where to look."""
+
+
+# ------------------------------------------------------------ serialization
+
+
+def _flatten(value, arrays):
+    if isinstance(value, np.ndarray):
+        key = f"a{len(arrays)}"
+        arrays[key] = value
+        return {"array": key}
+    if isinstance(value, dict):
+        return {"dict": [[k, _flatten(v, arrays)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        kind = "tuple" if isinstance(value, tuple) else "list"
+        return {kind: [_flatten(v, arrays) for v in value]}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"value": value}
+    raise TypeError(f"cannot store {type(value).__name__} in a check fixture")
+
+
+def _unflatten(node, arrays):
+    if "array" in node:
+        return arrays[node["array"]]
+    if "dict" in node:
+        return {k: _unflatten(v, arrays) for k, v in node["dict"]}
+    if "tuple" in node:
+        return tuple(_unflatten(v, arrays) for v in node["tuple"])
+    if "list" in node:
+        return [_unflatten(v, arrays) for v in node["list"]]
+    return node["value"]
+
+
+def save_cases(path, cases):
+    """Store a list of case dicts (nested tuples/lists/dicts of arrays and scalars) in an npz."""
+    arrays = {}
+    structure = _flatten(cases, arrays)
+    np.savez_compressed(path, __structure__=np.array(json.dumps(structure)), **arrays)
+
+
+def load_cases(name):
+    """The stored cases of graded function `name`."""
+    path = FIXTURE_DIR / f"{name}.npz"
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    return _unflatten(json.loads(str(arrays.pop("__structure__"))), arrays)
+
+
+# --------------------------------------------------------------- comparison
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+def first_difference(got, expected, where, rtol, atol):
+    """None if `got` matches `expected`; otherwise (kind, where, message)."""
+    if isinstance(expected, np.ndarray):
+        if np.isscalar(got) and expected.shape == ():
+            got = np.asarray(got)
+        if not isinstance(got, np.ndarray):
+            return "type", where, f"{where} should be {_describe(expected)}, got {_describe(got)}."
+        if got.shape != expected.shape:
+            return "shape", where, f"{where} has shape {got.shape}; expected {expected.shape}."
+        if not np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True):
+            diff = np.abs(got.astype(np.float64) - expected)
+            if np.isnan(diff).any():
+                return (
+                    "values",
+                    where,
+                    f"Wrong values in {where}: it holds NaN where it should not.",
+                )
+            return (
+                "values",
+                where,
+                f"Wrong values in {where} (largest difference {diff.max():.3g}).",
+            )
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return "type", where, f"{where} should be a dict, got {_describe(got)}."
+        missing = [k for k in expected if k not in got]
+        extra = [k for k in got if k not in expected]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing}")
+            if extra:
+                parts.append(f"unexpected keys {extra}")
+            return "keys", where, f"{where} has {' and '.join(parts)}."
+        for key in expected:
+            found = first_difference(got[key], expected[key], f"{where}[{key!r}]", rtol, atol)
+            if found:
+                return found
+        return None
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(got, (tuple, list)):
+            return (
+                "type",
+                where,
+                f"{where} should be a {type(expected).__name__}, got {_describe(got)}.",
+            )
+        if len(got) != len(expected):
+            return "length", where, f"{where} has {len(got)} items; expected {len(expected)}."
+        for i, (g, e) in enumerate(zip(got, expected)):
+            found = first_difference(g, e, f"{where}[{i}]", rtol, atol)
+            if found:
+                return found
+        return None
+    if isinstance(expected, float):
+        if not isinstance(got, (int, float, np.number)) or not np.isclose(
+            got, expected, rtol, atol
+        ):
+            return "values", where, f"{where} should be {expected!r}, got {got!r}."
+        return None
+    if got != expected:
+        return "values", where, f"{where} should be {expected!r}, got {got!r}."
+    return None
+
+
+def _changed_inputs(before, after):
+    return first_difference(after, before, "input", 0, 0) is not None
+
+
+def run_check(name, function, labels=None, report=print):
+    """Run `function` on the stored cases of graded function `name`.
+
+    Arguments:
+    name -- graded function name; its cases are in bnlab/data/checks/<name>.npz
+    function -- the function to check (yours)
+    labels -- optional {path: readable name}, e.g. {"output[1][2]": "cache[2] (mu)"}
+    report -- where the verdict is printed
+
+    Raises CheckFailed with a plain message at the first failing case; prints a
+    one-line verdict when all pass.
+    """
+    labels = labels or {}
+    cases = load_cases(name)
+    for case in cases:
+        args = copy.deepcopy(case["args"])
+        kwargs = copy.deepcopy(case.get("kwargs", {}))
+        label = case["label"]
+        try:
+            got = function(*args, **kwargs)
+        except NotImplementedError:
+            raise CheckFailed(
+                f"{name} is not implemented yet: replace `raise NotImplementedError()`."
+            ) from None
+        except Exception as error:
+            raise CheckFailed(
+                f"{name} raised {type(error).__name__}: {error}\n  on the case: {label}."
+            ) from error
+        if _changed_inputs(case["args"], args) or _changed_inputs(case.get("kwargs", {}), kwargs):
+            raise CheckFailed(
+                f"{name} changed one of its inputs in place (case: {label}). "
+                "Build new arrays (x = x - ...) instead of x -= ... on arguments."
+            )
+        rtol, atol = case.get("rtol", 1e-6), case.get("atol", 1e-8)
+        difference = first_difference(got, case["expected"], "output", rtol, atol)
+        if difference is None:
+            continue
+        kind, where, message = difference
+        for path, readable in sorted(labels.items(), key=lambda item: -len(item[0])):
+            message = message.replace(path, readable)
+        for mistake, output in case.get("mistakes", {}).items():
+            if first_difference(got, output, "output", rtol, atol) is None:
+                hint = case["hints"][mistake]
+                raise CheckFailed(f"{name}: {message}\n  Likely mistake: {hint}\n  Case: {label}.")
+        raise CheckFailed(f"{name}: {message}\n  Case: {label}.")
+    report(f"{name}: all {len(cases)} checks passed.")
+    return True
