@@ -49,10 +49,13 @@ def solution_cells(notebook):
     return cells
 
 
-def sync(check=False, notebook_dir=NOTEBOOK_DIR):
-    """Rewrite (or, with check=True, compare) every solution cell. Returns a list of problems."""
+def sync(check=False, notebook_dir=NOTEBOOK_DIR, stems=None):
+    """Rewrite (or, with check=True, compare) the solution cells of the notebooks `stems`
+    (default: all). Returns a list of problems."""
     problems = []
     for stem, names in NOTEBOOKS.items():
+        if stems and stem not in stems:
+            continue
         path = Path(notebook_dir) / f"{stem}.ipynb"
         if not path.exists():
             problems.append(f"{path.name}: missing")
@@ -79,14 +82,18 @@ def sync(check=False, notebook_dir=NOTEBOOK_DIR):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 on drift")
+    parser.add_argument(
+        "stems", nargs="*", help="notebooks to sync, e.g. 01_forward_bn (default: all)"
+    )
     args = parser.parse_args(argv)
-    problems = sync(check=args.check)
+    problems = sync(check=args.check, stems=args.stems)
     for problem in problems:
         print(problem, file=sys.stderr)
     if not args.check:
         from bnlab.fixtures import write_fixtures
 
-        write_fixtures()
+        names = [n for stem in (args.stems or NOTEBOOKS) for n in NOTEBOOKS[stem]]
+        write_fixtures(names)
     return 1 if problems else 0
 
 

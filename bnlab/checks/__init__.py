@@ -6,17 +6,10 @@ when everything matches, and otherwise raises CheckFailed with what is wrong
 mistake behind it.
 """
 
-from bnlab.checks._core import CheckFailed, run_check
-
-_BN_CACHE = ["Z", "Z_norm", "mu", "var", "gamma", "beta", "eps"]
-
-
-def check_batchnorm_forward(batchnorm_forward):
-    """Check batchnorm_forward(Z, gamma, beta, eps) -> (Z_tilde, cache)."""
-    labels = {"output[0]": "Z_tilde"}
-    labels.update({f"output[1][{i}]": f"cache[{i}] ({n})" for i, n in enumerate(_BN_CACHE)})
-    labels["output[1]"] = "cache"
-    return run_check("batchnorm_forward", batchnorm_forward, labels)
-
-
-__all__ = ["CheckFailed", "check_batchnorm_forward"]
+from bnlab.checks._core import CheckFailed, run_check  # noqa: F401
+from bnlab.checks.backward_bn import *  # noqa: F403
+from bnlab.checks.deep_network import *  # noqa: F403
+from bnlab.checks.forward_bn import *  # noqa: F403
+from bnlab.checks.optimizers import *  # noqa: F403
+from bnlab.checks.removing_b import *  # noqa: F403
+from bnlab.checks.test_time import *  # noqa: F403

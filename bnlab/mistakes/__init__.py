@@ -38,46 +38,28 @@ class Mistake:
         return namespace[self.function]
 
 
-MISTAKES = [
-    Mistake(
-        "batchnorm_forward",
-        "wrong_axis",
-        "the statistics are taken over the units (axis=0) instead of over the examples "
-        "of the mini-batch (axis=1): each row is one unit, each column one example.",
-        (("np.mean(Z, axis=1", "np.mean(Z, axis=0"), ("Z_centered, axis=1", "Z_centered, axis=0")),
-    ),
-    Mistake(
-        "batchnorm_forward",
-        "unbiased_variance",
-        "the variance divides by m - 1; Batch Norm uses the biased variance, 1/m sum (Z - mu)^2.",
-        (
-            (
-                "var = np.mean(Z_centered * Z_centered, axis=1, keepdims=True)",
-                "var = np.var(Z, axis=1, keepdims=True, ddof=1)",
-            ),
-        ),
-    ),
-    Mistake(
-        "batchnorm_forward",
-        "eps_outside_sqrt",
-        "eps is added outside the square root; it belongs inside: sqrt(var + eps).",
-        (("np.sqrt(var + eps)", "(np.sqrt(var) + eps)"),),
-    ),
-    Mistake(
-        "batchnorm_forward",
-        "gamma_beta_swapped",
-        "gamma and beta are swapped: Z_tilde = gamma * Z_norm + beta (gamma scales, beta shifts).",
-        (("Z_tilde = gamma * Z_norm + beta", "Z_tilde = beta * Z_norm + gamma"),),
-    ),
-    Mistake(
-        "batchnorm_forward",
-        "gamma_beta_left_out",
-        "gamma and beta are left out: Z_tilde is gamma * Z_norm + beta, not Z_norm.",
-        (("Z_tilde = gamma * Z_norm + beta", "Z_tilde = Z_norm"),),
-    ),
-]
+def _collect():
+    from bnlab.mistakes import (
+        backward_bn,
+        deep_network,
+        forward_bn,
+        optimizers,
+        removing_b,
+        test_time,
+    )
+
+    modules = (forward_bn, backward_bn, removing_b, deep_network, optimizers, test_time)
+    mistakes = [m for module in modules for m in module.MISTAKES]
+    ids = [(m.function, m.id) for m in mistakes]
+    assert len(ids) == len(set(ids)), "two mistakes share a function and an id"
+    return mistakes
 
 
 def mistakes_of(function):
     """The mistakes defined for graded function `function`."""
-    return [m for m in MISTAKES if m.function == function]
+    return [m for m in all_mistakes() if m.function == function]
+
+
+def all_mistakes():
+    """Every mistake of the course, in notebook order."""
+    return _collect()

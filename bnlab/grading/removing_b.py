@@ -1,0 +1,3 @@
+"""Hidden tests of this notebook."""
+
+__all__ = []
