@@ -1,0 +1,280 @@
+"""Helpers of the autograder's end-to-end tests: running the pipeline, reading grades,
+what each sample should score, and a throw-away PostgreSQL server.
+
+The expected scores come from the samples' definitions (autograder.samples.Sample)
+and the points in the source notebooks' test cells, never from the pipeline.
+"""
+
+import contextlib
+import csv
+import grp
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder.samples import MANUAL
+from bnlab.course import ASSIGNMENT, NOTEBOOKS
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "notebooks"
+PYTHON = sys.executable
+
+
+# ------------------------------------------------------------------ pipeline
+
+
+def _venv_on_path():
+    """nbgrader's Gradebook shells out to alembic: put the venv's bin/ on this process's PATH."""
+    bindir = str(Path(PYTHON).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def pipeline_env():
+    """The environment the pipeline runs in: the venv's bin/ first on PATH (nbgrader needs alembic)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def command(step, course, *args, db_url=None):
+    """The argv of `python -m autograder <step> --course <course> [args]`."""
+    argv = [PYTHON, "-m", "autograder", step, "--course", str(course), *map(str, args)]
+    if db_url:
+        argv += ["--db-url", db_url]
+    return argv
+
+
+def run(step, course, *args, db_url=None, timeout=900, check=True):
+    """Run one pipeline step; on failure (check=True) raise with its output."""
+    result = subprocess.run(
+        command(step, course, *args, db_url=db_url),
+        cwd=ROOT,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"`autograder {step}` exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+# ------------------------------------------------------------------ expected
+
+
+def points():
+    """{graded function or manual answer: points}, read from the source notebooks' grade cells."""
+    found = {}
+    for stem in NOTEBOOKS:
+        notebook = nbformat.read(SOURCE / f"{stem}.ipynb", as_version=4)
+        for cell in notebook.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                grade_id = meta["grade_id"]
+                name = grade_id[len("test_") :] if grade_id.startswith("test_") else grade_id
+                found[name] = float(meta["points"])
+    return found
+
+
+def expected_scores(sample, points):
+    """{function: points this sample should earn}; the manual answer maps to None
+    (needs manual grading) when it was written, else 0."""
+    scores = {}
+    for name, value in points.items():
+        if name == MANUAL:
+            scores[name] = None if sample.answered else 0.0
+        elif name not in sample.unscored:
+            scores[name] = value * sample.expected_fraction(name)
+    return scores
+
+
+# ------------------------------------------------------------------ grades
+
+
+def gradebook_scores(db_url, students=None):
+    """{student: {function: score}} straight from the gradebook. A graded function is
+    named after its test cell (test_<function>); a cell that still needs manual
+    grading scores None. Only students with a submission appear."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    _venv_on_path()
+    found = {}
+    with Gradebook(db_url) as gradebook:
+        for student in gradebook.students:
+            if students is not None and student.id not in students:
+                continue
+            try:
+                submission = gradebook.find_submission(ASSIGNMENT, student.id)
+            except MissingEntry:
+                continue
+            scores = {}
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    name = (
+                        grade.name[len("test_") :] if grade.name.startswith("test_") else grade.name
+                    )
+                    scores[name] = None if grade.needs_manual_grade else float(grade.score)
+            found[student.id] = scores
+    return found
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def tree_digest(folder):
+    """{relative path: sha256} of every file under `folder`."""
+    folder = Path(folder)
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def sqlite_url(course):
+    return f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+class PostgresUnavailable(RuntimeError):
+    """PostgreSQL's server programs are not here and could not be installed."""
+
+
+def _postgres_bindir():
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    if candidates:
+        return candidates[0].parent
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def postgres_bindir(install=True):
+    """The folder of initdb/pg_ctl; installs Debian's postgresql package when it is
+    missing and this is root on a machine with apt-get. Raises PostgresUnavailable."""
+    bindir = _postgres_bindir()
+    if bindir or not install:
+        if bindir:
+            return bindir
+        raise PostgresUnavailable("PostgreSQL's initdb was not found")
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise PostgresUnavailable(
+            "PostgreSQL's initdb was not found, and installing Debian's postgresql package "
+            "needs root and apt-get"
+        )
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql"]):
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            raise PostgresUnavailable(
+                f"`{' '.join(argv)}` failed: {(result.stderr or result.stdout)[-500:]}"
+            )
+    bindir = _postgres_bindir()
+    if not bindir:
+        raise PostgresUnavailable("the postgresql package installed no initdb")
+    return bindir
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _server_user():
+    """argv prefix to run the server programs as a non-root user (initdb refuses root)."""
+    if os.geteuid() != 0:
+        return [], None
+    try:
+        user = pwd.getpwnam("postgres")
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "postgres"], check=True, timeout=60
+        )
+        user = pwd.getpwnam("postgres")
+    runuser = shutil.which("runuser")
+    if not runuser:
+        raise PostgresUnavailable("running as root without runuser: cannot start PostgreSQL")
+    return [runuser, "-u", user.pw_name, "--"], user
+
+
+@contextlib.contextmanager
+def postgres_server():
+    """A PostgreSQL server on 127.0.0.1 with a throw-away cluster; yields a function
+    new_database(name) -> db_url. The cluster is deleted afterwards."""
+    bindir = postgres_bindir()
+    prefix, user = _server_user()
+    folder = Path(tempfile.mkdtemp(prefix="bnlab-pg-"))
+    data, sockets = folder / "data", folder / "sockets"
+    sockets.mkdir()
+    if user is not None:
+        for path in (folder, sockets):
+            os.chown(path, user.pw_uid, grp.getgrgid(user.pw_gid).gr_gid)
+    port = _free_port()
+    log = folder / "server.log"
+
+    def call(*argv, timeout=120):
+        result = subprocess.run(
+            [*prefix, *argv], capture_output=True, text=True, timeout=timeout, cwd=folder
+        )
+        if result.returncode != 0:
+            raise PostgresUnavailable(
+                f"`{Path(argv[0]).name}` failed: {(result.stderr or result.stdout)[-800:]}"
+            )
+        return result
+
+    started = False
+    try:
+        call(str(bindir / "initdb"), "-D", str(data), "-U", "bnlab", "--auth=trust", "-E", "UTF8")
+        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        call(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+        started = True
+
+        def new_database(name):
+            call(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "bnlab", name)
+            return f"postgresql+psycopg2://bnlab@127.0.0.1:{port}/{name}"
+
+        yield new_database
+    finally:
+        if started:
+            with contextlib.suppress(Exception):
+                call(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ processes
+
+
+def kill_group(process):
+    """SIGKILL a process started with start_new_session=True, and all its children."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+def wait_for(predicate, timeout, interval=0.5):
+    """Poll `predicate` until it is true or `timeout` seconds have passed; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
