@@ -35,10 +35,30 @@ def test_linear_bn_activation_forward(linear_bn_activation_forward):
     from bnlab.grading import isolated
 
     rng = np.random.default_rng(102)
-    for activation in ("relu", "tanh", "sigmoid"):
-        A_prev, W = rng.standard_normal((4, 7)), rng.standard_normal((3, 4))
-        gamma, beta = rng.uniform(0.5, 2, (3, 1)), rng.standard_normal((3, 1))
-        expected, _ = reference.linear_bn_activation_forward(A_prev, W, gamma, beta, activation)
+    for activation, (n_prev, n_l, m) in zip(
+        ("relu", "tanh", "sigmoid"), [(4, 3, 7), (6, 5, 2), (3, 8, 11)]
+    ):
+        A_prev, W = rng.standard_normal((n_prev, m)) + 0.3, rng.standard_normal((n_l, n_prev))
+        gamma, beta = rng.uniform(0.5, 2, (n_l, 1)), rng.standard_normal((n_l, 1))
+        expected, expected_cache = reference.linear_bn_activation_forward(
+            A_prev, W, gamma, beta, activation
+        )
         with isolated(linear_bn_activation_forward) as f:
-            A, cache = f(A_prev.copy(), W.copy(), gamma.copy(), beta.copy(), activation)
+            out = f(A_prev.copy(), W.copy(), gamma.copy(), beta.copy(), activation)
+        assert isinstance(out, tuple) and len(out) == 2, "Return (A, cache)."
+        A, cache = out
         _close(A, expected, f"A with activation={activation!r}")
+        assert isinstance(cache, tuple) and len(cache) == 3, (
+            "cache should be (linear_cache, bn_cache, activation_cache)."
+        )
+        (got_A_prev, got_W), bn_cache, activation_cache = cache
+        _close(np.asarray(got_A_prev), A_prev, "linear cache A_prev")
+        _close(np.asarray(got_W), W, "linear cache W")
+        for got, want, what in zip(
+            bn_cache[:4], expected_cache[1][:4], ["Z", "Z_norm", "mu", "var"]
+        ):
+            _close(np.asarray(got), want, f"bn cache {what}")
+        _close(np.asarray(activation_cache[0]), expected_cache[2][0], "activation cache Z_tilde")
+        assert activation_cache[1] == activation, (
+            "activation cache should hold the activation name."
+        )

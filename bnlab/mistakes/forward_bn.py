@@ -40,3 +40,60 @@ MISTAKES = [
         (("Z_tilde = gamma * Z_norm + beta", "Z_tilde = Z_norm"),),
     ),
 ]
+MISTAKES += [
+    Mistake(
+        "batchnorm_forward",
+        "not_centered",
+        "Z is divided by the standard deviation without subtracting the mean first: "
+        "Z_norm = (Z - mu) / sqrt(var + eps).",
+        (
+            (
+                "Z_norm = Z_centered * (1 / np.sqrt(var + eps))",
+                "Z_norm = Z * (1 / np.sqrt(var + eps))",
+            ),
+        ),
+    ),
+    Mistake(
+        "batchnorm_forward",
+        "no_sqrt",
+        "Z - mu is divided by the variance; divide by the standard deviation, sqrt(var + eps).",
+        (("(1 / np.sqrt(var + eps))", "(1 / (var + eps))"),),
+    ),
+    Mistake(
+        "linear_bn_activation_forward",
+        "bn_after_activation",
+        "Batch Norm is applied after the activation; it sits between Z and A: "
+        "Z_tilde = BN(Z), then A = g(Z_tilde).",
+        (
+            (
+                "Z_tilde, bn_cache = batchnorm_forward(Z, gamma, beta)",
+                "Z_tilde, bn_cache = batchnorm_forward(activation_forward(Z, activation), gamma, beta)",
+            ),
+            ("A = activation_forward(Z_tilde, activation)", "A = Z_tilde"),
+        ),
+    ),
+    Mistake(
+        "linear_bn_activation_forward",
+        "activation_of_Z",
+        "the activation is applied to Z, skipping Batch Norm: A = g(Z_tilde), not g(Z).",
+        (("A = activation_forward(Z_tilde, activation)", "A = activation_forward(Z, activation)"),),
+    ),
+    Mistake(
+        "linear_bn_activation_forward",
+        "activation_ignored",
+        "the `activation` argument is ignored (relu every time): pass it on to activation_forward.",
+        (
+            (
+                "A = activation_forward(Z_tilde, activation)",
+                'A = activation_forward(Z_tilde, "relu")',
+            ),
+        ),
+    ),
+    Mistake(
+        "linear_bn_activation_forward",
+        "cache_holds_Z",
+        "the activation cache holds Z; it must hold the activation's input, Z_tilde "
+        "(the backward pass evaluates g'(Z_tilde)).",
+        (("(Z_tilde, activation))", "(Z, activation))"),),
+    ),
+]

@@ -1,0 +1,224 @@
+"""Figures for the notebooks: where Batch Norm sits, its computation graph, distributions.
+
+Public. Plain matplotlib; every function draws into a new figure (or the axes
+you pass) and returns the figure, so a notebook can show it or save it.
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+BOX = {"boxstyle": "round,pad=0.35", "linewidth": 1.2}
+COLORS = {
+    "input": "#e8eef7",
+    "linear": "#dbe9f6",
+    "bn": "#fde7c8",
+    "activation": "#dff2df",
+    "param": "#f3e0f0",
+    "output": "#eeeeee",
+}
+
+
+def _node(ax, xy, text, kind, fontsize=12):
+    return ax.text(
+        *xy,
+        text,
+        ha="center",
+        va="center",
+        fontsize=fontsize,
+        bbox={**BOX, "facecolor": COLORS[kind], "edgecolor": "#555555"},
+        zorder=3,
+    )
+
+
+def _arrow(ax, start, end, label=None, color="#333333", label_offset=0.22):
+    """An arrow from node `start` to node `end` (text artists), clipped at their boxes."""
+    ax.annotate(
+        "",
+        xy=end.get_position(),
+        xytext=start.get_position(),
+        arrowprops={
+            "arrowstyle": "-|>",
+            "color": color,
+            "lw": 1.3,
+            "patchA": start.get_bbox_patch(),
+            "patchB": end.get_bbox_patch(),
+            "shrinkA": 2,
+            "shrinkB": 2,
+        },
+        zorder=2,
+    )
+    if label:
+        (x0, y0), (x1, y1) = start.get_position(), end.get_position()
+        ax.text(
+            (x0 + x1) / 2,
+            (y0 + y1) / 2 + label_offset,
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=10,
+            color="#444444",
+        )
+
+
+def _blank_axes(ax, figsize, xlim, ylim):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+    else:
+        fig = ax.figure
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.axis("off")
+    return fig, ax
+
+
+def network_diagram(num_hidden=2, ax=None):
+    """The forward pass with Batch Norm between Z and A in every hidden layer.
+
+    X -> Z[1] -> Z_tilde[1] -> A[1] -> Z[2] -> ... -> softmax output, with the
+    parameters that govern each step written over its arrow.
+    """
+    steps = [("$X$", "input")]
+    edges = []
+    for l in range(1, num_hidden + 1):
+        steps += [(f"$Z^{{[{l}]}}$", "linear"), (rf"$\tilde Z^{{[{l}]}}$", "bn")]
+        steps += [(f"$A^{{[{l}]}}$", "activation")]
+        edges += [f"$W^{{[{l}]}}$", rf"BN: $\gamma^{{[{l}]}}, \beta^{{[{l}]}}$", f"$g^{{[{l}]}}$"]
+    L = num_hidden + 1
+    steps += [(f"$Z^{{[{L}]}}$", "linear"), (r"$\hat Y$", "output")]
+    edges += [f"$W^{{[{L}]}}, b^{{[{L}]}}$", "softmax"]
+    fig, ax = _blank_axes(ax, (1.35 * len(steps), 2.0), (-0.6, len(steps) - 0.4), (-0.8, 1.0))
+    nodes = [_node(ax, (i, 0), text, kind, fontsize=13) for i, (text, kind) in enumerate(steps)]
+    for i, label in enumerate(edges):
+        color = "#c77c00" if label.startswith("BN") else "#333333"
+        _arrow(ax, nodes[i], nodes[i + 1], label, color=color)
+    ax.text(
+        (len(steps) - 1) / 2,
+        -0.7,
+        "Batch Norm sits between Z and A in every hidden layer; the output layer has none.",
+        ha="center",
+        fontsize=10,
+        color="#555555",
+    )
+    fig.tight_layout()
+    return fig
+
+
+# Positions of the nodes of Batch Norm's computation graph.
+_GRAPH = {
+    "Z": (0.0, 1.0),
+    "mu": (1.7, 2.3),
+    "Z_centered": (3.4, 1.0),
+    "var": (5.0, 2.3),
+    "inv_std": (7.0, 2.3),
+    "Z_norm": (7.6, 1.0),
+    "gamma": (9.2, 2.3),
+    "beta": (11.0, 2.3),
+    "Z_tilde": (10.4, 1.0),
+}
+_GRAPH_TEXT = {
+    "Z": "$Z$",
+    "mu": r"$\mu = \frac{1}{m}\sum_i Z^{(i)}$",
+    "Z_centered": r"$Z_c = Z - \mu$",
+    "var": r"$\sigma^2 = \frac{1}{m}\sum_i (Z_c^{(i)})^2$",
+    "inv_std": r"$s = \frac{1}{\sqrt{\sigma^2 + \varepsilon}}$",
+    "Z_norm": r"$Z_{norm} = Z_c \, s$",
+    "gamma": r"$\gamma$",
+    "beta": r"$\beta$",
+    "Z_tilde": r"$\tilde Z = \gamma Z_{norm} + \beta$",
+}
+_GRAPH_KIND = {"Z": "input", "gamma": "param", "beta": "param", "Z_tilde": "output"}
+_GRAPH_EDGES = [
+    ("Z", "mu"),
+    ("Z", "Z_centered"),
+    ("mu", "Z_centered"),
+    ("Z_centered", "var"),
+    ("Z_centered", "Z_norm"),
+    ("var", "inv_std"),
+    ("inv_std", "Z_norm"),
+    ("Z_norm", "Z_tilde"),
+    ("gamma", "Z_tilde"),
+    ("beta", "Z_tilde"),
+]
+
+
+def bn_graph(ax=None):
+    """Batch Norm's computation graph, node by node, for one unit (one row of Z).
+
+    The two values that feed two nodes each -- Z (into mu and Z_c) and Z_c
+    (into var and Z_norm) -- and their outgoing edges are drawn in orange: on
+    the way back, their two gradients add up.
+    """
+    fig, ax = _blank_axes(ax, (12, 3.2), (-0.6, 12.0), (0.0, 2.9))
+    forks = {"Z", "Z_centered"}
+    nodes = {}
+    for name, xy in _GRAPH.items():
+        kind = "bn" if name in forks else _GRAPH_KIND.get(name, "linear")
+        nodes[name] = _node(ax, xy, _GRAPH_TEXT[name], kind, fontsize=12)
+    for start, end in _GRAPH_EDGES:
+        color = "#c77c00" if start in forks else "#333333"
+        _arrow(ax, nodes[start], nodes[end], color=color)
+    ax.text(
+        5.7,
+        0.15,
+        "Forward: left to right.  Backward: right to left; "
+        "Z and $Z_c$ (orange) each feed two nodes, so their gradients are sums of two paths.",
+        ha="center",
+        fontsize=10,
+        color="#555555",
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _range(arrays, lo=0.5, hi=99.5):
+    values = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+    low, high = np.percentile(values, [lo, hi])
+    pad = 0.05 * (high - low) + 1e-9
+    return low - pad, high + pad
+
+
+def histograms_before_after(before, after, units=(0, 1, 2), titles=("Z", r"$\tilde Z$")):
+    """Histograms of a few units (rows) of `before` and `after`, side by side.
+
+    before, after -- (n_l, m) arrays, e.g. Z and Z_tilde of one layer
+    units -- which rows to draw, one colour each
+    The x-range of each panel covers all but the 0.5 % most extreme values.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    for ax, values, title in zip(axes, (before, after), titles):
+        rows = [np.asarray(values[unit], dtype=np.float64) for unit in units]
+        bins = np.linspace(*_range(rows), 50)
+        for unit, row in zip(units, rows):
+            ax.hist(row, bins=bins, alpha=0.55, label=f"unit {unit + 1}")
+        ax.set_xlim(bins[0], bins[-1])
+        ax.set_title(title)
+        ax.set_xlabel("value")
+        ax.legend(fontsize=9)
+    axes[0].set_ylabel("number of examples")
+    fig.tight_layout()
+    return fig
+
+
+def layer_distributions(named_rows, xlabel="value"):
+    """One panel per layer with the distributions of one or more networks' values.
+
+    named_rows -- list of (panel title, {curve label: array of values})
+    All panels share one x-range (that of the widest panel, trimmed of the
+    1 % most extreme values), so growing or shrinking spreads are visible.
+    """
+    fig, axes = plt.subplots(1, len(named_rows), figsize=(3.3 * len(named_rows), 3.0))
+    axes = np.atleast_1d(axes)
+    ranges = [_range(curves.values(), 1, 99) for _, curves in named_rows]
+    low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    bins = np.linspace(low, high, 60)
+    for ax, (title, curves) in zip(axes, named_rows):
+        for label, values in curves.items():
+            values = np.asarray(values, dtype=np.float64).ravel()
+            ax.hist(np.clip(values, low, high), bins=bins, alpha=0.55, density=True, label=label)
+        ax.set_xlim(low, high)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_yticks([])
+    axes[0].legend(fontsize=9)
+    fig.tight_layout()
+    return fig
