@@ -135,12 +135,7 @@ def batchnorm_backward(dZ_tilde, cache):
     m = Z.shape[1]
     dbeta = np.sum(dZ_tilde, axis=1, keepdims=True)
     dgamma = np.sum(dZ_tilde * Z_norm, axis=1, keepdims=True)
-    # The formula above, built up in place in one new array: a single (n_l, m)
-    # array is allocated, where the one-line expression would create five.
-    dZ = Z_norm * (dgamma / m)  # Z_norm * dgamma / m
-    dZ += dbeta / m  # (dbeta + Z_norm * dgamma) / m
-    np.subtract(dZ_tilde, dZ, out=dZ)  # dZ_tilde - (dbeta + Z_norm * dgamma) / m
-    dZ *= gamma / np.sqrt(var + eps)
+    dZ = (gamma / np.sqrt(var + eps)) * (dZ_tilde - (dbeta + Z_norm * dgamma) / m)
     return dZ, dgamma, dbeta
 
 
