@@ -84,7 +84,7 @@ def batchnorm_backward_staged(dZ_tilde, cache):
     The forward pass, split into nodes:
         mu = mean(Z);  Z_centered = Z - mu;  var = mean(Z_centered^2)
         inv_std = 1 / sqrt(var + eps);  Z_norm = Z_centered * inv_std
-        Z_tilde = gamma * Z_norm + beta
+        Z_tilde = gamma * Z_norm + beta  (the output)
     Walk it backwards; where a value feeds two nodes, add the two gradients.
 
     Arguments:
