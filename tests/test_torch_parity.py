@@ -1,0 +1,177 @@
+"""Parity with PyTorch, in float64: training-mode Batch Norm and its gradients,
+the running statistics and inference output of torch.nn.BatchNorm1d, and the
+gradients of a whole network. torch stores examples as rows: we transpose.
+
+Skipped where torch is not installed.
+"""
+
+import numpy as np
+import pytest
+
+from bnlab import reference, training
+from bnlab.activations import compute_cost
+from bnlab.data import one_hot
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+TOL = 1e-10
+EPS = 1e-5
+
+
+def t(array, grad=False):
+    """A float64 torch tensor of `array` (copied), optionally tracking gradients."""
+    return torch.tensor(np.array(array, dtype=np.float64), requires_grad=grad)
+
+
+def n(tensor):
+    return tensor.detach().numpy()
+
+
+def max_diff(a, b):
+    return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
+
+
+BN_CASES = {
+    "n_l=4, m=6": (4, 6, 0.0, EPS),
+    "n_l=7, m=3": (7, 3, 0.0, EPS),
+    "m=2": (3, 2, 0.0, EPS),
+    "offset 1e3": (5, 16, 1e3, EPS),
+    "eps=1e-3": (3, 8, 0.0, 1e-3),
+}
+
+
+@pytest.mark.parametrize("case", BN_CASES, ids=str)
+def test_batchnorm_training_forward_and_gradients(case):
+    n_l, m, offset, eps = BN_CASES[case]
+    rng = np.random.default_rng(list(BN_CASES).index(case))
+    Z = rng.standard_normal((n_l, m)) * 2 + offset
+    gamma, beta = rng.uniform(-2, 2, (n_l, 1)), rng.standard_normal((n_l, 1))
+    if n_l > 3:
+        gamma[0] = 0.0  # a unit switched off
+    dZ_tilde = rng.standard_normal((n_l, m))
+
+    x, weight, bias = t(Z.T, True), t(gamma.ravel(), True), t(beta.ravel(), True)
+    out = F.batch_norm(x, None, None, weight, bias, training=True, eps=eps)
+    (out * t(dZ_tilde.T)).sum().backward()
+
+    Z_tilde, cache = reference.batchnorm_forward(Z, gamma, beta, eps)
+    assert max_diff(Z_tilde, n(out).T) < TOL
+    for backward in (reference.batchnorm_backward, reference.batchnorm_backward_staged):
+        dZ, dgamma, dbeta = backward(dZ_tilde, cache)
+        assert max_diff(dZ, n(x.grad).T) < TOL, backward.__name__
+        assert max_diff(dgamma.ravel(), n(weight.grad)) < TOL, backward.__name__
+        assert max_diff(dbeta.ravel(), n(bias.grad)) < TOL, backward.__name__
+
+
+def test_running_statistics_and_inference_match_batchnorm1d():
+    rng = np.random.default_rng(7)
+    n_l = 5
+    layer = torch.nn.BatchNorm1d(n_l, eps=EPS, momentum=0.1, dtype=torch.float64)
+    gamma, beta = rng.uniform(0.5, 2, (n_l, 1)), rng.standard_normal((n_l, 1))
+    with torch.no_grad():
+        layer.weight.copy_(t(gamma.ravel()))
+        layer.bias.copy_(t(beta.ravel()))
+    running = training.initialize_running_averages({"gamma1": gamma})
+    running_mean, running_var = running["mean1"], running["var1"]
+    np.testing.assert_array_equal(running_mean.ravel(), n(layer.running_mean))
+    np.testing.assert_array_equal(running_var.ravel(), n(layer.running_var))
+
+    layer.train()
+    for step, m in enumerate([8, 8, 5, 16, 2, 9]):
+        Z = rng.standard_normal((n_l, m)) * (1 + step) + rng.standard_normal((n_l, 1)) * 3
+        out = layer(t(Z.T))
+        Z_tilde, cache = reference.batchnorm_forward(Z, gamma, beta)
+        assert max_diff(Z_tilde, n(out).T) < TOL
+        mu, var = cache[2], cache[3]
+        running_mean, running_var = reference.update_running_averages(
+            running_mean, running_var, mu, var * m / (m - 1), momentum=0.1
+        )
+        assert max_diff(running_mean.ravel(), n(layer.running_mean)) < TOL, f"step {step}"
+        assert max_diff(running_var.ravel(), n(layer.running_var)) < TOL, f"step {step}"
+
+    layer.eval()
+    Z_test = rng.standard_normal((n_l, 11)) * 2
+    out = layer(t(Z_test.T))
+    Z_tilde = reference.batchnorm_forward_inference(Z_test, gamma, beta, running_mean, running_var)
+    assert max_diff(Z_tilde, n(out).T) < TOL
+
+
+def test_train_running_averages_match_batchnorm1d():
+    """The running averages training.train collects, against BatchNorm1d layers fed the
+    same pre-activations Z, mini-batch after mini-batch."""
+    rng = np.random.default_rng(8)
+    X, Y = rng.standard_normal((6, 70)), one_hot(rng.integers(0, 3, 70), 3)
+    parameters = reference.initialize_parameters([6, 5, 4, 3], seed=8)
+    layers = [torch.nn.BatchNorm1d(k, eps=EPS, momentum=0.1, dtype=torch.float64) for k in (5, 4)]
+
+    def feed(step, parameters, caches):
+        for layer, cache in zip(layers, caches[:-1]):
+            layer(t(cache[1][0].T))  # training mode: updates running_mean and running_var
+
+    _, history = training.train(
+        X,
+        Y,
+        parameters,
+        reference,
+        optimizer="adam",
+        learning_rate=0.01,
+        num_epochs=2,
+        mini_batch_size=16,
+        callback=feed,
+    )
+    for l, layer in enumerate(layers, start=1):
+        assert max_diff(history["running"][f"mean{l}"].ravel(), n(layer.running_mean)) < TOL
+        assert max_diff(history["running"][f"var{l}"].ravel(), n(layer.running_var)) < TOL
+
+
+TORCH_ACTIVATION = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_network_gradients_match_torch(activation):
+    dims, m = [6, 5, 4, 3], 10
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((dims[0], m))
+    labels = rng.integers(0, dims[-1], m)
+    Y = one_hot(labels, dims[-1])
+    parameters = reference.initialize_parameters(dims, seed=9)
+    for key, value in parameters.items():
+        if key.startswith("gamma"):
+            parameters[key] = rng.uniform(0.5, 1.5, value.shape)
+        elif key.startswith(("beta", "b")):
+            parameters[key] = rng.standard_normal(value.shape) * 0.3
+    L = len(dims) - 1
+
+    hidden = []
+    for l in range(1, L):
+        linear = torch.nn.Linear(dims[l - 1], dims[l], bias=False, dtype=torch.float64)
+        bn = torch.nn.BatchNorm1d(dims[l], eps=EPS, momentum=0.1, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(t(parameters[f"W{l}"]))
+            bn.weight.copy_(t(parameters[f"gamma{l}"].ravel()))
+            bn.bias.copy_(t(parameters[f"beta{l}"].ravel()))
+        hidden.append((linear, bn))
+    output = torch.nn.Linear(dims[L - 1], dims[L], bias=True, dtype=torch.float64)
+    with torch.no_grad():
+        output.weight.copy_(t(parameters[f"W{L}"]))
+        output.bias.copy_(t(parameters[f"b{L}"].ravel()))
+
+    a = t(X.T)
+    for linear, bn in hidden:
+        a = TORCH_ACTIVATION[activation](bn(linear(a)))
+    logits = output(a)
+    loss = F.cross_entropy(logits, torch.tensor(labels))
+    loss.backward()
+
+    AL, caches = reference.model_forward(X, parameters, activation)
+    grads = reference.model_backward(AL, Y, caches)
+    assert abs(compute_cost(AL, Y) - loss.item()) < TOL
+    assert max_diff(AL, n(torch.softmax(logits, dim=1)).T) < TOL
+    assert set(grads) == {"d" + key for key in parameters}
+    for l, (linear, bn) in enumerate(hidden, start=1):
+        assert max_diff(grads[f"dW{l}"], n(linear.weight.grad)) < TOL, f"dW{l}"
+        assert max_diff(grads[f"dgamma{l}"].ravel(), n(bn.weight.grad)) < TOL, f"dgamma{l}"
+        assert max_diff(grads[f"dbeta{l}"].ravel(), n(bn.bias.grad)) < TOL, f"dbeta{l}"
+    assert max_diff(grads[f"dW{L}"], n(output.weight.grad)) < TOL, f"dW{L}"
+    assert max_diff(grads[f"db{L}"].ravel(), n(output.bias.grad)) < TOL, f"db{L}"
