@@ -43,7 +43,7 @@ def graded_cells(path):
         )
     try:
         notebook = json.loads(path.read_text(encoding="utf-8"))
-        cells = notebook["cells"]
+        cells = [cell for cell in notebook["cells"] if isinstance(cell, dict)]
     except (ValueError, KeyError, TypeError) as error:
         raise LoadError(f"{path.name} is not a readable notebook ({error}).") from None
     found = {}
