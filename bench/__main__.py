@@ -82,6 +82,25 @@ def load_average():
         return "unknown"
 
 
+def busy_note():
+    """A warning when other processes were already using the CPUs, else ""."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return ""
+    cpus = os.cpu_count() or 1
+    if load < 0.5 * cpus:
+        return ""
+    return (
+        f"**The machine was busy when this run started** (load {load:.2f} on {cpus} logical "
+        "CPUs). Other processes took CPU time from the measurements: every figure is slower "
+        "and noisier than on an idle machine, and multithreaded code (PyTorch's OpenMP pool, "
+        "the BLAS) suffers most, since a parallel region waits for its slowest thread to get a "
+        "core. Compare the spread columns; rerun `make bench` on an idle machine for figures "
+        "that compare the libraries rather than the scheduler."
+    )
+
+
 def git_commit():
     try:
         out = subprocess.run(
@@ -112,7 +131,7 @@ def thread_pools():
     return lines
 
 
-def header(load_before):
+def header(load_before, busy):
     try:
         import torch
     except ImportError:
@@ -137,6 +156,7 @@ def header(load_before):
         f"- OS: {platform.system()} {platform.release()} ({platform.machine()})",
         f"- Load average (1 / 5 / 15 min) when the run started: {load_before}",
         "",
+        *([busy, ""] if busy else []),
         "## Versions",
         "",
         f"- Python {platform.python_version()} ({platform.python_implementation()})",
@@ -204,14 +224,14 @@ def main(argv=None):
     names = args.names or available
     output = args.output or (None if args.names else RESULTS)
 
-    load_before = load_average()
+    load_before, busy = load_average(), busy_note()
     sections, failed = [], []
     for name in names:
         section, ok = run_module(name)
         sections.append(section)
         if not ok:
             failed.append(name)
-    text = header(load_before) + "\n" + "\n".join(sections)
+    text = header(load_before, busy) + "\n" + "\n".join(sections)
     text += f"\nLoad average (1 / 5 / 15 min) when the run ended: {load_average()}\n"
     if output is None:
         print(text)

@@ -24,11 +24,12 @@ METHOD = (
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call of one contender: median, quartiles, and how it was sampled."""
+    """Seconds per call of one contender: median, quartiles, best, and how it was sampled."""
 
     median: float
     q1: float
     q3: float
+    best: float
     samples: int
     calls_per_sample: int
 
@@ -86,5 +87,5 @@ def side_by_side(contenders, repeats=15, warmup=3, min_sample_time=0.02, number=
     timings = {}
     for name in names:
         q1, q2, q3 = statistics.quantiles(samples[name], n=4, method="inclusive")
-        timings[name] = Timing(q2, q1, q3, len(samples[name]), calls[name])
+        timings[name] = Timing(q2, q1, q3, min(samples[name]), len(samples[name]), calls[name])
     return timings
