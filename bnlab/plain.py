@@ -2,7 +2,9 @@
 
 Same layout as the Batch Norm network (examples as columns, softmax output,
 cost averaged over the mini-batch), but every layer keeps its bias b[l] and
-there is no gamma or beta. Pass this module to ``training.train`` to train it.
+there is no gamma or beta. To train it, put this module first in ``training.train``'s
+`using`, before the namespace that holds random_mini_batches and the optimizers:
+``train(X, Y, parameters, using=[plain, globals()])``.
 """
 
 import numpy as np
