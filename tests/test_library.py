@@ -357,6 +357,27 @@ def test_load_graded_errors_are_plain(tmp_path):
         load_graded("batchnorm_forward", folder=tmp_path)
 
 
+def test_load_graded_carries_the_earlier_notebooks_forward(tmp_path):
+    """notebook 04's model_forward calls the linear_bn_activation_forward of notebook 01."""
+    layer = STUB_SOURCE.replace(
+        "# YOUR CODE HERE\n    raise NotImplementedError()",
+        "return np.full((W.shape[0], A_prev.shape[1]), 7.0), 'mine'",
+    )
+    model = (
+        "def model_forward(X, parameters, activation='relu'):\n"
+        "    return linear_bn_activation_forward(X, parameters['W1'], None, None, activation)\n"
+    )
+    write_notebook(tmp_path / "04_deep_network.ipynb", [("model_forward", model)])
+    model_forward = load_graded("model_forward", folder=tmp_path)
+    with pytest.raises(NameError):  # notebook 01 is missing: skipped
+        model_forward(np.ones((2, 3)), {"W1": np.eye(2)})
+    write_notebook(tmp_path / "01_forward_bn.ipynb", [("linear_bn_activation_forward", layer)])
+    model_forward = load_graded("model_forward", folder=tmp_path)
+    A, cache = model_forward(np.ones((2, 3)), {"W1": np.eye(2)})
+    assert cache == "mine"
+    np.testing.assert_array_equal(A, 7.0)
+
+
 def test_load_graded_rejects_an_unknown_name(tmp_path):
     with pytest.raises(KeyError, match="not a graded function"):
         load_graded("softmax", folder=tmp_path)
