@@ -1,0 +1,371 @@
+"""The source notebooks: they run, nbgrader accepts them, and their cells follow the contract.
+
+- nbval re-executes every notebook (``--nbval-lax``: errors, plus the cells
+  tagged ``nbval-check-output`` or marked ``# NBVAL_CHECK_OUTPUT``, whose
+  output must match exactly);
+- nbgrader's own validator passes on every notebook (no failing test cell and
+  no stderr in one: nbgrader would score either 0);
+- the solution cells and ``bnlab.reference`` (and the check fixtures) cannot drift apart;
+- metadata lint: cell kinds, grade_ids, points, hidden-test cells, imports,
+  kernelspec, no stored outputs.
+"""
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+STEMS = list(NOTEBOOKS)
+
+# The points of the assignment (100 in all): every hidden test and the written answer.
+POINTS = {
+    "batchnorm_forward": 10,
+    "linear_bn_activation_forward": 5,
+    "batchnorm_backward_staged": 10,
+    "batchnorm_backward": 10,
+    "linear_bn_activation_backward": 5,
+    "initialize_parameters": 5,
+    "why_no_b": 5,
+    "random_mini_batches": 5,
+    "model_forward": 10,
+    "model_backward": 10,
+    "update_parameters_with_gd": 3,
+    "update_parameters_with_momentum": 4,
+    "update_parameters_with_rmsprop": 4,
+    "update_parameters_with_adam": 6,
+    "update_running_averages": 4,
+    "batchnorm_forward_inference": 4,
+}
+MANUAL = {"why_no_b": "03_removing_b"}  # hand-graded markdown answers: grade_id -> notebook
+
+# Modules a student's release does not have: no notebook cell may import them
+# (the hidden-test blocks, which import bnlab.grading, are checked separately).
+INSTRUCTOR_ONLY = {"reference", "grading", "mistakes", "fixtures", "sync", "demo"}
+# Generous: a runaway cell fails; real cells take a few seconds at most.
+CELL_TIMEOUT = 120
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
+def read(stem):
+    return nbformat.read(NOTEBOOK_DIR / f"{stem}.ipynb", as_version=4)
+
+
+def nbgrader_cells(notebook):
+    """{grade_id: cell} of the cells with nbgrader metadata."""
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: cell
+        for cell in notebook.cells
+        if "nbgrader" in cell.metadata
+    }
+
+
+def kernel_env():
+    """The environment for kernels and nbgrader: this Python's bin/ first, headless plots."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["MPLBACKEND"] = "Agg"
+    env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    env.pop("NBGRADER_EXECUTION", None)
+    return env
+
+
+# ------------------------------------------------------------ they run (nbval)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_notebook_runs_under_nbval(stem):
+    """Every cell runs without error; the cells marked for it reproduce their output."""
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval-lax",
+        f"--nbval-cell-timeout={CELL_TIMEOUT}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        str(NOTEBOOK_DIR / f"{stem}.ipynb"),
+    ]
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=kernel_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"nbval failed on {stem}.ipynb:\n{result.stdout[-6000:]}"
+
+
+# ------------------------------------------------------- nbgrader accepts them
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_nbgrader_validator_passes(stem, monkeypatch):
+    """nbgrader's validator (what `nbgrader validate` runs) finds no failing cell.
+
+    The CLI exits 0 even when validation fails, so the result is read here.
+    """
+    from nbgrader.validator import Validator
+
+    for key, value in kernel_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    validator = Validator()
+    validator.timeout = CELL_TIMEOUT
+    results = validator.validate(str(NOTEBOOK_DIR / f"{stem}.ipynb"))
+    assert not results.get("type_changed"), results
+    failed = results.get("failed", [])
+    messages = [f"--- {c['source'][:200]}\n{c['raw_error'][-1500:]}" for c in failed]
+    assert not failed, f"{stem}: {len(failed)} failing cell(s):\n" + "\n".join(messages)
+
+
+# --------------------------------------------------------------- no drift
+
+
+def test_solution_cells_match_the_reference():
+    """Every solution cell is exactly what `python -m bnlab.sync` generates."""
+    from bnlab.sync import sync
+
+    assert sync(check=True) == []
+
+
+def test_check_fixtures_are_up_to_date():
+    """The stored cases of the visible checks are what the case builders produce today."""
+    from bnlab.checks._core import first_difference, load_cases
+    from bnlab.fixtures import _case_builders, build_cases
+
+    stale = []
+    for name in GRADED_FUNCTIONS:
+        if name not in _case_builders():
+            continue
+        stored, fresh = load_cases(name), build_cases(name)
+        if len(stored) != len(fresh):
+            stale.append(f"{name}: {len(stored)} stored cases, {len(fresh)} built")
+            continue
+        for old, new in zip(stored, fresh):
+            for part in ("label", "args", "kwargs", "expected", "mistakes", "hints"):
+                if first_difference(old[part], new[part], part, 1e-9, 1e-12) is not None:
+                    stale.append(f"{name}, case {new['label']!r}: {part} differs")
+                    break
+    assert not stale, "Run `python -m bnlab.sync`:\n" + "\n".join(stale)
+
+
+# ------------------------------------------------------------ metadata lint
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_valid_nbformat_and_python3_kernel(stem):
+    notebook = read(stem)
+    nbformat.validate(notebook)
+    assert notebook.metadata.kernelspec.name == "python3"
+    assert notebook.metadata.kernelspec.language == "python"
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_no_outputs_or_execution_counts_stored(stem):
+    for index, cell in enumerate(read(stem).cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{stem} cell {index} has stored outputs"
+            assert cell.execution_count is None, f"{stem} cell {index} has an execution count"
+
+
+def test_grade_ids_unique():
+    """grade_ids are unique in each notebook, and across the assignment except `imports`
+    (every notebook has its own locked imports cell of that name)."""
+    seen = {}
+    for stem in STEMS:
+        ids = [
+            cell.metadata["nbgrader"]["grade_id"]
+            for cell in read(stem).cells
+            if "nbgrader" in cell.metadata
+        ]
+        duplicates = {i for i in ids if ids.count(i) > 1}
+        assert not duplicates, f"{stem}: duplicate grade_ids {sorted(duplicates)}"
+        for grade_id in ids:
+            if grade_id == "imports":
+                continue
+            assert grade_id not in seen, (
+                f"grade_id {grade_id!r} in both {seen[grade_id]} and {stem}"
+            )
+            seen[grade_id] = stem
+
+
+def test_points_total_100():
+    assert sum(POINTS.values()) == 100
+    assert set(POINTS) == set(GRADED_FUNCTIONS) | set(MANUAL)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_graded_functions_have_solution_check_and_hidden_test(stem):
+    cells = nbgrader_cells(read(stem))
+    order = [
+        c.metadata["nbgrader"]["grade_id"] for c in read(stem).cells if "nbgrader" in c.metadata
+    ]
+    assert "imports" in cells, f"{stem} has no imports cell"
+    imports = cells["imports"].metadata["nbgrader"]
+    assert cells["imports"].cell_type == "code" and imports["locked"] and not imports["grade"]
+    for name in NOTEBOOKS[stem]:
+        solution = cells.get(name)
+        assert solution is not None, f"{stem}: no solution cell with grade_id {name!r}"
+        meta = solution.metadata["nbgrader"]
+        assert solution.cell_type == "code"
+        assert meta["solution"] and not meta["grade"] and not meta["locked"], meta
+        assert solution.source.startswith(f"# GRADED FUNCTION: {name}\ndef {name}(")
+        assert SOLUTION_BEGIN in solution.source and SOLUTION_END in solution.source
+
+        check = cells.get(f"check_{name}")
+        assert check is not None, f"{stem}: no visible check cell check_{name}"
+        meta = check.metadata["nbgrader"]
+        assert check.cell_type == "code" and meta["locked"] and not meta["grade"]
+        assert not meta["solution"]
+        assert check.source.strip() == f"check_{name}({name})"
+
+        test = cells.get(f"test_{name}")
+        assert test is not None, f"{stem}: no hidden-test cell test_{name}"
+        meta = test.metadata["nbgrader"]
+        assert test.cell_type == "code" and meta["grade"] and meta["locked"]
+        assert not meta["solution"]
+        assert meta["points"] == POINTS[name] > 0, f"test_{name}: {meta['points']} points"
+
+        assert order.index(name) < order.index(f"check_{name}") < order.index(f"test_{name}"), (
+            f"{stem}: {name}'s cells should come in the order solution, check, hidden test"
+        )
+
+
+def _hidden_block(source):
+    lines = source.splitlines()
+    assert lines.count(HIDDEN_BEGIN) == 1 and lines.count(HIDDEN_END) == 1, source
+    begin, end = lines.index(HIDDEN_BEGIN), lines.index(HIDDEN_END)
+    return (
+        lines[:begin],
+        [line for line in lines[begin + 1 : end] if line.strip()],
+        lines[end + 1 :],
+    )
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_hidden_cells_only_call_bnlab_grading(stem):
+    """A hidden block holds the grading import and one call: nbgrader's feedback shows
+    hidden cells to students, so the test logic must live in bnlab.grading."""
+    for index, cell in enumerate(read(stem).cells):
+        if HIDDEN_BEGIN not in cell.source:
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id", "")
+        assert cell.cell_type == "code" and meta.get("grade"), f"{stem} cell {index}"
+        assert grade_id.startswith("test_"), f"{stem} cell {index}: hidden block in {grade_id!r}"
+        name = grade_id[len("test_") :]
+        before, block, after = _hidden_block(cell.source)
+        assert all(line.startswith("#") for line in before if line.strip()), before
+        assert not any(line.strip() for line in after), after
+        assert block == ["from bnlab import grading", f"grading.test_{name}({name})"], block
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_grade_cells_are_all_known(stem):
+    """Every cell worth points is a hidden test of a graded function or a manual answer."""
+    for grade_id, cell in nbgrader_cells(read(stem)).items():
+        meta = cell.metadata["nbgrader"]
+        if not meta.get("grade"):
+            continue
+        if grade_id in MANUAL:
+            assert MANUAL[grade_id] == stem
+            continue
+        assert grade_id.startswith("test_") and grade_id[5:] in NOTEBOOKS[stem], grade_id
+
+
+def test_written_answer_cell():
+    """why_no_b: a hand-graded markdown answer holding the model answer between the
+    solution markers (nbgrader replaces the region with 'YOUR ANSWER HERE')."""
+    for grade_id, stem in MANUAL.items():
+        cell = nbgrader_cells(read(stem))[grade_id]
+        meta = cell.metadata["nbgrader"]
+        assert cell.cell_type == "markdown"
+        assert meta["solution"] and meta["grade"] and not meta["locked"]
+        assert meta["points"] == POINTS[grade_id]
+        lines = cell.source.splitlines()
+        assert SOLUTION_BEGIN in lines and SOLUTION_END in lines
+        answer = lines[lines.index(SOLUTION_BEGIN) + 1 : lines.index(SOLUTION_END)]
+        assert len(" ".join(answer).split()) > 40, "the model answer is missing or too short"
+
+
+def _imported_modules(source):
+    source = "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+    modules = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.append(node.module)
+            if node.module == "bnlab":
+                modules += [f"bnlab.{alias.name}" for alias in node.names]
+    return modules
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_cells_import_only_public_modules(stem):
+    """The student release has no reference, grading, mistakes, fixtures or sync modules."""
+    for index, cell in enumerate(read(stem).cells):
+        if cell.cell_type != "code":
+            continue
+        source = cell.source
+        if HIDDEN_BEGIN in source:
+            before, _, after = _hidden_block(source)
+            source = "\n".join(before + after)
+        for module in _imported_modules(source):
+            parts = module.split(".")
+            assert not (parts[0] == "bnlab" and len(parts) > 1 and parts[1] in INSTRUCTOR_ONLY), (
+                f"{stem} cell {index} imports {module}, which students do not have"
+            )
+        assert not re.search(r"\bbnlab\.(reference|grading|mistakes|fixtures|sync)\b", source), (
+            f"{stem} cell {index} refers to an instructor-only module"
+        )
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_notebook_shape(stem):
+    """A title, a 'What to remember' section, an imports cell before any graded cell,
+    and at least one cell whose output nbval compares."""
+    notebook = read(stem)
+    first = notebook.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "no title"
+    assert "(skeleton" not in "".join(c.source for c in notebook.cells), "skeleton text left"
+    headings = [
+        line
+        for cell in notebook.cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("#")
+    ]
+    assert any("What to remember" in h for h in headings), "no 'What to remember' section"
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells]
+    assert ids.index("imports") < min(ids.index(name) for name in NOTEBOOKS[stem])
+    checked = [
+        c
+        for c in notebook.cells
+        if c.cell_type == "code"
+        and (
+            "nbval-check-output" in c.metadata.get("tags", []) or "# NBVAL_CHECK_OUTPUT" in c.source
+        )
+    ]
+    assert checked, f"{stem}: no cell tagged nbval-check-output"
+
+
+def test_course_lists_every_notebook():
+    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(STEMS)
+    assert ASSIGNMENT == "batchnorm"
