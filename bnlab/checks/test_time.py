@@ -1,3 +1,17 @@
-"""Visible checks of this notebook; each check_<function> calls run_check."""
+"""Visible checks of notebook 06 (BN at test time)."""
 
-from bnlab.checks._core import run_check  # noqa: F401
+from bnlab.checks._core import run_check
+
+__all__ = ["check_update_running_averages", "check_batchnorm_forward_inference"]
+
+
+def check_update_running_averages(update_running_averages):
+    """Check update_running_averages(running_mean, running_var, mu, var, momentum)."""
+    labels = {"output[0]": "running_mean", "output[1]": "running_var"}
+    run_check("update_running_averages", update_running_averages, labels)
+
+
+def check_batchnorm_forward_inference(batchnorm_forward_inference):
+    """Check batchnorm_forward_inference(Z, gamma, beta, running_mean, running_var, eps)."""
+    labels = {"output": "Z_tilde"}
+    run_check("batchnorm_forward_inference", batchnorm_forward_inference, labels)
