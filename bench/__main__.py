@@ -195,7 +195,9 @@ def run_module(name):
         module = importlib.import_module(f"bench.bench_{name}")
         section, ok = module.run().rstrip() + "\n", True
     except Exception:
-        section = f"## bench_{name}: failed\n\n```\n{traceback.format_exc()}```\n"
+        # The report names files relative to the repository, never by machine path.
+        report = traceback.format_exc().replace(f"{HERE.parent}{os.sep}", "")
+        section = f"## bench_{name}: failed\n\n```\n{report}```\n"
         ok = False
     print(
         f"bench_{name} {'done' if ok else 'FAILED'} in {time.perf_counter() - started:.0f} s",
