@@ -53,6 +53,7 @@ INSTRUCTOR_ONLY = {"reference", "grading", "mistakes", "fixtures", "sync", "demo
 # Generous: a runaway cell fails; real cells take a few seconds at most.
 CELL_TIMEOUT = 120
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colours in tracebacks
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -128,7 +129,7 @@ def test_nbgrader_validator_passes(stem, monkeypatch):
     results = validator.validate(str(NOTEBOOK_DIR / f"{stem}.ipynb"))
     assert not results.get("type_changed"), results
     failed = results.get("failed", [])
-    messages = [f"--- {c['source'][:200]}\n{c['raw_error'][-1500:]}" for c in failed]
+    messages = [f"--- {c['source'][:200]}\n{ANSI.sub('', c['raw_error'])[-1500:]}" for c in failed]
     assert not failed, f"{stem}: {len(failed)} failing cell(s):\n" + "\n".join(messages)
 
 
