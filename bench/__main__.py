@@ -131,6 +131,18 @@ def thread_pools():
     return lines
 
 
+def torch_parallel_facts(torch):
+    """PyTorch's parallel backend and its math library's threads, from its own report."""
+    facts = []
+    for line in torch.__config__.parallel_info().splitlines():
+        line = line.strip()
+        if line.startswith("ATen parallel backend:"):
+            facts.append("parallel backend " + line.split(":", 1)[1].strip())
+        elif line.startswith("mkl_get_max_threads()"):
+            facts.append(f"MKL {line.split(':', 1)[1].strip()} threads")
+    return facts
+
+
 def header(load_before, busy):
     try:
         import torch
@@ -173,6 +185,7 @@ def header(load_before, busy):
         lines.append(
             f"- PyTorch: `torch.get_num_threads()` = {torch.get_num_threads()} "
             f"(intra-op), `torch.get_num_interop_threads()` = {torch.get_num_interop_threads()}"
+            + "".join(f"; {fact}" for fact in torch_parallel_facts(torch))
         )
     lines += [f"- {line}" for line in thread_pools()]
     lines += [
