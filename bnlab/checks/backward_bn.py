@@ -1,6 +1,7 @@
 """Visible checks of notebook 02 (backward BN)."""
 
 from bnlab.checks._core import CheckFailed, load_cases, run_check
+from bnlab.checks.forward_bn import call_or_fail
 
 __all__ = [
     "check_batchnorm_backward_staged",
@@ -20,16 +21,7 @@ LAYER_LABELS = {
 def _returns_tuple(name, function, what, size):
     """Fail early, and plainly, unless `function` returns a tuple of `size` items."""
     case = load_cases(name)[0]
-    try:
-        output = function(*case["args"])
-    except NotImplementedError:
-        raise CheckFailed(
-            f"{name} is not implemented yet: replace `raise NotImplementedError()`."
-        ) from None
-    except Exception as error:
-        raise CheckFailed(
-            f"{name} raised {type(error).__name__}: {error}\n  on the case: {case['label']}."
-        ) from error
+    output = call_or_fail(name, function, case["args"], f"on the case: {case['label']}.")
     if not isinstance(output, tuple) or len(output) != size:
         raise CheckFailed(f"{name} should return a tuple {what}; got {type(output).__name__}.")
 

@@ -26,7 +26,12 @@ def check_linear_bn_activation_forward(linear_bn_activation_forward):
     rng = np.random.default_rng(0)
     A_prev, W = rng.standard_normal((3, 4)), rng.standard_normal((2, 3))
     gamma, beta = np.ones((2, 1)), np.zeros((2, 1))
-    output = _call(linear_bn_activation_forward, A_prev, W, gamma, beta, "relu")
+    output = call_or_fail(
+        "linear_bn_activation_forward",
+        linear_bn_activation_forward,
+        (A_prev, W, gamma, beta, "relu"),
+        "on a first small case: A_prev (3, 4), W (2, 3), relu.",
+    )
     _returns_pair("linear_bn_activation_forward", output, "(A, cache)")
     cache = output[1]
     if not isinstance(cache, tuple) or len(cache) != 3:
@@ -45,15 +50,21 @@ def check_linear_bn_activation_forward(linear_bn_activation_forward):
     run_check("linear_bn_activation_forward", linear_bn_activation_forward, labels)
 
 
-def _call(function, *args):
+def call_or_fail(name, function, args, where):
+    """function(*args), or CheckFailed with a plain message naming what went wrong.
+
+    `where` describes the inputs, e.g. "on a first small case: ...".
+    """
     try:
         return function(*args)
-    except NotImplementedError:
+    except NotImplementedError as error:
+        frame = error.__traceback__
+        while frame.tb_next is not None:
+            frame = frame.tb_next
+        inner = frame.tb_frame.f_code.co_name
+        culprit = name if inner in (name, "<module>") else f"{inner} (called by {name})"
         raise CheckFailed(
-            f"{function.__name__} is not implemented yet: replace `raise NotImplementedError()`."
+            f"{culprit} is not implemented yet: replace `raise NotImplementedError()`."
         ) from None
     except Exception as error:
-        raise CheckFailed(
-            f"{function.__name__} raised {type(error).__name__}: {error}\n"
-            "  on a first small case: A_prev (3, 4), W (2, 3), relu."
-        ) from error
+        raise CheckFailed(f"{name} raised {type(error).__name__}: {error}\n  {where}") from error

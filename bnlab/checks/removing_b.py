@@ -1,6 +1,7 @@
 """Visible checks of notebook 03 (removing b)."""
 
 from bnlab.checks._core import CheckFailed, run_check
+from bnlab.checks.forward_bn import call_or_fail
 
 __all__ = ["check_initialize_parameters"]
 
@@ -8,16 +9,7 @@ __all__ = ["check_initialize_parameters"]
 def check_initialize_parameters(initialize_parameters):
     """Check initialize_parameters(layer_dims, seed) -> dict of W, gamma, beta and bL."""
     name = "initialize_parameters"
-    try:
-        output = initialize_parameters([3, 2, 2], seed=0)
-    except NotImplementedError:
-        raise CheckFailed(
-            f"{name} is not implemented yet: replace `raise NotImplementedError()`."
-        ) from None
-    except Exception as error:
-        raise CheckFailed(
-            f"{name} raised {type(error).__name__}: {error}\n  on layer_dims=[3, 2, 2]."
-        ) from error
+    output = call_or_fail(name, initialize_parameters, ([3, 2, 2],), "on layer_dims=[3, 2, 2].")
     if not isinstance(output, dict):
         raise CheckFailed(
             f"{name} should return a dict of parameters; got {type(output).__name__}."
