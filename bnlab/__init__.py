@@ -9,6 +9,7 @@ Public modules (in the student wheel):
     course      -- the notebooks and their graded functions
     loader      -- your own functions from an earlier notebook
     checks      -- the visible checks that run in the notebooks
+    plots       -- figures of notebooks 01-03: where BN sits, its graph, histograms
 
 Instructor-only (not in the student wheel): reference, grading, sync.
 """
