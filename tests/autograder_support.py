@@ -9,6 +9,7 @@ import contextlib
 import csv
 import grp
 import hashlib
+import json
 import os
 import pwd
 import shutil
@@ -278,3 +279,102 @@ def wait_for(predicate, timeout, interval=0.5):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+# ------------------------------------------------------------------ the graded courses
+
+_CACHE = {}
+COPY_IGNORE = shutil.ignore_patterns("student-venv", "grade-*", "*.lock")
+
+
+def grader_only_lines():
+    """Distinctive code lines of the grader-only modules: none may reach a student."""
+    import ast
+
+    lines = set()
+    for path in sorted((ROOT / "bnlab" / "grading").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        docstrings = set()
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+                value = body[0].value
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    docstrings.update(range(body[0].lineno, body[0].end_lineno + 1))
+        for number, line in enumerate(source.splitlines(), 1):
+            text = line.strip()
+            if (
+                number not in docstrings
+                and len(text) >= 30
+                and not text.startswith(("#", "import ", "from ", "def ", "__all__", '"', "'"))
+            ):
+                lines.add(text)
+    return sorted(lines)
+
+
+def released(tmp_path_factory):
+    """A course after `release`, made once per test session; copy it with fresh_course()."""
+    if "released" not in _CACHE:
+        root = tmp_path_factory.mktemp("released") / "course"
+        result = run("release", root)
+        _CACHE["released"] = (root, result.stdout + result.stderr)
+    return _CACHE["released"][0]
+
+
+def fresh_course(tmp_path_factory, name, students=(), inbox=None):
+    """A copy of the released course, with the samples `students` collected from `inbox`."""
+    base = released(tmp_path_factory)
+    root = tmp_path_factory.mktemp(name) / "course"
+    shutil.copytree(base, root, symlinks=True, ignore=COPY_IGNORE)
+    if students:
+        staging = root.parent / "inbox"
+        for student in students:
+            shutil.copytree(Path(inbox) / student, staging / student)
+        collect(root, staging)
+    return root
+
+
+def collect(course, source):
+    """The collect step, from a folder in nbgrader's submitted/ layout or an LMS zip."""
+    return run("collect", course, "--from", source)
+
+
+class GradedCourse:
+    """A course that went through the whole pipeline: what the tests read."""
+
+    def __init__(self, course, inbox, students):
+        self.course = Path(course)
+        self.inbox = Path(inbox)
+        self.students = list(students)
+        self.outputs = {}
+        self.inbox_digest = None
+        self.submitted_digest = None
+
+    def step(self, name, *args, **kwargs):
+        result = run(name, self.course, *args, **kwargs)
+        self.outputs[name] = result.stdout + result.stderr
+        return result
+
+    def report(self, student):
+        path = self.course / "reports" / "grade" / f"{student}.json"
+        return json.loads(path.read_text(encoding="utf-8"))
+
+
+def main_course(tmp_path_factory, students):
+    """Release, collect the samples `students`, grade with 2 workers, feedback, export; once."""
+    from autograder.samples import generate
+
+    key = ("main", tuple(students))
+    if key not in _CACHE:
+        root = fresh_course(tmp_path_factory, "main")
+        graded = GradedCourse(root, root.parent / "inbox", students)
+        generate(graded.inbox, SOURCE, root / "release" / ASSIGNMENT, students)
+        graded.inbox_digest = tree_digest(graded.inbox)
+        graded.step("collect", "--from", graded.inbox)
+        graded.submitted_digest = tree_digest(root / "submitted")
+        graded.step("grade", "--workers", 2)
+        graded.step("feedback")
+        graded.step("export")
+        _CACHE[key] = graded
+    return _CACHE[key]
