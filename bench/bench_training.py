@@ -133,6 +133,7 @@ def run():
 
     batches = make_batches()
     difference = agreement(torch, batches)
+    assert difference < 1e-10, f"bnlab and PyTorch train differently: {difference:.1e}"
     ours = BnlabTrainer(batches)
     theirs = TorchTrainer(torch, batches, ours.parameters)
     timings = side_by_side(
