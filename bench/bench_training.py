@@ -159,7 +159,10 @@ def run():
         "`reference.update_parameters_with_gd`. PyTorch: `nn.Sequential` of `Linear(bias=False)`, "
         "`BatchNorm1d`, `ReLU` and `Linear`, `F.cross_entropy`, `torch.optim.SGD` (no momentum). "
         f"Both: {WARMUP_STEPS} warm-up steps, then {steps} timed steps in {REPEATS} samples of "
-        f"{STEPS_PER_SAMPLE} steps, side by side; the rate is the median sample's.",
+        f"{STEPS_PER_SAMPLE} steps, side by side; the rate is the median sample's. PyTorch's "
+        "`BatchNorm1d` also updates its running averages at every step (its default); bnlab's "
+        "`model_forward` does not (that is notebook 06's business), a few (n_l, 1) operations "
+        "per layer.",
         "",
         "| | time per step (us) | examples per second | spread |",
         "|---|--:|--:|--:|",
