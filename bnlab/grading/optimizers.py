@@ -61,7 +61,9 @@ def _call(function, args, kwargs, size, what):
     found = first_difference(args, before, "inputs", 0, 0)
     assert found is None, f"{what}: an input was changed in place; return new dicts."
     if size > 1:
-        assert isinstance(out, tuple) and len(out) == size, f"{what}: return a tuple of {size}."
+        assert isinstance(out, (tuple, list)) and len(out) == size, (
+            f"{what}: return a tuple of {size}."
+        )
     return out
 
 

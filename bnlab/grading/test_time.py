@@ -39,7 +39,9 @@ def test_update_running_averages(update_running_averages):
                 (running_mean, running_var, mu, var),
                 {"momentum": momentum},
             )
-            assert isinstance(out, tuple) and len(out) == 2, "Return (running_mean, running_var)."
+            assert isinstance(out, (tuple, list)) and len(out) == 2, (
+                "Return (running_mean, running_var)."
+            )
             when = f" (momentum={momentum}, update {step})"
             _same(out[0], want[0], "running_mean" + when)
             _same(out[1], want[1], "running_var" + when)
