@@ -182,6 +182,14 @@ def test_mini_batches_are_shuffled_and_deterministic_per_seed():
     assert not np.array_equal(order[0], np.arange(40))
 
 
+def test_mini_batches_follow_the_documented_permutation():
+    """rng = np.random.default_rng(seed); rng.permutation(m): the draws the checks expect."""
+    X, Y = labelled_data(30)
+    batches = reference.random_mini_batches(X, Y, 8, seed=9)
+    order = np.concatenate([X_t[0] for X_t, _ in batches]).astype(int)
+    np.testing.assert_array_equal(order, np.random.default_rng(9).permutation(30))
+
+
 def test_mini_batches_default_size_is_64():
     X, Y = labelled_data(100)
     assert [X_t.shape[1] for X_t, _ in reference.random_mini_batches(X, Y)] == [64, 36]
