@@ -123,3 +123,25 @@ def test_hidden_test_grades_in_isolation(name, mistake):
     namespace[mistake.function] = mistake.build()
     exec(compile(inspect.getsource(getattr(reference, name)), f"<{name}>", "exec"), namespace)
     _hidden_test(name)(namespace[name])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "batchnorm_forward",
+        "linear_bn_activation_forward",
+        "batchnorm_backward_staged",
+        "batchnorm_backward",
+        "linear_bn_activation_backward",
+    ],
+)
+def test_a_list_instead_of_a_tuple_is_accepted_by_check_and_hidden_test(name, capsys):
+    """The visible check accepts a list where the contract says tuple; the hidden test agrees."""
+    function = getattr(reference, name)
+
+    def as_list(*args, **kwargs):
+        return list(function(*args, **kwargs))
+
+    _check(name)(as_list)
+    assert "passed" in capsys.readouterr().out
+    assert _hidden_test(name)(as_list) is None

@@ -22,7 +22,7 @@ def _returns_tuple(name, function, what, size):
     """Fail early, and plainly, unless `function` returns a tuple of `size` items."""
     case = load_cases(name)[0]
     output = call_or_fail(name, function, case["args"], f"on the case: {case['label']}.")
-    if not isinstance(output, tuple) or len(output) != size:
+    if not isinstance(output, (tuple, list)) or len(output) != size:
         raise CheckFailed(f"{name} should return a tuple {what}; got {type(output).__name__}.")
 
 

@@ -8,7 +8,7 @@ BN_CACHE = ["Z", "Z_norm", "mu", "var", "gamma", "beta", "eps"]
 
 
 def _returns_pair(name, output, what):
-    if not isinstance(output, tuple) or len(output) != 2:
+    if not isinstance(output, (tuple, list)) or len(output) != 2:
         raise CheckFailed(f"{name} should return a tuple {what}; got {type(output).__name__}.")
 
 
@@ -34,7 +34,7 @@ def check_linear_bn_activation_forward(linear_bn_activation_forward):
     )
     _returns_pair("linear_bn_activation_forward", output, "(A, cache)")
     cache = output[1]
-    if not isinstance(cache, tuple) or len(cache) != 3:
+    if not isinstance(cache, (tuple, list)) or len(cache) != 3:
         raise CheckFailed(
             "The cache should be a tuple (linear_cache, bn_cache, activation_cache): "
             "((A_prev, W), batchnorm_forward's cache, (Z_tilde, activation))."

@@ -38,7 +38,7 @@ def _test_bn_backward(student_fn, seed):
         expected = reference.batchnorm_backward(dZ_tilde, cache)
         with isolated(student_fn) as f:
             out = f(dZ_tilde.copy(), _copy(cache))
-        assert isinstance(out, tuple) and len(out) == 3, "Return (dZ, dgamma, dbeta)."
+        assert isinstance(out, (tuple, list)) and len(out) == 3, "Return (dZ, dgamma, dbeta)."
         for got, want, what in zip(out, expected, ["dZ", "dgamma", "dbeta"]):
             _close(got, want, f"{what} ({where})", rtol=1e-5, atol=1e-9)
 
@@ -64,6 +64,8 @@ def test_linear_bn_activation_backward(linear_bn_activation_backward):
         expected = reference.linear_bn_activation_backward(dA, cache, activation)
         with isolated(linear_bn_activation_backward) as f:
             out = f(dA.copy(), _copy(cache), activation)
-        assert isinstance(out, tuple) and len(out) == 4, "Return (dA_prev, dW, dgamma, dbeta)."
+        assert isinstance(out, (tuple, list)) and len(out) == 4, (
+            "Return (dA_prev, dW, dgamma, dbeta)."
+        )
         for got, want, what in zip(out, expected, ["dA_prev", "dW", "dgamma", "dbeta"]):
             _close(got, want, f"{what} with activation={activation!r}", rtol=1e-5, atol=1e-9)

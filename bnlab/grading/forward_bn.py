@@ -23,7 +23,7 @@ def test_batchnorm_forward(batchnorm_forward):
         expected, expected_cache = reference.batchnorm_forward(Z, gamma, beta, eps)
         with isolated(batchnorm_forward) as f:
             out = f(Z.copy(), gamma.copy(), beta.copy(), eps)
-        assert isinstance(out, tuple) and len(out) == 2, "Return (Z_tilde, cache)."
+        assert isinstance(out, (tuple, list)) and len(out) == 2, "Return (Z_tilde, cache)."
         Z_tilde, cache = out
         _close(Z_tilde, expected, f"Z_tilde (n_l={n}, m={m})")
         assert len(cache) == 7, "cache should be (Z, Z_norm, mu, var, gamma, beta, eps)."
@@ -45,10 +45,10 @@ def test_linear_bn_activation_forward(linear_bn_activation_forward):
         )
         with isolated(linear_bn_activation_forward) as f:
             out = f(A_prev.copy(), W.copy(), gamma.copy(), beta.copy(), activation)
-        assert isinstance(out, tuple) and len(out) == 2, "Return (A, cache)."
+        assert isinstance(out, (tuple, list)) and len(out) == 2, "Return (A, cache)."
         A, cache = out
         _close(A, expected, f"A with activation={activation!r}")
-        assert isinstance(cache, tuple) and len(cache) == 3, (
+        assert isinstance(cache, (tuple, list)) and len(cache) == 3, (
             "cache should be (linear_cache, bn_cache, activation_cache)."
         )
         (got_A_prev, got_W), bn_cache, activation_cache = cache
