@@ -1,0 +1,280 @@
+"""Step 1, release: the student notebooks and the student wheel, and the checks that guard them.
+
+1. Copy the source notebooks (only the .ipynb files) into source/batchnorm/ and
+   run nbgrader generate_assignment: release/batchnorm/ and the gradebook's
+   record of every graded cell.
+2. Build the student wheel (dist/): bnlab without reference or grading code.
+3. Check, and fail the step on any problem:
+   - no leak: no solution line, no nbgrader delimiter, no grader-only module,
+     in any file of the release or of the wheel;
+   - the release notebooks fail nbgrader validation (an untouched stub must
+     not pass);
+   - in a fresh virtual environment whose only bnlab is the student wheel,
+     every release notebook runs to its first stub without an ImportError.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+from bnlab.course import ASSIGNMENT, NOTEBOOKS
+
+from autograder import leaks
+from autograder.wheel import build_student_wheel
+from autograder.workspace import NOTEBOOK_DIR, write_if_changed
+
+
+class ReleaseError(RuntimeError):
+    """A release check failed; the message lists every problem."""
+
+
+def copy_source(course, notebook_dir=NOTEBOOK_DIR):
+    """Mirror the .ipynb files of `notebook_dir` into course/source/batchnorm/ (nothing else)."""
+    course.source.mkdir(parents=True, exist_ok=True)
+    wanted = {f"{stem}.ipynb" for stem in NOTEBOOKS}
+    missing = [name for name in sorted(wanted) if not (Path(notebook_dir) / name).exists()]
+    if missing:
+        raise ReleaseError(f"source notebooks missing from {notebook_dir}: {', '.join(missing)}")
+    for path in course.source.iterdir():
+        if path.name not in wanted:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for name in sorted(wanted):
+        text = (Path(notebook_dir) / name).read_text(encoding="utf-8")
+        write_if_changed(course.source / name, text)
+
+
+def generate(course):
+    """nbgrader generate_assignment into course/release/batchnorm/."""
+    course.apply_environ()
+    result = course.api().generate_assignment(ASSIGNMENT, force=True, create=True)
+    if not result.get("success"):
+        raise ReleaseError(
+            "nbgrader generate_assignment failed:\n"
+            + (result.get("error") or "")
+            + (result.get("log") or "")
+        )
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_leaks(course, wheel):
+    problems = [f"leak: {leak}" for leak in leaks.scan_folder(course.release)]
+    problems += [f"leak: {leak}" for leak in leaks.scan_wheel(wheel)]
+    return problems
+
+
+def validate_notebook(course, path):
+    """nbgrader's validation of one notebook: {'failed': [...]} etc.; {} means it passes."""
+    from nbgrader.validator import Validator
+
+    course.apply_environ()
+    validator = Validator(config=course.nbgrader_config())
+    return validator.validate(str(path))
+
+
+def check_stubs_fail_validation(course):
+    problems = []
+    for stem in NOTEBOOKS:
+        path = course.release / f"{stem}.ipynb"
+        results = validate_notebook(course, path)
+        if not results.get("failed"):
+            problems.append(
+                f"validation: {path.name} passes nbgrader validation as released "
+                f"(an untouched stub must fail): {sorted(results) or 'no failures'}"
+            )
+    return problems
+
+
+PROBE = r"""
+import json, sys, traceback
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+report = {}
+try:
+    import bnlab
+    report["bnlab"] = bnlab.__file__
+except Exception as error:
+    report["bnlab"] = f"cannot import bnlab: {error!r}"
+hidden = []
+for name in ("reference", "grading", "mistakes", "fixtures", "sync", "demo"):
+    try:
+        __import__("bnlab." + name)
+        hidden.append(name)
+    except ImportError:
+        pass
+report["grader_modules_importable"] = hidden
+results = {}
+for path in sys.argv[1:]:
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", allow_errors=False,
+        resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}},
+    )
+    first_solution = next(
+        (i for i, cell in enumerate(notebook.cells)
+         if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+         and cell.cell_type == "code"), None)
+    try:
+        client.execute()
+        results[path] = {"error": None, "first_solution": first_solution}
+    except CellExecutionError as error:
+        index = next(
+            (i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+             and any(o.get("output_type") == "error" for o in cell.get("outputs", []))), None)
+        results[path] = {"error": error.ename, "evalue": str(error.evalue)[:500],
+                         "cell": index, "first_solution": first_solution}
+    except Exception as error:
+        results[path] = {"error": type(error).__name__, "evalue": str(error)[:500],
+                         "cell": None, "first_solution": first_solution}
+report["notebooks"] = results
+print(json.dumps(report))
+"""
+
+IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "LoadError"}
+
+
+def student_venv(course, wheel):
+    """A fresh venv with the student wheel as its only bnlab.
+
+    Its third-party packages (numpy, matplotlib, ipykernel, nbclient, ...)
+    are borrowed read-only from this environment through a path entry; this
+    environment's own bnlab is an editable install that the path entry does
+    not expose, so `import bnlab` can only find the wheel.
+    """
+    venv = course.work / "student-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site_packages = venv / "lib" / version / "site-packages"
+    borrowed = sysconfig.get_paths()["purelib"]
+    (site_packages / "_borrowed_dependencies.pth").write_text(borrowed + "\n", encoding="utf-8")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--force-reinstall",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    kernels = venv / "share" / "jupyter" / "kernels" / "python3"
+    kernels.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (student wheel)",
+        "language": "python",
+        "env": {"PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"},
+    }
+    (kernels / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return venv
+
+
+def run_in_student_venv(course, wheel, notebooks):
+    """Run `notebooks` (paths) in the student venv; the probe's report (dict)."""
+    venv = student_venv(course, wheel)
+    with tempfile.TemporaryDirectory(prefix="probe-", dir=course.work) as folder:
+        folder = Path(folder)
+        copies = []
+        for path in notebooks:
+            copy = folder / Path(path).name
+            shutil.copy(path, copy)
+            copies.append(str(copy))
+        script = folder / "probe.py"
+        script.write_text(PROBE, encoding="utf-8")
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "JUPYTER_PATH")
+        }
+        env["JUPYTER_PATH"] = str(venv / "share" / "jupyter")
+        env["PYTHONWARNINGS"] = "ignore"
+        env["MPLBACKEND"] = "Agg"
+        env.pop("NBGRADER_EXECUTION", None)
+        result = subprocess.run(
+            [str(venv / "bin" / "python"), str(script), *copies],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        if result.returncode != 0:
+            raise ReleaseError(f"the student-venv probe failed:\n{result.stderr[-3000:]}")
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+    report["notebooks"] = {Path(k).name: v for k, v in report["notebooks"].items()}
+    return report
+
+
+def check_student_venv(course, wheel):
+    """Problems found running the release notebooks in the student venv."""
+    notebooks = [course.release / f"{stem}.ipynb" for stem in NOTEBOOKS]
+    report = run_in_student_venv(course, wheel, notebooks)
+    problems = []
+    venv = str((course.work / "student-venv").resolve())
+    if not str(report["bnlab"]).startswith(venv):
+        problems.append(f"student venv: bnlab did not come from the wheel: {report['bnlab']}")
+    for name in report["grader_modules_importable"]:
+        problems.append(f"student venv: bnlab.{name} can be imported from the student wheel")
+    for name, found in report["notebooks"].items():
+        error, cell, first = found["error"], found.get("cell"), found["first_solution"]
+        if error is None:
+            problems.append(f"student venv: {name} ran to the end: it has no stub that stops it")
+        elif error in IMPORT_ERRORS:
+            problems.append(f"student venv: {name} raised {error}: {found['evalue']}")
+        elif first is None or cell is None or cell <= first:
+            problems.append(
+                f"student venv: {name} failed before its first stub (cell {cell}): "
+                f"{error}: {found['evalue']}"
+            )
+        elif (
+            "NotImplementedError" not in error + found["evalue"]
+            and "not implemented" not in (found["evalue"])
+        ):
+            problems.append(
+                f"student venv: {name} stopped at {error}, not at a stub: {found['evalue']}"
+            )
+    return problems
+
+
+# ------------------------------------------------------------------ the step
+
+
+def release(course, notebook_dir=NOTEBOOK_DIR, checks=True, log=print):
+    """Run step 1; raises ReleaseError listing every problem. Returns the wheel's path."""
+    course.prepare()
+    copy_source(course, notebook_dir)
+    log(f"release: generating {course.release.relative_to(course.root)} with nbgrader")
+    generate(course)
+    wheel = build_student_wheel(course.dist)
+    log(f"release: student wheel {wheel.relative_to(course.root)}")
+    report = {"release": str(course.release), "wheel": str(wheel), "problems": []}
+    if checks:
+        problems = check_leaks(course, wheel)
+        log(f"release: leak scan of release and wheel: {len(problems)} problem(s)")
+        validation = check_stubs_fail_validation(course)
+        log(f"release: untouched release notebooks fail validation: {not validation}")
+        venv = check_student_venv(course, wheel)
+        log(f"release: release notebooks reach their first stub in a fresh venv: {not venv}")
+        report["problems"] = problems + validation + venv
+    write_if_changed(course.reports / "release.json", json.dumps(report, indent=1) + "\n")
+    if report["problems"]:
+        raise ReleaseError("release checks failed:\n  " + "\n  ".join(report["problems"]))
+    return wheel
