@@ -471,7 +471,7 @@ def test_sync_finds_and_repairs_drift(tmp_path):
     path = tmp_path / "02_backward_bn.ipynb"
     notebook = nbformat.read(path, as_version=4)
     cell = sync.solution_cells(notebook)["batchnorm_backward"]
-    cell.source = cell.source.replace("/ m", "/ (m - 1)")
+    cell.source = cell.source.replace("### END SOLUTION", "dZ = 2 * dZ\n    ### END SOLUTION")
     nbformat.write(notebook, path)
     problems = sync.sync(check=True, notebook_dir=tmp_path)
     assert problems == [
