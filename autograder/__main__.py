@@ -32,7 +32,10 @@ def _parser():
     )
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
     parser.add_argument(
-        "--workers", type=int, default=1, help="grade this many submissions in parallel (default 1)"
+        "--workers",
+        type=int,
+        default=None,
+        help="grade (and feedback) this many submissions in parallel (grade: default 1; feedback: default one per core)",
     )
     parser.add_argument("--force", action="store_true", help="grade again even if unchanged")
     parser.add_argument("--from", dest="source", help="collect from this folder or zip")
@@ -76,12 +79,12 @@ def run_step(step, course, args):
         grade.grade(
             course,
             students=args.student,
-            workers=args.workers,
+            workers=args.workers or 1,
             force=args.force,
             progress=not args.no_progress,
         )
     elif step == "feedback":
-        feedback.feedback(course, students=args.student, workers=args.workers)
+        feedback.feedback(course, students=args.student, workers=args.workers or os.cpu_count())
     elif step == "export":
         export.export(course)
 

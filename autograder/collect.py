@@ -22,9 +22,8 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from bnlab.course import ASSIGNMENT, NOTEBOOKS
-
 from autograder.workspace import NOTEBOOK_DIR
+from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 STEMS = sorted(NOTEBOOKS, key=len, reverse=True)
 BLACKBOARD = re.compile(

@@ -19,10 +19,9 @@ reports/summary.txt   the table printed on the terminal: per-notebook
 import csv
 import json
 
-from bnlab.course import ASSIGNMENT, NOTEBOOKS
-
 from autograder.grade import read_report
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS
+from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 GRADES_COLUMNS = [
     "assignment",

@@ -42,10 +42,9 @@ from pathlib import Path
 
 import nbformat
 
-from bnlab.course import ASSIGNMENT, NOTEBOOKS
-
 from autograder import review
-from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, write_if_changed
+from autograder.workspace import COURSE_ID, MANUAL_ANSWERS
+from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 GRADER_VERSION = 1  # bump when a change of grading logic must regrade everyone
 
@@ -96,20 +95,64 @@ def read_report(course, student):
         return None
 
 
-def release_sources(course):
-    """{stem: {grade_id: source}} of the release notebooks (for the review scan)."""
+def release_notebooks(course):
+    """{stem: release notebook (nbformat node) or None}."""
     found = {}
     for stem in NOTEBOOKS:
         path = course.release / f"{stem}.ipynb"
-        cells = {}
-        if path.exists():
-            notebook = nbformat.read(path, as_version=4)
-            for cell in notebook.cells:
-                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-                if grade_id:
-                    cells[grade_id] = cell.source
-        found[stem] = cells
+        found[stem] = nbformat.read(path, as_version=4) if path.exists() else None
     return found
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def restore_test_cells(notebook, release):
+    """Put back the graded test cells a student deleted, where the release has them.
+
+    (nbgrader's own add_missing_cells fails when the cell before a deleted test
+    is a locked cell that is not graded, such as a visible check.) nbgrader then
+    overwrites every locked cell with the source version, as for any test cell.
+    Returns the grade_ids restored.
+    """
+    if release is None:
+        return []
+    present = {_grade_id(cell) for cell in notebook.cells}
+    restored = []
+    for index, cell in enumerate(release.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if not (meta.get("grade") and cell.cell_type == "code") or grade_id in present:
+            continue
+        position = len(notebook.cells)
+        for earlier in reversed(release.cells[:index]):
+            anchor = _grade_id(earlier)
+            if anchor in present:
+                position = 1 + max(
+                    i for i, c in enumerate(notebook.cells) if _grade_id(c) == anchor
+                )
+                break
+        notebook.cells.insert(position, nbformat.from_dict(json.loads(json.dumps(cell))))
+        present.add(grade_id)
+        restored.append(grade_id)
+    return restored
+
+
+def changed_test_cells(notebook, release):
+    """grade_ids of graded test cells whose source differs from the release (nbgrader restores them)."""
+    if release is None:
+        return []
+    released = {
+        _grade_id(c): c.source for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")
+    }
+    return [
+        _grade_id(cell)
+        for cell in notebook.cells
+        if cell.get("cell_type") == "code"
+        and _grade_id(cell) in released
+        and cell.get("source") != released[_grade_id(cell)]
+    ]
 
 
 def inspect_notebook(path):
@@ -122,11 +165,9 @@ def inspect_notebook(path):
     except (UnicodeDecodeError, ValueError) as error:
         return "invalid", f"{path.name} is not a valid notebook (invalid JSON: {error})", None
     try:
-        notebook = nbformat.from_dict(data)
-        if not isinstance(notebook.get("cells"), list):
+        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
             raise ValueError("it has no list of cells")
-        if notebook.get("nbformat", 0) < 4:
-            notebook = nbformat.convert(notebook, 4)
+        notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
         nbformat.validate(notebook)
     except Exception as error:  # nbformat raises several kinds
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -211,7 +252,7 @@ def _cell_outcomes(notebook):
     return outcomes
 
 
-def grade_student(course, student, scratch_root, template_db, sources):
+def grade_student(course, student, scratch_root, template_db, releases):
     """Grade one student in a scratch course; returns a plain dict (see merge())."""
     started = time.monotonic()
     submission = course.submission(student)
@@ -240,15 +281,19 @@ def grade_student(course, student, scratch_root, template_db, sources):
         status, message, notebook = inspect_notebook(submission / f"{stem}.ipynb")
         notebooks[stem] = {"status": status, "message": message}
         if status == "ok":
+            release = releases.get(stem)
+            sources = {_grade_id(c): c.source for c in release.cells} if release else {}
+            flags += [f.as_dict() for f in review.scan_notebook(notebook, stem, sources)]
+            notebooks[stem]["changed_tests"] = changed_test_cells(notebook, release)
+            notebooks[stem]["restored_tests"] = restore_test_cells(notebook, release)
             nbformat.write(notebook, incoming / f"{stem}.ipynb")
-            flags += [f.as_dict() for f in review.scan_notebook(notebook, stem, sources.get(stem))]
 
     api = course.api(root=scratch, db_url=db_url, ipc=_ipc_prefix())
     for stem in NOTEBOOKS:
         if notebooks[stem]["status"] != "ok":
             continue
         log = ""
-        for attempt in (1, 2):
+        for _attempt in (1, 2):
             with _notebook_id(api, stem):
                 result = api.autograde(ASSIGNMENT, student, force=True, create=True)
             log = (result.get("log") or "") + (result.get("error") or "")
@@ -333,9 +378,9 @@ def _read_scratch_grades(db_url, student):
     return grades
 
 
-def _grade_in_worker(course, student, scratch_root, template_db, sources):
+def _grade_in_worker(course, student, scratch_root, template_db, releases):
     try:
-        return grade_student(course, student, scratch_root, template_db, sources)
+        return grade_student(course, student, scratch_root, template_db, releases)
     except Exception:
         return {"student": student, "crash": traceback.format_exc()}
 
@@ -415,6 +460,12 @@ def messages(result):
         others = len(NOTEBOOKS) - len(problems)
         notes.append(f"the other {others} notebook{'s' if others != 1 else ''} were graded")
     for stem, info in result["notebooks"].items():
+        for grade_id in info.get("restored_tests", []):
+            notes.append(
+                f"{stem}: the test cell {grade_id} was deleted; it was put back and graded"
+            )
+        for grade_id in info.get("changed_tests", []):
+            notes.append(f"{stem}: the test cell {grade_id} was changed; the original was graded")
         for grade_id, (status, detail) in sorted(info.get("cells", {}).items()):
             if status in ("timeout", "memory"):
                 notes.append(f"{stem} {grade_id}: {detail}")
@@ -528,7 +579,7 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
             if not todo:
                 return []
             template = template_gradebook(course)
-            sources = release_sources(course)
+            releases = release_notebooks(course)
             scratch_root = course.work / f"grade-{os.getpid()}"
             scratch_root.mkdir(parents=True, exist_ok=True)
             reports = []
@@ -544,7 +595,7 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
                 for index, student in enumerate(todo):
                     futures[
                         pool.submit(
-                            _grade_in_worker, course, student, scratch_root, template, sources
+                            _grade_in_worker, course, student, scratch_root, template, releases
                         )
                     ] = student
                     del index

@@ -22,11 +22,10 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from bnlab.course import ASSIGNMENT, NOTEBOOKS
-
 from autograder import leaks
 from autograder.wheel import build_student_wheel
 from autograder.workspace import NOTEBOOK_DIR, write_if_changed
+from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 
 class ReleaseError(RuntimeError):
