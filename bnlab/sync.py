@@ -8,6 +8,13 @@ and ``nbgrader generate_solution`` shows real code.
 
     python -m bnlab.sync            # rewrite the solution cells (and check fixtures)
     python -m bnlab.sync --check    # exit 1, naming each cell that differs
+    python -m bnlab.sync --outputs  # also run the notebooks and store the expected
+                                    # output of the cells nbval compares
+
+Notebooks are stored without outputs and execution counts, except the cells
+tagged ``nbval-check-output``: they keep their text output (and the execution
+count nbval needs to compare a cell), which nbval compares on every run; an
+empty stored output would compare nothing.
 """
 
 import argparse
@@ -79,9 +86,69 @@ def sync(check=False, notebook_dir=NOTEBOOK_DIR, stems=None):
     return problems
 
 
+CHECK_OUTPUT_TAG = "nbval-check-output"
+
+
+def is_checked(cell):
+    """True for a code cell whose output nbval compares."""
+    return cell.cell_type == "code" and (
+        CHECK_OUTPUT_TAG in cell.metadata.get("tags", []) or "# NBVAL_CHECK_OUTPUT" in cell.source
+    )
+
+
+def _text_only(output):
+    if output.output_type == "stream":
+        return output
+    if output.output_type in ("execute_result", "display_data") and "text/plain" in output.data:
+        output.data = {"text/plain": output.data["text/plain"]}
+        output.metadata = {}
+        return output
+    return None
+
+
+def store_checked_outputs(notebook_dir=NOTEBOOK_DIR, stems=None, timeout=600):
+    """Execute each notebook; keep the text outputs of its checked cells, clear all others."""
+    import os
+
+    from nbclient import NotebookClient
+
+    env = {key: value for key, value in os.environ.items() if key != "NBGRADER_EXECUTION"}
+    env["MPLBACKEND"] = "Agg"
+    for stem in stems or NOTEBOOKS:
+        path = Path(notebook_dir) / f"{stem}.ipynb"
+        notebook = nbformat.read(path, as_version=4)
+        executed = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            executed,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            client.execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        for cell, ran in zip(notebook.cells, executed.cells, strict=True):
+            if cell.cell_type != "code":
+                continue
+            # nbval only compares a cell that has an execution count.
+            checked = is_checked(cell)
+            cell.execution_count = ran.execution_count if checked else None
+            kept = [_text_only(o) for o in ran.outputs] if checked else []
+            cell.outputs = [o for o in kept if o is not None]
+        nbformat.write(notebook, path)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 on drift")
+    parser.add_argument(
+        "--outputs", action="store_true", help="run the notebooks and store the checked outputs"
+    )
     parser.add_argument(
         "stems", nargs="*", help="notebooks to sync, e.g. 01_forward_bn (default: all)"
     )
@@ -94,6 +161,8 @@ def main(argv=None):
 
         names = [n for stem in (args.stems or NOTEBOOKS) for n in NOTEBOOKS[stem]]
         write_fixtures(names)
+        if args.outputs and not problems:
+            store_checked_outputs(stems=args.stems)
     return 1 if problems else 0
 
 

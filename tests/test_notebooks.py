@@ -7,7 +7,7 @@
   no stderr in one: nbgrader would score either 0);
 - the solution cells and ``bnlab.reference`` (and the check fixtures) cannot drift apart;
 - metadata lint: cell kinds, grade_ids, points, hidden-test cells, imports,
-  kernelspec, no stored outputs.
+  kernelspec, outputs stored only on the cells nbval compares.
 """
 
 import ast
@@ -21,6 +21,7 @@ import nbformat
 import pytest
 
 from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS
+from bnlab.sync import is_checked
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -176,11 +177,46 @@ def test_valid_nbformat_and_python3_kernel(stem):
 
 
 @pytest.mark.parametrize("stem", STEMS)
-def test_no_outputs_or_execution_counts_stored(stem):
+def test_only_checked_cells_store_outputs(stem):
+    """Outputs and execution counts only on the cells nbval compares, and those have some
+    (an empty stored output would make nbval compare nothing); text only.
+    `make sync` stores them."""
     for index, cell in enumerate(read(stem).cells):
-        if cell.cell_type == "code":
+        if cell.cell_type != "code":
+            continue
+        if is_checked(cell):
+            assert cell.outputs, f"{stem} cell {index} is compared by nbval but stores no output"
+            for output in cell.outputs:
+                assert output.output_type in ("stream", "execute_result"), output.output_type
+                assert set(output.get("data", {})) <= {"text/plain"}
+        else:
             assert cell.outputs == [], f"{stem} cell {index} has stored outputs"
             assert cell.execution_count is None, f"{stem} cell {index} has an execution count"
+
+
+def test_nbval_compares_stored_outputs(tmp_path):
+    """A checked cell whose stored output no longer matches makes nbval fail."""
+    notebook = read("03_removing_b")
+    cell = next(c for c in notebook.cells if is_checked(c) and c.outputs)
+    output = cell.outputs[0]
+    if output.output_type == "stream":
+        output.text = "something else entirely\n"
+    else:
+        output.data["text/plain"] = "something else entirely"
+    path = tmp_path / "03_removing_b.ipynb"
+    nbformat.write(notebook, path)
+    for sibling in NOTEBOOK_DIR.glob("0[12]_*.ipynb"):
+        (tmp_path / sibling.name).write_text(sibling.read_text())
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", str(path)],
+        cwd=tmp_path,
+        env=kernel_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode != 0, "nbval passed a notebook whose checked output changed"
+    assert "something else entirely" in result.stdout
 
 
 def test_grade_ids_unique():
