@@ -1,0 +1,181 @@
+"""The release step's checks: no solution or hidden test reaches students, stubs fail
+validation, and the release runs on the student wheel alone.
+
+One course is released once per session (shared with the end-to-end tests);
+each check is also shown to fail on a planted problem, so a scanner that finds
+nothing is not mistaken for a clean release.
+"""
+
+import ast
+import inspect
+import json
+import shutil
+import zipfile
+
+import nbformat
+import pytest
+from autograder_support import ROOT, SOURCE, released
+
+from autograder import leaks, release
+from autograder.wheel import build_student_wheel
+from autograder.workspace import Course
+from bnlab import reference
+from bnlab.course import GRADED_FUNCTIONS, NOTEBOOKS
+
+GRADER_ONLY = (
+    "bnlab/reference.py",
+    "bnlab/sync.py",
+    "bnlab/demo.py",
+    "bnlab/grading/",
+    "bnlab/mistakes/",
+    "bnlab/fixtures/",
+    "autograder/",
+)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    return Course(released(tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def wheel(course):
+    wheels = sorted(course.dist.glob("*.whl"))
+    assert len(wheels) == 1, wheels
+    return wheels[0]
+
+
+def solution_line(name):
+    """The longest line of the body of reference `name` (after its docstring)."""
+    source = inspect.getsource(getattr(reference, name))
+    function = ast.parse(source).body[0]
+    body = source.splitlines()[function.body[1].lineno - 1 :]
+    return max((line.strip() for line in body), key=len)
+
+
+def _notebook_with(source_text, cell_type="code"):
+    notebook = nbformat.v4.new_notebook()
+    make = nbformat.v4.new_code_cell if cell_type == "code" else nbformat.v4.new_markdown_cell
+    notebook.cells = [make("x = 1"), make(source_text)]
+    return notebook
+
+
+# ------------------------------------------------------------------ the release itself
+
+
+def test_release_step_passed_its_checks(course):
+    report = json.loads((course.reports / "release.json").read_text(encoding="utf-8"))
+    assert report["problems"] == []
+    assert sorted(p.name for p in course.release.iterdir()) == [f"{s}.ipynb" for s in NOTEBOOKS]
+
+
+def test_release_and_wheel_hold_no_leak(course, wheel):
+    assert leaks.scan_folder(course.release) == []
+    assert leaks.scan_wheel(wheel) == []
+
+
+def test_release_has_stubs_where_the_source_has_solutions(course):
+    for stem, names in NOTEBOOKS.items():
+        notebook = nbformat.read(course.release / f"{stem}.ipynb", as_version=4)
+        cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
+        for name in names:
+            assert "raise NotImplementedError" in cells[name].source, (stem, name)
+            assert solution_line(name) not in cells[name].source
+            assert "grading" not in cells[f"test_{name}"].source
+
+
+def test_student_wheel_keeps_the_public_modules_and_leaves_out_the_grader(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    for public in ("bnlab/__init__.py", "bnlab/checks/__init__.py", "bnlab/loader.py"):
+        assert public in names
+    stored = {n for n in names if n.startswith("bnlab/data/checks/") and n.endswith(".npz")}
+    assert stored == {
+        f"bnlab/data/checks/{p.name}" for p in (ROOT / "bnlab" / "data" / "checks").glob("*.npz")
+    }
+    assert [n for n in names if n.startswith(GRADER_ONLY)] == []
+
+
+def test_student_wheel_is_rebuilt_byte_identical(tmp_path, wheel):
+    again = build_student_wheel(tmp_path)
+    assert again.read_bytes() == wheel.read_bytes()
+
+
+# ------------------------------------------------------------------ the leak scanner can fail
+
+
+@pytest.mark.parametrize("name", GRADED_FUNCTIONS)
+def test_scanner_catches_a_planted_solution_line(tmp_path, course, name):
+    folder = tmp_path / "release"
+    shutil.copytree(course.release, folder)
+    line = solution_line(name)
+    notebook = nbformat.read(folder / "01_forward_bn.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(f"def helper():\n        {line}\n"))
+    nbformat.write(notebook, folder / "01_forward_bn.ipynb")
+    found = leaks.scan_folder(folder)
+    assert any(name in leak.what and leak.where == "01_forward_bn.ipynb" for leak in found), found
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "### BEGIN SOLUTION",
+        "### END HIDDEN TESTS",
+        "from bnlab import grading",
+        "from bnlab.reference import batchnorm_forward",
+        "import autograder",
+    ],
+)
+def test_scanner_catches_delimiters_and_grader_imports(tmp_path, planted):
+    nbformat.write(_notebook_with(planted, "markdown"), tmp_path / "planted.ipynb")
+    assert [leak.where for leak in leaks.scan_folder(tmp_path)] == ["planted.ipynb"]
+
+
+def test_scanner_catches_a_file_beside_the_notebooks(tmp_path, course):
+    shutil.copytree(course.release, tmp_path / "release")
+    shutil.copy(ROOT / "bnlab" / "grading" / "forward_bn.py", tmp_path / "release" / "grading.py")
+    found = leaks.scan_folder(tmp_path / "release")
+    assert any(leak.where == "grading.py" and "grader-only" in leak.what for leak in found)
+
+
+def test_scanner_catches_a_grader_module_in_a_wheel(tmp_path, wheel):
+    bad = tmp_path / wheel.name
+    shutil.copy(wheel, bad)
+    with zipfile.ZipFile(bad, "a") as archive:
+        archive.writestr("bnlab/reference.py", (ROOT / "bnlab" / "reference.py").read_text())
+    found = leaks.scan_wheel(bad)
+    assert any(leak.where.endswith(":bnlab/reference.py") for leak in found)
+    assert any("solution of batchnorm_forward" in leak.what for leak in found)
+
+
+# ------------------------------------------------------------------ validation
+
+
+def test_an_untouched_stub_fails_validation_and_the_solution_passes(course):
+    released_result = release.validate_notebook(course, course.release / "01_forward_bn.ipynb")
+    assert released_result.get("failed"), released_result
+    assert release.validate_notebook(course, SOURCE / "01_forward_bn.ipynb") == {}
+
+
+# ------------------------------------------------------------------ the student venv
+
+
+def test_release_notebooks_reach_their_first_stub_on_the_student_wheel(course, wheel):
+    report = release.run_in_student_venv(
+        course, wheel, [course.release / f"{stem}.ipynb" for stem in NOTEBOOKS]
+    )
+    assert report["bnlab"].startswith(str(course.work / "student-venv"))
+    assert report["grader_modules_importable"] == []
+    for name, found in report["notebooks"].items():
+        assert found["error"] not in release.IMPORT_ERRORS, (name, found)
+        assert release.is_stub_error(found), (name, found)
+
+
+def test_the_student_venv_check_fails_on_a_grader_import(tmp_path, course, wheel):
+    notebook = _notebook_with("from bnlab import reference")
+    notebook.cells.append(nbformat.v4.new_code_cell("raise NotImplementedError()"))
+    notebook.cells[0].metadata["nbgrader"] = {"solution": True, "grade_id": "x"}
+    path = tmp_path / "planted.ipynb"
+    nbformat.write(notebook, path)
+    report = release.run_in_student_venv(course, wheel, [path])
+    assert report["notebooks"]["planted.ipynb"]["error"] in release.IMPORT_ERRORS
