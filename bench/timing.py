@@ -8,6 +8,7 @@ figure kept for each contender is the median of its samples.
 """
 
 import gc
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -60,14 +61,14 @@ def _sample(fn, number):
             gc.enable()
 
 
-def calls_per_sample(fn, min_sample_time=0.02, max_calls=100_000):
-    """How many calls of fn one sample needs to last at least min_sample_time seconds."""
-    number = 1
-    while number < max_calls:
-        if _sample(fn, number) * number >= min_sample_time:
-            break
-        number *= 2
-    return number
+def calls_per_sample(fn, min_sample_time=0.02, max_calls=100_000, trials=3):
+    """How many calls of fn one sample needs to last at least min_sample_time seconds.
+
+    Sized on the fastest of a few single calls, so that one call stalled by the
+    machine does not shrink every sample to a single call, all stalls included.
+    """
+    fastest = min(_sample(fn, 1) for _ in range(trials))
+    return max(1, min(max_calls, math.ceil(min_sample_time / max(fastest, 1e-9))))
 
 
 def side_by_side(contenders, repeats=15, warmup=3, min_sample_time=0.02, number=None):
