@@ -59,6 +59,11 @@ def _parser():
         help=f"grade: GiB of memory per grading kernel (default {MEMORY_LIMIT / 1024**3:g})",
     )
     parser.add_argument(
+        "--run-all-cells",
+        action="store_true",
+        help="grade: also run the notebooks' experiments that no graded code depends on",
+    )
+    parser.add_argument(
         "--skip-checks", action="store_true", help="release: skip the release checks (not advised)"
     )
     parser.add_argument("--no-progress", action="store_true", help="grade: no progress bar")
@@ -96,6 +101,7 @@ def main(argv=None):
         db_url=args.db_url,
         timeout=args.timeout,
         memory_limit=int(args.memory_limit * 1024**3),
+        run_all_cells=args.run_all_cells,
     )
     steps = (
         ["release", "collect", "grade", "feedback", "export"] if args.step == "all" else [args.step]

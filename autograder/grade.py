@@ -68,7 +68,9 @@ def submission_digest(folder):
 
 
 def source_digest(course):
-    digest = hashlib.sha256(f"v{GRADER_VERSION} timeout={course.timeout}".encode())
+    digest = hashlib.sha256(
+        f"v{GRADER_VERSION} timeout={course.timeout} all={course.run_all_cells}".encode()
+    )
     for stem in NOTEBOOKS:
         path = course.source / f"{stem}.ipynb"
         digest.update(path.read_bytes() if path.exists() else b"")

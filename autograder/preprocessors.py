@@ -1,4 +1,4 @@
-"""Two autograding steps of ours, run by nbgrader right after it executes a notebook.
+"""Autograding steps of ours, run by nbgrader around the execution of a notebook.
 
 StderrIsNotFailure -- nbgrader scores a test cell 0 as soon as anything reaches
     stderr, even when the test passed (a student's debugging print to
@@ -11,12 +11,19 @@ HideGraderFrames -- a failing hidden test shows a traceback, and IPython prints
     (hidden tests, reference solutions) would show their code in the feedback.
     Those frames are replaced by one line; the student's own frames and the
     assertion's message stay.
+
+SkipExperiments / RestoreSkipped -- the notebooks' own experiments (training
+    runs, plots) that no graded code depends on are not run (see below).
 """
 
+import os
 import re
+import symtable
 
+import nbformat
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Bool, Unicode
 
 GRADER_ONLY = (
     "bnlab/grading",
@@ -72,4 +79,117 @@ class HideGraderFrames(NbGraderPreprocessor):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     output["traceback"] = hide_grader_frames(output.get("traceback", []))
+        return cell, resources
+
+
+# ------------------------------------------------------------------ experiments no grade needs
+
+
+def names_of(source):
+    """(names the code reads from the notebook's globals, names it binds there), or None when
+    the code cannot be analysed (syntax error, star import): then it must be run."""
+    code = "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+    try:
+        table = symtable.symtable(code, "<cell>", "exec")
+    except (SyntaxError, ValueError):
+        return None
+    if re.search(r"^\s*from\s+\S+\s+import\s+\*", code, re.MULTILINE):
+        return None
+    loads, binds = set(), set()
+
+    def walk(scope, top):
+        for symbol in scope.get_symbols():
+            name = symbol.get_name()
+            if top:
+                if symbol.is_referenced():
+                    loads.add(name)
+                if symbol.is_assigned() or symbol.is_imported() or symbol.is_namespace():
+                    binds.add(name)
+            elif symbol.is_global():
+                if symbol.is_referenced():
+                    loads.add(name)
+                if symbol.is_assigned():
+                    binds.add(name)
+        for child in scope.get_children():
+            walk(child, False)
+
+    walk(table, True)
+    return loads, binds
+
+
+SKIPPED_NOTE = (
+    "(Not run by the autograder: an experiment of the notebook that no graded code "
+    "depends on. Run the notebook yourself to see its output.)\n"
+)
+
+
+class SkipExperiments(NbGraderPreprocessor):
+    """Don't run the notebook's own experiment cells that no graded code depends on.
+
+    The course notebooks train networks and draw plots between the graded
+    functions; under autograding they only cost time. A code cell is skipped when
+    (1) it is not an nbgrader cell and its source is exactly that of a code cell
+    of the release notebook (the student did not write or change it), and
+    (2) nothing that runs needs it: no name it binds is read by a cell that runs
+    -- the student's cells, the graded and check cells, the imports, and every
+    experiment kept for that reason (to a fixed point). Names are read with
+    Python's symtable, inside functions too; a cell that cannot be analysed runs.
+    Skipped cells are turned into raw cells for execution and back afterwards
+    (RestoreSkipped), with a note in place of their output.
+    """
+
+    enabled = Bool(True, help="Skip experiments no graded code needs").tag(config=True)
+    release_dir = Unicode("", help="Folder of the release notebooks").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        if not self.enabled or not self.release_dir:
+            return nb, resources
+        notebook_id = resources.get("nbgrader", {}).get("notebook", "")
+        path = os.path.join(self.release_dir, f"{notebook_id}.ipynb")
+        if not os.path.exists(path):
+            return nb, resources
+        release = nbformat.read(path, as_version=4)
+        instructor = {
+            cell.source
+            for cell in release.cells
+            if cell.cell_type == "code" and not cell.metadata.get("nbgrader")
+        }
+        candidates, needed = {}, set()
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            names = names_of(cell.source)
+            if not cell.metadata.get("nbgrader") and cell.source in instructor and names:
+                candidates[index] = names
+            elif names is None:  # unreadable code that runs: it may read anything
+                needed.update(re.findall(r"[A-Za-z_]\w*", cell.source))
+            else:
+                needed.update(names[0])
+        changed = True
+        while changed:
+            changed = False
+            for index, (loads, binds) in list(candidates.items()):
+                if binds & needed:
+                    del candidates[index]
+                    needed.update(loads)
+                    changed = True
+        for index in candidates:
+            cell = nb.cells[index]
+            cell.metadata["bnlab_skipped"] = True
+            cell.cell_type = "raw"
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+        return nb, resources
+
+
+class RestoreSkipped(NbGraderPreprocessor):
+    """Turn the cells SkipExperiments set aside back into code cells, with a note as output."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.metadata.get("bnlab_skipped"):
+            cell.cell_type = "code"
+            cell.execution_count = None
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=SKIPPED_NOTE)]
         return cell, resources

@@ -56,6 +56,7 @@ class Course:
     db_url: str = ""
     timeout: int = CELL_TIMEOUT
     memory_limit: int = MEMORY_LIMIT
+    run_all_cells: bool = False
 
     def __post_init__(self):
         self.root = Path(self.root).resolve()
@@ -169,6 +170,8 @@ class Course:
             course_id=COURSE_ID,
             db_url=self.db_url if self.uses_sqlite else "",
             timeout=int(self.timeout),
+            release=str(self.release),
+            skip=not self.run_all_cells,
         )
 
     def nbgrader_config(self, root=None, db_url=None, ipc=None):
@@ -222,12 +225,20 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.raise_on_iopub_timeout = False
 c.Execute.startup_timeout = 120
 
-# Autograding: nbgrader's steps, plus two of ours right after execution:
+# The notebooks' own experiments (training runs, plots) that no graded code
+# depends on are not run while grading; see autograder/preprocessors.py.
+c.SkipExperiments.enabled = {skip!r}
+c.SkipExperiments.release_dir = {release!r}
+
+# Autograding: nbgrader's steps, plus ours around execution (skipped experiments)
+# and two right after it:
 # stderr output of a test cell is kept but no longer scores it 0 (a passing test
 # is a passing test), and traceback frames inside the grader-only modules are
 # cut, so feedback never shows hidden-test or reference code.
 c.Autograde.autograde_preprocessors = [
+    "autograder.preprocessors.SkipExperiments",
     "nbgrader.preprocessors.Execute",
+    "autograder.preprocessors.RestoreSkipped",
     "autograder.preprocessors.StderrIsNotFailure",
     "autograder.preprocessors.HideGraderFrames",
     "nbgrader.preprocessors.IgnorePattern",
