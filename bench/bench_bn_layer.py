@@ -22,7 +22,7 @@ from bnlab import reference
 SIZES = ((64, 256), (256, 1024), (1024, 4096))  # (n_l, m)
 DTYPES = (np.float64, np.float32)
 EPS = 1e-5
-REPEATS = 15
+REPEATS = 11
 NOISY = 0.5  # a spread (interquartile range / median) above this marks a noisy point
 
 
@@ -140,7 +140,7 @@ def measure(torch, n_l, m, dtype):
             "copy": lambda: np.copy(Z),
         },
         repeats=REPEATS,
-        min_sample_time=0.05,
+        min_sample_time=0.03,
     )
     return timings, difference
 
