@@ -242,7 +242,8 @@ def _cell_outcomes(notebook):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 ename, evalue = output.get("ename", ""), str(output.get("evalue", ""))
-                if ename == "CellTimeoutError":
+                # on timeout nbgrader interrupts the kernel: the cell ends in KeyboardInterrupt
+                if ename in ("CellTimeoutError", "KeyboardInterrupt"):
                     status, detail = "timeout", "stopped: the cell ran longer than the time limit"
                 elif ename == "MemoryError":
                     status, detail = "memory", "stopped: the code ran out of memory (MemoryError)"
@@ -515,7 +516,8 @@ def _complete_in_gradebook(gradebook):
 
 
 def _cleanup_stale(course):
-    for folder in course.work.glob("grade-*"):
+    """Scratch left by a run that was killed (called under the grading lock)."""
+    for folder in [*course.work.glob("grade-*"), *course.work.glob(".template-*")]:
         shutil.rmtree(folder, ignore_errors=True)
     if course.autograded.exists():
         for student_dir in course.autograded.iterdir():

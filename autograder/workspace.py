@@ -168,7 +168,7 @@ class Course:
         return CONFIG_TEMPLATE.format(
             root=str(self.root),
             course_id=COURSE_ID,
-            db_url=self.db_url if self.uses_sqlite else "",
+            db_url=self.db_url,
             timeout=int(self.timeout),
             release=str(self.release),
             skip=not self.run_all_cells,
