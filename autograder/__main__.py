@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from autograder.workspace import CELL_TIMEOUT, MEMORY_LIMIT, ROOT, Course
+from autograder.workspace import CELL_TIMEOUT, CELL_TIMEOUT_ALL_CELLS, MEMORY_LIMIT, ROOT, Course
 
 STEPS = ("release", "collect", "grade", "feedback", "export", "all")
 
@@ -49,8 +49,9 @@ def _parser():
     parser.add_argument(
         "--timeout",
         type=int,
-        default=CELL_TIMEOUT,
-        help=f"grade: seconds per cell before it is stopped (default {CELL_TIMEOUT})",
+        default=0,
+        help=f"grade: seconds per cell before it is stopped (default {CELL_TIMEOUT}; "
+        f"{CELL_TIMEOUT_ALL_CELLS} with --run-all-cells)",
     )
     parser.add_argument(
         "--memory-limit",

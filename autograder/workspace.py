@@ -34,7 +34,13 @@ COURSE_ID = "bnlab"
 MANUAL_ANSWERS = {"why_no_b": "03_removing_b"}  # markdown answers graded by hand
 
 # Deliberate limits of the grading kernel (see the instructor's guide).
-CELL_TIMEOUT = 30  # seconds per cell: the longest legitimate cell takes a few seconds
+# Seconds per cell. While grading, the longest cell that runs (an imports cell)
+# takes under a second, a hidden test a fraction of one: 15 s is a wide margin
+# on a loaded machine, and a loop that never ends costs 15 s per cell that
+# calls it. With --run-all-cells the notebooks' training experiments run too:
+# they get 120 s.
+CELL_TIMEOUT = 15
+CELL_TIMEOUT_ALL_CELLS = 120
 MEMORY_LIMIT = 3 * 1024**3  # bytes of address space per grading kernel
 
 KERNEL_ENV = {
@@ -54,7 +60,7 @@ class Course:
 
     root: Path
     db_url: str = ""
-    timeout: int = CELL_TIMEOUT
+    timeout: int = 0  # 0: CELL_TIMEOUT, or CELL_TIMEOUT_ALL_CELLS with run_all_cells
     memory_limit: int = MEMORY_LIMIT
     run_all_cells: bool = False
 
@@ -62,6 +68,8 @@ class Course:
         self.root = Path(self.root).resolve()
         if not self.db_url:
             self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"
+        if not self.timeout:
+            self.timeout = CELL_TIMEOUT_ALL_CELLS if self.run_all_cells else CELL_TIMEOUT
 
     # ------------------------------------------------------------ paths
     @property
@@ -217,7 +225,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # A student who deletes or empties a test cell gets it back, and it is graded.
 c.OverwriteCells.add_missing_cells = True
 
-# Seconds per cell: far above the longest legitimate cell under autograding,
+# Seconds per cell: far above the longest cell that runs under autograding,
 # short enough that a loop that never ends costs little; the kernel is
 # interrupted and the next cells still run.
 c.Execute.timeout = {timeout}
