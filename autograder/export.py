@@ -165,6 +165,9 @@ def _notes(report):
     for stem, info in report.get("notebooks", {}).items():
         if info.get("status") != "ok":
             notes.append(f"{stem}.ipynb {STATUS_OF_NOTEBOOK.get(info['status'], info['status'])}")
+        touched = info.get("restored_tests", []) + info.get("changed_tests", [])
+        if touched:
+            notes.append(f"{stem[:2]}: test cell(s) {', '.join(sorted(touched))} restored")
         for grade_id, (status, _detail) in sorted(info.get("cells", {}).items()):
             if status in ("timeout", "memory"):
                 notes.append(
