@@ -63,7 +63,8 @@ def test_postgres_gradebook_gives_the_same_grades_as_sqlite(
         sqlite_scores = gradebook_scores(sqlite_url(lite))
 
     course = fresh_course(tmp_path_factory, "postgres")
-    run("release", course, db_url=database)
+    # the release checks are the end-to-end tests' business: here only the gradebook matters
+    run("release", course, "--skip-checks", db_url=database)
     run("collect", course, "--from", inbox, db_url=database)
     run("grade", course, "--workers", 2, db_url=database)
     run("export", course, db_url=database)
