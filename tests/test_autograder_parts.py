@@ -1,0 +1,191 @@
+"""Small parts of the autograder, without a kernel: review flags, file-name rules of
+collect, which experiment cells grading may skip, and hidden traceback frames."""
+
+import nbformat
+import pytest
+
+from autograder import collect, review
+from autograder.preprocessors import (
+    HIDDEN_FRAME,
+    RestoreSkipped,
+    SkipExperiments,
+    hide_grader_frames,
+    names_of,
+)
+
+# ------------------------------------------------------------------ review flags
+
+FLAGGED = [
+    "from bnlab.reference import batchnorm_forward",
+    "from bnlab import reference as r",
+    "import bnlab.grading",
+    "from bnlab import mistakes",
+    "import autograder.grade",
+    "np.allclose = lambda *a, **k: True",
+    "import numpy as xx\nxx.testing.assert_allclose = print",
+    'setattr(np, "allclose", print)',
+    "__builtins__.len = print",
+    "import builtins\nbuiltins.print = len",
+    'import importlib\nm = importlib.import_module("bnlab.reference")',
+    '__import__("bnlab" + ".reference")',
+    'import sys\nsys.modules["bnlab.grading"] = None',
+    "import inspect\ng = inspect.stack()[1].frame.f_globals",
+    "from numpy import random\nrandom.seed = print",
+    "import bnlab.checks\nbnlab.checks.check_batchnorm_forward = print",
+    "%time x = 1\nnp.sum = len",
+]
+CLEAN = [
+    "def batchnorm_forward(Z, gamma, beta, eps=1e-5):\n    mu = np.mean(Z, axis=1, keepdims=True)\n"
+    "    return Z - mu, None",
+    "import numpy as np\nx = np.zeros(3)\nx[0] = 1",
+    "parameters = {}\nparameters['W1'] = np.ones((2, 2))",
+    "from bnlab.checks import check_batchnorm_forward",
+    "import matplotlib.pyplot as plt\nplt.rcParams['figure.figsize'] = (6, 4)",
+    "class Layer:\n    def __init__(self):\n        self.gamma = 1",
+]
+
+
+@pytest.mark.parametrize("source", FLAGGED)
+def test_code_that_can_fake_a_pass_is_flagged(source):
+    assert review.scan_source(source), source
+
+
+@pytest.mark.parametrize("source", CLEAN)
+def test_ordinary_code_is_not_flagged(source):
+    assert review.scan_source(source) == []
+
+
+def test_a_cell_left_as_released_is_not_scanned():
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("from bnlab import grading")
+    cell.metadata["nbgrader"] = {"grade_id": "test_x"}
+    notebook.cells = [cell]
+    assert review.scan_notebook(notebook, "01", {"test_x": cell.source}) == []
+    flags = review.scan_notebook(notebook, "01", {"test_x": "# hidden tests"})
+    assert [(f.cell, f.line) for f in flags] == [("test_x", 1)]
+
+
+def test_unparseable_code_is_searched_as_text():
+    assert review.scan_source("def f(:\n    from bnlab import reference")
+
+
+# ------------------------------------------------------------------ collect's file names
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("ada/batchnorm/01_forward_bn.ipynb", ("ada", "01_forward_bn", None)),
+        ("ada/02_backward_bn.ipynb", ("ada", "02_backward_bn", None)),
+        ("ada_lovelace_03_removing_b.ipynb", ("ada_lovelace", "03_removing_b", None)),
+        (
+            "batchnorm_ada_attempt_2024-03-01-10-00-00_04_deep_network.ipynb",
+            ("ada", "04_deep_network", "2024-03-01-10-00-00"),
+        ),
+        ("ada/batchnorm/.ipynb_checkpoints/01_forward_bn-checkpoint.ipynb", None),
+        ("ada/notes.txt", None),
+        ("ada/scratch.ipynb", None),
+        ("01_forward_bn.ipynb", None),
+    ],
+)
+def test_collect_recognises_students_and_notebooks(path, expected):
+    assert collect.classify(path) == expected
+
+
+def test_collect_takes_a_custom_pattern():
+    pattern = r"(?P<student_id>[a-z]+)-(?P<file_id>.+)\.ipynb"
+    assert collect.classify("ada-05_optimizers.ipynb", pattern) == ("ada", "05_optimizers", None)
+
+
+def test_collect_keeps_the_newest_copy(tmp_path):
+    for stamp, text in (("2024-01-01-00-00-00", "old"), ("2024-02-01-00-00-00", "new")):
+        name = f"batchnorm_ada_attempt_{stamp}_01_forward_bn.ipynb"
+        (tmp_path / name).write_text(text)
+    found, _, skipped = collect.gather(tmp_path)
+    assert skipped == []
+    assert found["ada"]["01_forward_bn"][0].read_text() == "new"
+
+
+# ------------------------------------------------------------------ skipped experiments
+
+
+def test_names_read_and_bound_by_a_cell():
+    loads, binds = names_of("def f(Z):\n    return np.mean(Z) + EPS\nx = f(X_train)")
+    assert {"np", "EPS", "X_train"} <= loads and "Z" not in loads
+    assert binds == {"f", "x"}
+    assert names_of("from os import *") is None
+    assert names_of("def broken(:") is None
+
+
+def _code(source, grade_id=None):
+    cell = nbformat.v4.new_code_cell(source)
+    if grade_id:
+        cell.metadata["nbgrader"] = {"grade_id": grade_id, "solution": True}
+    return cell
+
+
+@pytest.fixture
+def release_dir(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        _code("import numpy as np", "imports"),
+        _code("X = np.ones((2, 3))"),  # an experiment the student's code reads
+        _code("history = train(X)"),  # an experiment nothing reads
+        _code("def f(Z):\n    raise NotImplementedError()", "f"),
+    ]
+    nbformat.write(notebook, tmp_path / "nb.ipynb")
+    return tmp_path
+
+
+def _skip(release_dir, cells):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = cells
+    resources = {"nbgrader": {"notebook": "nb"}}
+    notebook, _ = SkipExperiments(release_dir=str(release_dir)).preprocess(notebook, resources)
+    return notebook
+
+
+def test_only_experiments_nothing_reads_are_skipped(release_dir):
+    cells = [
+        _code("import numpy as np", "imports"),
+        _code("X = np.ones((2, 3))"),
+        _code("history = train(X)"),
+        _code("def f(Z):\n    return Z * X.sum()", "f"),
+    ]
+    notebook = _skip(release_dir, cells)
+    assert [c.cell_type for c in notebook.cells] == ["code", "code", "raw", "code"]
+    notebook, _ = RestoreSkipped().preprocess(notebook, {})
+    assert notebook.cells[2].cell_type == "code"
+    assert "Not run by the autograder" in notebook.cells[2].outputs[0]["text"]
+    nbformat.validate(notebook)
+
+
+def test_an_experiment_the_student_changed_or_reads_runs(release_dir):
+    cells = [
+        _code("import numpy as np", "imports"),
+        _code("X = np.ones((2, 3))"),
+        _code("history = train(X)  # changed"),
+        _code("def f(Z):\n    return Z", "f"),
+        _code("print(history)"),
+    ]
+    notebook = _skip(release_dir, cells)
+    assert [c.cell_type for c in notebook.cells] == ["code"] * 5
+
+
+# ------------------------------------------------------------------ hidden frames
+
+
+def test_grader_frames_are_cut_from_tracebacks():
+    traceback = [
+        "\x1b[0;31mAssertionError\x1b[0m   Traceback (most recent call last)",
+        "Cell \x1b[0;32mIn[5], line 4\x1b[0m\n----> 4 grading.test_f(f)",
+        "File \x1b[0;32m/x/bnlab/grading/forward_bn.py:27\x1b[0m, in test_f\n  secret line",
+        "File \x1b[0;32m/x/bnlab/reference.py:40\x1b[0m, in g\n  solution line",
+        "Cell \x1b[0;32mIn[3], line 2\x1b[0m, in f(Z)\n  student line",
+        "\x1b[0;31mAssertionError\x1b[0m: Wrong values in Z_tilde.",
+    ]
+    kept = hide_grader_frames(traceback)
+    text = "\n".join(kept)
+    assert "secret line" not in text and "solution line" not in text
+    assert kept.count(HIDDEN_FRAME) == 1
+    assert "student line" in text and "Wrong values in Z_tilde." in text
