@@ -271,6 +271,19 @@ def kill_group(process):
     process.wait(timeout=60)
 
 
+def processes_in(folder):
+    """Pids of the processes whose working directory is inside `folder` (Linux /proc)."""
+    folder = str(Path(folder).resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                cwd = os.readlink(entry / "cwd")
+                if cwd == folder or cwd.startswith(folder + os.sep):
+                    found.append(int(entry.name))
+    return found
+
+
 def wait_for(predicate, timeout, interval=0.5):
     """Poll `predicate` until it is true or `timeout` seconds have passed; return its last value."""
     deadline = time.monotonic() + timeout

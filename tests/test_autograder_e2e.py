@@ -35,6 +35,7 @@ from autograder_support import (
     main_course,
     pipeline_env,
     points,
+    processes_in,
     read_csv,
     run,
     sqlite_url,
@@ -327,6 +328,8 @@ def test_grading_killed_midway_then_rerun_finishes_consistently(graded, scores, 
         kill_group(process)
     assert finished, "no student was graded within 5 minutes"
     assert len(list(done.glob("*.json"))) < len(students), "killed too late to test anything"
+    # the grading kernels of the killed run do not outlive it
+    assert wait_for(lambda: not processes_in(course), timeout=60), processes_in(course)
     run("grade", course, "--workers", 2)
     assert gradebook_scores(sqlite_url(course)) == {s: scores[s] for s in students}
     assert sorted(p.stem for p in done.glob("*.json")) == sorted(students)
