@@ -25,6 +25,7 @@ listed. Code cells the student wrote or changed are scanned for code that could
 fake a pass (see review.py).
 """
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -212,16 +213,22 @@ def template_gradebook(course):
 
 
 _IPC = {}
+_IPC_ROOT = None  # set in workers: one short folder per grading run, removed by the parent
 
 
 def _ipc_prefix():
     """This process's Unix-socket prefix for its kernels (short: socket paths max ~100 bytes)."""
     if os.getpid() not in _IPC:
-        _IPC[os.getpid()] = Path(tempfile.mkdtemp(prefix="bnlab-kernels-")) / "kernel"
+        folder = tempfile.mkdtemp(prefix="bnlab-kernels-", dir=_IPC_ROOT)
+        if _IPC_ROOT is None:  # not a grading worker: nobody else removes it
+            atexit.register(shutil.rmtree, folder, True)
+        _IPC[os.getpid()] = Path(folder) / "kernel"
     return _IPC[os.getpid()]
 
 
-def _worker_init(course):
+def _worker_init(course, ipc_root=None):
+    global _IPC_ROOT
+    _IPC_ROOT = ipc_root
     course.apply_environ()
     warnings.filterwarnings("ignore")
     with contextlib.suppress(Exception):  # die with the parent (Linux): no orphan graders
@@ -589,20 +596,20 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
             reports = []
             bar = _progress(len(todo), progress)
             context = get_context("spawn")
+            ipc_root = tempfile.mkdtemp(prefix="bnlab-kernels-")
             with ProcessPoolExecutor(
                 max_workers=max(1, workers),
                 mp_context=context,
                 initializer=_worker_init,
-                initargs=(course,),
+                initargs=(course, ipc_root),
             ) as pool:
                 futures = {}
-                for index, student in enumerate(todo):
+                for student in todo:
                     futures[
                         pool.submit(
                             _grade_in_worker, course, student, scratch_root, template, releases
                         )
                     ] = student
-                    del index
                 for future in as_completed(futures):
                     student = futures[future]
                     try:
@@ -618,6 +625,7 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
                     bar.update(1)
             bar.close()
             shutil.rmtree(scratch_root, ignore_errors=True)
+            shutil.rmtree(ipc_root, ignore_errors=True)
     failed = len(todo) - len(reports)
     if failed:
         raise GradeError(f"{failed} submission(s) could not be graded; see the messages above")

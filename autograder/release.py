@@ -196,15 +196,17 @@ def student_venv(course, wheel):
 
 
 def run_in_student_venv(course, wheel, notebooks):
-    """Run `notebooks` (paths) in the student venv; the probe's report (dict)."""
+    """Run `notebooks` (paths) in the student venv; the probe's report (dict).
+
+    The other notebooks of each one's folder are copied beside it too, as a
+    student has them: later notebooks load the student's earlier functions.
+    """
     venv = student_venv(course, wheel)
     with tempfile.TemporaryDirectory(prefix="probe-", dir=course.work) as folder:
         folder = Path(folder)
-        copies = []
-        for path in notebooks:
-            copy = folder / Path(path).name
-            shutil.copy(path, copy)
-            copies.append(str(copy))
+        for sibling in {p for path in notebooks for p in Path(path).parent.glob("*.ipynb")}:
+            shutil.copy(sibling, folder / sibling.name)
+        copies = [str(folder / Path(path).name) for path in notebooks]
         script = folder / "probe.py"
         script.write_text(PROBE, encoding="utf-8")
         env = {

@@ -161,7 +161,7 @@ def test_an_untouched_stub_fails_validation_and_the_solution_passes(course):
 
 
 def test_release_notebooks_reach_their_first_stub_on_the_student_wheel(course, wheel):
-    # 01 imports the public modules; 04 also loads 01 and 02 with load_graded.
+    # 01 imports the public modules; 04 also loads 01 to 03 with load_graded.
     stems = ["01_forward_bn", "04_deep_network"]
     report = release.run_in_student_venv(
         course, wheel, [course.release / f"{s}.ipynb" for s in stems]
