@@ -7,6 +7,7 @@ import numpy as np
 from bnlab import reference
 from bnlab.checks._core import first_difference
 from bnlab.data import one_hot
+from bnlab.fixtures.deep_network import network
 
 __all__ = ["test_random_mini_batches", "test_model_forward", "test_model_backward"]
 
@@ -23,19 +24,6 @@ def _unchanged(before, after, name):
 def _data(n_x, m, C, rng):
     X = rng.standard_normal((n_x, m)) * 3 + rng.standard_normal((n_x, 1))
     return X, one_hot(rng.integers(0, C, m), C)
-
-
-def _network(layer_dims, rng):
-    L = len(layer_dims) - 1
-    parameters = {}
-    for l in range(1, L + 1):
-        n_l, n_prev = layer_dims[l], layer_dims[l - 1]
-        parameters[f"W{l}"] = rng.standard_normal((n_l, n_prev)) * np.sqrt(2 / n_prev)
-        if l < L:
-            parameters[f"gamma{l}"] = rng.uniform(0.3, 2.0, (n_l, 1))
-            parameters[f"beta{l}"] = rng.standard_normal((n_l, 1))
-    parameters[f"b{L}"] = rng.standard_normal((layer_dims[L], 1))
-    return parameters
 
 
 def test_random_mini_batches(random_mini_batches):
@@ -78,7 +66,7 @@ def test_model_forward(model_forward):
         ([3, 5, 5, 5, 5, 4], 2, "relu"),
     ]:
         X, _ = _data(dims[0], m, dims[-1], rng)
-        parameters = _network(dims, rng)
+        parameters = network(dims, rng)
         AL_expected, caches_expected = reference.model_forward(X, parameters, activation)
         before = copy.deepcopy(parameters)
         with isolated(model_forward) as f:
@@ -103,7 +91,7 @@ def test_model_backward(model_backward):
         ([3, 5, 5, 5, 4], 6, "tanh"),
     ]:
         X, Y = _data(dims[0], m, dims[-1], rng)
-        AL, caches = reference.model_forward(X, _network(dims, rng), activation)
+        AL, caches = reference.model_forward(X, network(dims, rng), activation)
         expected = reference.model_backward(AL, Y, caches)
         with isolated(model_backward) as f:
             grads = f(AL.copy(), Y.copy(), copy.deepcopy(caches))

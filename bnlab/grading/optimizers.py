@@ -11,6 +11,7 @@ import numpy as np
 
 from bnlab import reference
 from bnlab.checks._core import first_difference
+from bnlab.fixtures.optimizers import gradient_scale
 
 __all__ = [
     "test_update_parameters_with_gd",
@@ -29,7 +30,6 @@ _SHAPES = {
     "W3": (2, 4),
     "b3": (2, 1),
 }
-_SCALES = {"W": 1.0, "gamma": 1e-3, "beta": 1e-4, "b": 0.1}
 _STEPS = 4
 
 
@@ -39,7 +39,7 @@ def _parameters(rng):
 
 def _grads(rng):
     return {
-        "d" + key: rng.standard_normal(shape) * _SCALES[key.rstrip("0123456789")]
+        "d" + key: rng.standard_normal(shape) * gradient_scale(key)
         for key, shape in _SHAPES.items()
     }
 

@@ -39,17 +39,9 @@ class Mistake:
 
 
 def _collect():
-    from bnlab.mistakes import (
-        backward_bn,
-        deep_network,
-        forward_bn,
-        optimizers,
-        removing_b,
-        test_time,
-    )
+    from bnlab.course import topic_modules
 
-    modules = (forward_bn, backward_bn, removing_b, deep_network, optimizers, test_time)
-    mistakes = [m for module in modules for m in module.MISTAKES]
+    mistakes = [m for module in topic_modules(__name__) for m in module.MISTAKES]
     ids = [(m.function, m.id) for m in mistakes]
     assert len(ids) == len(set(ids)), "two mistakes share a function and an id"
     return mistakes
