@@ -65,36 +65,34 @@ def load_graded(*names, folder="."):
     Returns:
     the function, for one name; a tuple of functions, in order, for several
     """
-    loaded = {}
+    # The notebooks run in course order, each once, in one namespace: a function of a
+    # later notebook calls your functions from the earlier ones (model_forward calls
+    # your linear_bn_activation_forward). An earlier notebook that is missing is
+    # skipped; one that defines a function you asked for must be there.
+    wanted = {notebook_of(name) for name in names}
     stems = list(NOTEBOOKS)
-    for stem in dict.fromkeys(notebook_of(name) for name in names):
-        namespace = _base_namespace()
-        # The earlier notebooks' graded cells run first, in the same namespace: a function
-        # of this notebook calls your functions from those (model_forward calls your
-        # linear_bn_activation_forward). An earlier notebook that is missing is skipped.
-        for earlier in stems[: stems.index(stem) + 1]:
-            path = Path(folder) / f"{earlier}.ipynb"
-            if earlier != stem and not path.exists():
+    last = max(stems.index(stem) for stem in wanted)
+    namespace = _base_namespace()
+    for stem in stems[: last + 1]:
+        path = Path(folder) / f"{stem}.ipynb"
+        if stem not in wanted and not path.exists():
+            continue
+        cells = graded_cells(path)
+        for grade_id in NOTEBOOKS[stem]:
+            if grade_id not in cells:
                 continue
-            cells = graded_cells(path)
-            for grade_id in NOTEBOOKS[earlier]:
-                if grade_id not in cells:
-                    continue
-                try:
-                    code = compile(
-                        _strip_magics(cells[grade_id]), f"<{path.name}: {grade_id}>", "exec"
-                    )
-                    exec(code, namespace)
-                except Exception as error:
-                    raise LoadError(
-                        f"The cell of {grade_id} in {path.name} does not run: "
-                        f"{type(error).__name__}: {error}. Fix it there, save, and run this "
-                        "cell again."
-                    ) from None
-        loaded[stem] = namespace
+            try:
+                code = compile(_strip_magics(cells[grade_id]), f"<{path.name}: {grade_id}>", "exec")
+                exec(code, namespace)
+            except Exception as error:
+                raise LoadError(
+                    f"The cell of {grade_id} in {path.name} does not run: "
+                    f"{type(error).__name__}: {error}. Fix it there, save, and run this "
+                    "cell again."
+                ) from None
     functions = []
     for name in names:
-        function = loaded[notebook_of(name)].get(name)
+        function = namespace.get(name)
         if not callable(function):
             raise LoadError(
                 f"{notebook_of(name)}.ipynb does not define {name}() in its graded cell."
