@@ -29,15 +29,8 @@ GRADED_FUNCTIONS = [name for names in NOTEBOOKS.values() for name in names]
 
 def topic(stem):
     """The topic of a notebook, e.g. "forward_bn" for "01_forward_bn": the name of its
-    module in bnlab.checks, bnlab.grading, bnlab.mistakes and bnlab.fixtures."""
+    module in each package that is split by notebook (bnlab.checks, for one)."""
     return stem.split("_", 1)[1]
-
-
-def topic_modules(package):
-    """The per-notebook modules of `package` (e.g. "bnlab.mistakes"), in notebook order."""
-    import importlib
-
-    return [importlib.import_module(f"{package}.{topic(stem)}") for stem in NOTEBOOKS]
 
 
 def notebook_of(function_name):

@@ -9,10 +9,12 @@ check recognises it. One definition serves three purposes:
 - the tests show that each mistake fails its visible and hidden checks.
 """
 
+import importlib
 import inspect
 from dataclasses import dataclass
 
 from bnlab import reference
+from bnlab.course import NOTEBOOKS, topic
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,12 @@ class Mistake:
         return namespace[self.function]
 
 
-def _collect():
-    from bnlab.course import topic_modules
+def topic_modules(package):
+    """The per-notebook modules of `package` (this one, or the fixtures), in notebook order."""
+    return [importlib.import_module(f"{package}.{topic(stem)}") for stem in NOTEBOOKS]
 
+
+def _collect():
     mistakes = [m for module in topic_modules(__name__) for m in module.MISTAKES]
     ids = [(m.function, m.id) for m in mistakes]
     assert len(ids) == len(set(ids)), "two mistakes share a function and an id"
