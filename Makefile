@@ -50,7 +50,7 @@ bench: setup torch
 	$(PY) -m bench
 
 sync: setup
-	$(PY) -m bnlab.sync --outputs
+	$(PY) -m autograder.sync --outputs
 
 clean:
 	rm -rf $(VENV) course build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from autograder.workspace import CELL_TIMEOUT, CELL_TIMEOUT_ALL_CELLS, MEMORY_LIMIT, ROOT, Course
+from autograder.workspace import CELL_TIMEOUT, CELL_TIMEOUT_ALL_CELLS, MEMORY_LIMIT, Course
 
 STEPS = ("release", "collect", "grade", "feedback", "export", "all")
 
@@ -22,8 +22,8 @@ def _parser():
     parser.add_argument("step", choices=STEPS, help="the pipeline step to run (all: every step)")
     parser.add_argument(
         "--course",
-        default=os.environ.get("BNLAB_COURSE", str(ROOT / "course")),
-        help="the course workspace (default: course/ in the repository)",
+        default=os.environ.get("BNLAB_COURSE", "course"),
+        help="the course workspace (default: $BNLAB_COURSE, or course/ in the current folder)",
     )
     parser.add_argument(
         "--db-url",

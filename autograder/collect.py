@@ -22,7 +22,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from autograder.workspace import NOTEBOOK_DIR
+from autograder import boundary
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 STEMS = sorted(NOTEBOOKS, key=len, reverse=True)
@@ -134,7 +134,7 @@ def collect(course, source=None, samples=False, regexp=None, log=print):
         if not course.release.is_dir():
             raise FileNotFoundError("no release yet: run `python -m autograder release` first")
         source = course.work / "samples"
-        written = generate(source, NOTEBOOK_DIR, course.release)
+        written = generate(source, boundary.source_notebooks(), course.release)
         log(f"collect: {len(written)} sample submissions generated in {source}")
     if source is None:
         raise ValueError("collect needs --from FOLDER_OR_ZIP or --samples")

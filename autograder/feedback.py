@@ -1,61 +1,22 @@
 """Step 4, feedback: nbgrader's HTML feedback per student, checked for grader-only code.
 
-The hidden test cells hold only a call (``grading.test_x(x)``), and the graded
+The hidden test cells hold only a call (``hidden_tests.test_x(x)``), and the graded
 notebooks' tracebacks have their grader-only frames cut (preprocessors.py), so
 the feedback shows what failed and the assertion's message, never the hidden
 test's code. This step checks that on every page: a page that shows a line of
 the grader-only modules fails the step and is deleted.
 """
 
-import ast
 import html
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from pathlib import Path
 
+from autograder import leaks
 from bnlab.course import ASSIGNMENT
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class FeedbackError(RuntimeError):
     """Feedback could not be generated, or showed grader-only code."""
-
-
-def _shared_text():
-    """Text students may legitimately show: the source notebooks and the reference solutions
-    (a student's own solution can read like the reference)."""
-    parts = [(ROOT / "bnlab" / "reference.py").read_text(encoding="utf-8")]
-    parts += [
-        path.read_text(encoding="utf-8") for path in sorted((ROOT / "notebooks").glob("*.ipynb"))
-    ]
-    return "\n".join(parts)
-
-
-def grader_only_lines():
-    """Distinctive code lines of the hidden tests (bnlab/grading) that no student writes or
-    sees in a notebook: none may reach a student."""
-    shared = _shared_text()
-    lines = set()
-    for path in sorted((ROOT / "bnlab" / "grading").glob("*.py")):
-        source = path.read_text(encoding="utf-8")
-        docstrings = set()
-        for node in ast.walk(ast.parse(source)):
-            body = getattr(node, "body", None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
-                value = body[0].value
-                if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                    docstrings.update(range(body[0].lineno, body[0].end_lineno + 1))
-        for number, line in enumerate(source.splitlines(), 1):
-            text = line.strip()
-            if (
-                number not in docstrings
-                and len(text) >= 30
-                and not text.startswith(("#", "import ", "from ", "def ", "__all__", '"', "'"))
-                and text not in shared
-            ):
-                lines.add(text)
-    return sorted(lines)
 
 
 def _feedback_one(course, student):
@@ -70,7 +31,7 @@ def _feedback_one(course, student):
 
 def check_pages(course, students):
     """[(page, leaked lines)] of feedback pages that show hidden-test code."""
-    secret = grader_only_lines()
+    secret = [line for _, line in leaks.hidden_test_lines().values()]
     found = []
     for student in students:
         for page in sorted((course.feedback / student / ASSIGNMENT).glob("*.html")):

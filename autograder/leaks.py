@@ -1,11 +1,12 @@
 """Find solution or hidden-test code where students could read it.
 
 What counts as a leak, in any text a student receives (release notebooks and
-files beside them, every file of the student wheel):
-- a line of a graded function's reference body (from ``bnlab.reference``);
+files beside them, every file of a student distribution):
+- a line of a graded function's reference body (``autograder.reference``), or a
+  distinctive line of the hidden tests (``autograder.hidden_tests``);
 - nbgrader's solution or hidden-test delimiters;
-- an import of, or a file of, a grader-only module (reference, grading,
-  mistakes, fixtures, sync, demo, the autograder).
+- an import of the instructor-only package, or one of its files: by its path,
+  or by its content under any name (see ``autograder.boundary``).
 
 A reference line is compared whitespace-insensitively, as a whole line of
 code, so indentation or a changed variable spacing does not hide it. Lines
@@ -22,6 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import boundary
 from bnlab.course import GRADED_FUNCTIONS
 
 DELIMITERS = (
@@ -29,23 +31,6 @@ DELIMITERS = (
     "### END SOLUTION",
     "### BEGIN HIDDEN TESTS",
     "### END HIDDEN TESTS",
-)
-GRADER_MODULES = ("reference", "grading", "mistakes", "fixtures", "sync", "demo")
-# Files of the package that must not be in the student wheel.
-GRADER_FILES = (
-    "bnlab/reference.py",
-    "bnlab/sync.py",
-    "bnlab/demo.py",
-    "bnlab/grading/",
-    "bnlab/mistakes/",
-    "bnlab/fixtures/",
-    "autograder/",
-)
-IMPORT_RE = re.compile(
-    r"(from\s+bnlab\s+import\s+[^\n]*\b(" + "|".join(GRADER_MODULES) + r")\b"
-    r"|\bbnlab\.(" + "|".join(GRADER_MODULES) + r")\b"
-    r"|^\s*(from|import)\s+autograder\b)",
-    re.MULTILINE,
 )
 MIN_LINE_LENGTH = 12
 # Lines too generic to give a solution away: returns (the docstring lists what is
@@ -60,6 +45,9 @@ SHARED_WITH_PUBLIC = {
     'L = sum(1 for key in parameters if key.startswith("W"))',
     "A = activation_forward(Z_tilde, activation)",
 }
+# A hidden-test line is searched for when it is this long and not a comment,
+# import, signature or string: shorter lines are too common to tell anything.
+MIN_HIDDEN_LINE_LENGTH = 30
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".json", ".cfg", ".toml", ".html", ".csv", ""}
 
 
@@ -82,7 +70,7 @@ def reference_lines():
     A line that a graded function's docstring also shows (a formula, students
     see it on purpose) is not searched for.
     """
-    from bnlab import reference
+    from autograder import reference
 
     found, visible = {}, set()
     for name in GRADED_FUNCTIONS:
@@ -109,23 +97,92 @@ def reference_lines():
     return found
 
 
+def hidden_test_lines():
+    """{normalized line: (where, original line)} of the hidden tests' distinctive code lines:
+    those that no student writes or sees in a notebook (not in the reference solutions nor
+    the source notebooks), long enough to tell something, outside docstrings and comments."""
+    from autograder import reference
+
+    root = boundary.instructor_root()
+    shared = [inspect.getsource(reference)]
+    shared += [
+        p.read_text(encoding="utf-8") for p in sorted(boundary.source_notebooks().glob("*.ipynb"))
+    ]
+    shared = "\n".join(shared)
+    found = {}
+    for path in sorted((root / "hidden_tests").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        docstrings = set()
+        for node in ast.walk(ast.parse(source)):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+                value = body[0].value
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    docstrings.update(range(body[0].lineno, body[0].end_lineno + 1))
+        where = f"the hidden tests ({path.relative_to(root.parent).as_posix()})"
+        for number, line in enumerate(source.splitlines(), 1):
+            text = line.strip()
+            if (
+                number not in docstrings
+                and len(text) >= MIN_HIDDEN_LINE_LENGTH
+                and not text.startswith(("#", "import ", "from ", "def ", "__all__", '"', "'"))
+                and text not in shared
+                and json.dumps(text)[1:-1] not in shared
+            ):
+                found.setdefault(_normal(text), (where, text))
+    return found
+
+
+def solution_lines():
+    """{normalized line: (whose, original line)}: every line a student must never receive."""
+    lines = {
+        key: (f"the solution of {name}", code) for key, (name, code) in reference_lines().items()
+    }
+    lines.update(hidden_test_lines())
+    return lines
+
+
+def instructor_file(path, data):
+    """Why the file at `path` (inside a folder or an archive) with content `data` is
+    instructor-only, or None: it lies in the instructor package, or it is a copy of one
+    of its modules under another name."""
+    if boundary.INSTRUCTOR_PATH_RE.search(path):
+        return f"is a file of the instructor-only package {boundary.INSTRUCTOR_PACKAGE}"
+    for relative, original in boundary.instructor_files().items():
+        if len(original) >= 64 and data.strip() == original.strip():
+            return f"is a copy of the instructor-only {boundary.INSTRUCTOR_PACKAGE}/{relative}"
+    return None
+
+
 def scan_text(text, where, lines=None):
-    """Leaks in one text."""
-    lines = reference_lines() if lines is None else lines
+    """Leaks in one text. `lines`: solution_lines(), computed once per scan."""
+    lines = solution_lines() if lines is None else lines
     leaks = []
     for delimiter in DELIMITERS:
         if delimiter in text:
             leaks.append(Leak(where, f"contains the nbgrader delimiter {delimiter!r}"))
-    for match in IMPORT_RE.finditer(text):
-        leaks.append(Leak(where, f"refers to a grader-only module: {match.group(0).strip()!r}"))
+    for match in boundary.INSTRUCTOR_IMPORT_RE.finditer(text):
+        leaks.append(
+            Leak(where, f"refers to the instructor-only package: {match.group(0).strip()!r}")
+        )
     seen = set()
     for raw in text.splitlines():
         key = _normal(raw.split("#", 1)[0]) if "#" in raw else _normal(raw)
         if key in lines and key not in seen:
             seen.add(key)
-            function, code = lines[key]
-            leaks.append(Leak(where, f"contains a line of the solution of {function}: {code!r}"))
+            whose, code = lines[key]
+            leaks.append(Leak(where, f"contains a line of {whose}: {code!r}"))
     return leaks
+
+
+def scan_file(name, data, lines=None, where=None):
+    """Leaks in one file: its path in the folder or archive, and its bytes."""
+    where = where or name
+    leaks = []
+    why = instructor_file(name, data)
+    if why:
+        leaks.append(Leak(where, why))
+    return leaks + scan_text(_readable(where, data), where, lines)
 
 
 def _notebook_text(raw):
@@ -169,37 +226,47 @@ def _npz_text(data):
 def scan_folder(folder):
     """Leaks in every file under `folder` (a release folder)."""
     folder = Path(folder)
-    lines = reference_lines()
+    lines = solution_lines()
     leaks = []
     for path in sorted(folder.rglob("*")):
-        if not path.is_file():
-            continue
-        relative = path.relative_to(folder).as_posix()
-        if _is_grader_file(relative) or path.stem in GRADER_MODULES and path.suffix == ".py":
-            leaks.append(Leak(relative, "is a grader-only file"))
-        leaks += scan_text(_readable(path.name, path.read_bytes()), relative, lines)
+        if path.is_file():
+            leaks += scan_file(path.relative_to(folder).as_posix(), path.read_bytes(), lines)
     return leaks
 
 
-def _is_grader_file(relative):
-    return any(
-        relative == prefix or relative.startswith(prefix)
-        if prefix.endswith("/")
-        else relative == prefix
-        for prefix in GRADER_FILES
-    )
+def archive_members(path):
+    """{member name: bytes} of a wheel (zip) or an sdist (.tar.gz)."""
+    path = Path(path)
+    if path.name.endswith((".tar.gz", ".tgz")):
+        import tarfile
+
+        with tarfile.open(path) as archive:
+            return {
+                member.name: archive.extractfile(member).read()
+                for member in archive.getmembers()
+                if member.isfile()
+            }
+    with zipfile.ZipFile(path) as archive:
+        return {member: archive.read(member) for member in archive.namelist()}
 
 
-def scan_wheel(wheel):
-    """Leaks in a wheel: grader-only files, and leaks in the text of every member."""
-    lines = reference_lines()
+def scan_student_distribution(path):
+    """Leaks in a student distribution (wheel or sdist): every member is scanned, and a wheel
+    holds nothing but the student package and its metadata."""
+    lines = solution_lines()
     leaks = []
-    with zipfile.ZipFile(wheel) as archive:
-        for member in archive.namelist():
-            where = f"{Path(wheel).name}:{member}"
-            if _is_grader_file(member):
-                leaks.append(Leak(where, "is a grader-only module"))
-            if member.endswith("RECORD"):
-                continue  # lists file names only; the files themselves are scanned
-            leaks += scan_text(_readable(member, archive.read(member)), where, lines)
+    wheel = Path(path).suffix == ".whl"
+    student = boundary.STUDENT_PACKAGE
+    for member, data in archive_members(path).items():
+        where = f"{Path(path).name}:{member}"
+        top = member.split("/", 1)[0]
+        if (
+            wheel
+            and top != student
+            and not (top.startswith(f"{student}-") and top.endswith(".dist-info"))
+        ):
+            leaks.append(Leak(where, f"is not part of the student package {student}"))
+        if member.endswith("RECORD"):
+            continue  # lists file names only; the files themselves are scanned
+        leaks += scan_file(member, data, lines, where)
     return leaks

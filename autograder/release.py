@@ -3,7 +3,8 @@
 1. Copy the source notebooks (only the .ipynb files) into source/batchnorm/ and
    run nbgrader generate_assignment: release/batchnorm/ and the gradebook's
    record of every graded cell.
-2. Build the student wheel (dist/): bnlab without reference or grading code.
+2. Build the student wheel (dist/) with `pip wheel`, from the student project
+   (autograder.boundary): the package bnlab, which holds no instructor code.
 3. Check, and fail the step on any problem:
    - no leak: no solution line, no nbgrader delimiter, no grader-only module,
      in any file of the release or of the wheel;
@@ -23,9 +24,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from autograder import leaks
-from autograder.wheel import build_student_wheel
-from autograder.workspace import NOTEBOOK_DIR, write_if_changed
+from autograder import boundary, leaks
+from autograder.workspace import write_if_changed
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 
@@ -33,8 +33,10 @@ class ReleaseError(RuntimeError):
     """A release check failed; the message lists every problem."""
 
 
-def copy_source(course, notebook_dir=NOTEBOOK_DIR):
-    """Mirror the .ipynb files of `notebook_dir` into course/source/batchnorm/ (nothing else)."""
+def copy_source(course, notebook_dir=None):
+    """Mirror the .ipynb files of `notebook_dir` (default: the instructor's source notebooks)
+    into course/source/batchnorm/ (nothing else)."""
+    notebook_dir = notebook_dir or boundary.source_notebooks()
     course.source.mkdir(parents=True, exist_ok=True)
     wanted = {f"{stem}.ipynb" for stem in NOTEBOOKS}
     missing = [name for name in sorted(wanted) if not (Path(notebook_dir) / name).exists()]
@@ -60,12 +62,53 @@ def generate(course):
         )
 
 
+def build_student_wheel(dest):
+    """The student wheel, built into folder `dest` by `pip wheel` from the student project;
+    returns its path. Built from a clean copy (no caches), with the build backend of this
+    environment (no download), reproducibly: hatchling fixes the archive's timestamps."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bnlab-student-") as scratch:
+        project = Path(scratch) / boundary.STUDENT_PACKAGE
+        shutil.copytree(
+            boundary.student_project(),
+            project,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "dist", "build"),
+        )
+        out = Path(scratch) / "wheel"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--disable-pip-version-check",
+                "--wheel-dir",
+                str(out),
+                str(project),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise ReleaseError(f"building the student wheel failed:\n{result.stderr[-3000:]}")
+        (built,) = out.glob("*.whl")
+        for old in dest.glob(f"{boundary.STUDENT_DISTRIBUTION}-*.whl"):
+            old.unlink()
+        wheel = dest / built.name
+        shutil.move(built, wheel)
+    return wheel
+
+
 # ------------------------------------------------------------------ checks
 
 
 def check_leaks(course, wheel):
     problems = [f"leak: {leak}" for leak in leaks.scan_folder(course.release)]
-    problems += [f"leak: {leak}" for leak in leaks.scan_wheel(wheel)]
+    problems += [f"leak: {leak}" for leak in leaks.scan_student_distribution(wheel)]
     return problems
 
 
@@ -105,14 +148,11 @@ try:
     report["bnlab"] = bnlab.__file__
 except Exception as error:
     report["bnlab"] = f"cannot import bnlab: {error!r}"
-hidden = []
-for name in ("reference", "grading", "mistakes", "fixtures", "sync", "demo"):
-    try:
-        __import__("bnlab." + name)
-        hidden.append(name)
-    except ImportError:
-        pass
-report["grader_modules_importable"] = hidden
+try:
+    import INSTRUCTOR_PACKAGE
+    report["instructor_package"] = INSTRUCTOR_PACKAGE.__file__
+except ImportError:
+    report["instructor_package"] = None
 results = {}
 for path in sys.argv[1:]:
     notebook = nbformat.read(path, as_version=4)
@@ -149,13 +189,26 @@ def is_stub_error(found):
     return found["error"] == "NotImplementedError" or "not implemented" in found.get("evalue", "")
 
 
+def _is_course_distribution(name):
+    """Whether a site-packages entry belongs to bnlab or bnlab-instructor (path files, such as
+    an editable install's, are left out too: nothing reads them in a borrowed folder)."""
+    names = {boundary.STUDENT_PACKAGE, boundary.INSTRUCTOR_PACKAGE}
+    names |= {
+        distribution.replace("-", "_")
+        for distribution in (boundary.STUDENT_DISTRIBUTION, boundary.INSTRUCTOR_DISTRIBUTION)
+    }
+    return name.endswith(".pth") or name.split("-", 1)[0].lower() in names
+
+
 def student_venv(course, wheel):
     """A fresh venv with the student wheel as its only bnlab.
 
-    Its third-party packages (numpy, matplotlib, ipykernel, nbclient, ...)
-    are borrowed read-only from this environment through a path entry; this
-    environment's own bnlab is an editable install that the path entry does
-    not expose, so `import bnlab` can only find the wheel.
+    Its third-party packages (numpy, matplotlib, ipykernel, nbclient, ...) are
+    borrowed read-only from this environment: a folder of links to everything in
+    this environment's site-packages except the two course distributions (the
+    packages bnlab and autograder, their metadata, an editable install's path
+    file), put on the venv's path. So `import bnlab` can only find the wheel,
+    and the instructor-only package is not there at all.
     """
     venv = course.work / "student-venv"
     python = venv / "bin" / "python"
@@ -163,8 +216,13 @@ def student_venv(course, wheel):
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     site_packages = venv / "lib" / version / "site-packages"
-    borrowed = sysconfig.get_paths()["purelib"]
-    (site_packages / "_borrowed_dependencies.pth").write_text(borrowed + "\n", encoding="utf-8")
+    borrowed = venv / "borrowed"
+    shutil.rmtree(borrowed, ignore_errors=True)
+    borrowed.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not _is_course_distribution(entry.name):
+            (borrowed / entry.name).symlink_to(entry)
+    (site_packages / "_borrowed_dependencies.pth").write_text(f"{borrowed}\n", encoding="utf-8")
     subprocess.run(
         [
             sys.executable,
@@ -208,7 +266,9 @@ def run_in_student_venv(course, wheel, notebooks):
             shutil.copy(sibling, folder / sibling.name)
         copies = [str(folder / Path(path).name) for path in notebooks]
         script = folder / "probe.py"
-        script.write_text(PROBE, encoding="utf-8")
+        script.write_text(
+            PROBE.replace("INSTRUCTOR_PACKAGE", boundary.INSTRUCTOR_PACKAGE), encoding="utf-8"
+        )
         env = {
             key: value
             for key, value in os.environ.items()
@@ -241,8 +301,11 @@ def check_student_venv(course, wheel):
     venv = str((course.work / "student-venv").resolve())
     if not str(report["bnlab"]).startswith(venv):
         problems.append(f"student venv: bnlab did not come from the wheel: {report['bnlab']}")
-    for name in report["grader_modules_importable"]:
-        problems.append(f"student venv: bnlab.{name} can be imported from the student wheel")
+    if report["instructor_package"]:
+        problems.append(
+            f"student venv: the instructor-only package can be imported: "
+            f"{report['instructor_package']}"
+        )
     for name, found in report["notebooks"].items():
         error, cell = found["error"], found.get("cell")
         if error is None:
@@ -260,7 +323,7 @@ def check_student_venv(course, wheel):
 # ------------------------------------------------------------------ the step
 
 
-def release(course, notebook_dir=NOTEBOOK_DIR, checks=True, log=print):
+def release(course, notebook_dir=None, checks=True, log=print):
     """Run step 1; raises ReleaseError listing every problem. Returns the wheel's path."""
     course.prepare()
     copy_source(course, notebook_dir)

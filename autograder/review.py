@@ -15,16 +15,13 @@ import ast
 import re
 from dataclasses import dataclass
 
-GRADER_MODULES = ("reference", "grading", "mistakes", "fixtures", "sync")
-GRADER_PREFIXES = tuple(f"bnlab.{name}" for name in GRADER_MODULES) + ("autograder",)
+from autograder import boundary
+
 PROTECTED_MODULES = ("numpy", "bnlab", "builtins", "sys", "importlib")
 PROTECTED_NAMES = {"np", "numpy", "bnlab", "builtins", "__builtins__"}
 FRAME_ATTRIBUTES = {"f_globals", "f_locals", "f_back", "_getframe", "gi_frame", "tb_frame"}
-TEXT_RE = re.compile(
-    r"bnlab\s*\.\s*(" + "|".join(GRADER_MODULES) + r")\b"
-    r"|from\s+bnlab\s+import\s+[^\n]*\b(" + "|".join(GRADER_MODULES) + r")\b"
-    r"|\bautograder\b"
-)
+# Text that names the instructor-only package, searched in cells that do not parse.
+TEXT_RE = re.compile(rf"\b{boundary.INSTRUCTOR_PACKAGE}\b")
 
 
 @dataclass(frozen=True)
@@ -46,12 +43,6 @@ class Flag:
             "reason": self.reason,
             "code": self.code,
         }
-
-
-def _is_grader_module(name):
-    return bool(name) and any(
-        name == prefix or name.startswith(prefix + ".") for prefix in GRADER_PREFIXES
-    )
 
 
 def _root_name(node):
@@ -87,7 +78,7 @@ class _Scanner(ast.NodeVisitor):
     # imports -----------------------------------------------------------
     def visit_Import(self, node):
         for alias in node.names:
-            if _is_grader_module(alias.name):
+            if boundary.is_instructor_module(alias.name):
                 self.flag(node, f"imports the grader-only module {alias.name}")
             if alias.name.split(".")[0] in PROTECTED_MODULES:
                 self.protected.add((alias.asname or alias.name).split(".")[0])
@@ -95,12 +86,8 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_ImportFrom(self, node):
         module = node.module or ""
-        if _is_grader_module(module):
+        if boundary.is_instructor_module(module):
             self.flag(node, f"imports from the grader-only module {module}")
-        elif module == "bnlab":
-            for alias in node.names:
-                if alias.name in GRADER_MODULES:
-                    self.flag(node, f"imports the grader-only module bnlab.{alias.name}")
         if module.split(".")[0] in PROTECTED_MODULES:
             for alias in node.names:
                 self.protected.add(alias.asname or alias.name)
@@ -118,7 +105,7 @@ class _Scanner(ast.NodeVisitor):
             "exec_module",
         ):
             first = node.args[0] if node.args else None
-            if any(_is_grader_module(s) or _mentions_grader(s) for s in _strings(node)):
+            if any(_mentions_instructor(s) for s in _strings(node)):
                 self.flag(node, "imports a grader-only module dynamically")
             elif first is not None and not isinstance(first, ast.Constant):
                 self.flag(node, f"imports a module whose name is computed ({name})")
@@ -177,12 +164,19 @@ class _Scanner(ast.NodeVisitor):
             self.flag(node, f"reaches into {_root_name(node)}.__dict__")
         self.generic_visit(node)
 
-    def visit_Global(self, node):
-        self.generic_visit(node)
 
-
-def _mentions_grader(text):
-    return bool(TEXT_RE.search(text)) or any(name in text for name in GRADER_MODULES)
+def _mentions_instructor(text):
+    """Whether a string names the instructor-only package, or one of its files by a path
+    that no student file has (``reference.py``, ``hidden_tests/forward_bn.py``)."""
+    if TEXT_RE.search(text):
+        return True
+    student = {
+        path.relative_to(boundary.student_project()).as_posix()
+        for path in boundary.student_project().rglob("*.py")
+    }
+    return any(
+        relative in text for relative in boundary.instructor_files() if relative not in student
+    )
 
 
 def scan_source(source):

@@ -7,7 +7,7 @@ never edited by hand -- so they follow the notebooks as these change:
   students) are the starting point of every sample, as they are for a student;
 - the *source* notebooks give the solution: each solution cell's source with
   nbgrader's ``### BEGIN SOLUTION`` / ``### END SOLUTION`` lines removed;
-- ``bnlab.mistakes.all_mistakes()`` gives one sample per classic mistake: the
+- ``autograder.mistakes.all_mistakes()`` gives one sample per classic mistake: the
   full solution with that function's cell replaced by the mistaken source
   (the ``# GRADED FUNCTION`` header line kept). Mistakes added later are picked
   up without a change here.
@@ -34,6 +34,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import boundary
 from bnlab.course import ASSIGNMENT, NOTEBOOKS, notebook_of
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -95,7 +96,7 @@ def _functions(*stems):
 
 def samples():
     """Every sample, in a fixed order: the basic ones, one per classic mistake, the adversarial ones."""
-    from bnlab.mistakes import all_mistakes
+    from autograder.mistakes import all_mistakes
 
     everything = _functions(*NOTEBOOKS)
     unsolved = tuple(stem for stem in NOTEBOOKS if stem not in PARTIAL_SOLVED)
@@ -152,7 +153,7 @@ def samples():
         ),
         Sample(
             "imports-reference",
-            f"the solution, with {IMPORT_FUNCTION} imported from bnlab.reference",
+            f"the solution, with {IMPORT_FUNCTION} imported from autograder.reference",
             flagged=True,
         ),
         Sample(
@@ -238,7 +239,7 @@ def _with_body_lines(source_notebooks, function, lines):
 
 def _build(sample, source_notebooks, release_notebooks):
     """{stem: NotebookNode, or str (raw, unreadable text), or None (missing)} for `sample`."""
-    from bnlab.mistakes import all_mistakes
+    from autograder.mistakes import all_mistakes
 
     stems = list(NOTEBOOKS)
     solution = _solved(source_notebooks, release_notebooks, stems)
@@ -308,7 +309,7 @@ def _build(sample, source_notebooks, release_notebooks):
         _replace_function(
             solution,
             IMPORT_FUNCTION,
-            f"# GRADED FUNCTION: {IMPORT_FUNCTION}\nfrom bnlab.reference import {IMPORT_FUNCTION}",
+            f"# GRADED FUNCTION: {IMPORT_FUNCTION}\nfrom autograder.reference import {IMPORT_FUNCTION}",
         )
         return solution
     if student == "patches-numpy":
@@ -376,13 +377,12 @@ def generate(dest, source_notebooks_dir, release_notebooks_dir, students=None):
 
 
 def main(argv=None):
-    root = Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", help="folder to write <student>/batchnorm/*.ipynb into")
-    parser.add_argument("--source", default=root / "notebooks", help="source notebooks")
+    parser.add_argument("--source", default=boundary.source_notebooks(), help="source notebooks")
     parser.add_argument(
         "--release",
-        default=root / "course" / "release" / ASSIGNMENT,
+        default=Path("course") / "release" / ASSIGNMENT,
         help="release notebooks (nbgrader generate_assignment's output)",
     )
     parser.add_argument("--student", action="append", help="only this sample (repeatable)")

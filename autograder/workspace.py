@@ -28,8 +28,6 @@ from pathlib import Path
 
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = ROOT / "notebooks"
 COURSE_ID = "bnlab"
 MANUAL_ANSWERS = {"why_no_b": "03_removing_b"}  # markdown answers graded by hand
 

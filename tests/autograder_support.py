@@ -297,22 +297,20 @@ def wait_for(predicate, timeout, interval=0.5):
 # ------------------------------------------------------------------ the graded courses
 
 _CACHE = {}
-GRADER_ONLY_PARTS = {"grading", "reference.py", "mistakes", "fixtures", "sync.py", "demo.py"}
 COPY_IGNORE = shutil.ignore_patterns("student-venv", "grade-*", "*.lock")
 
 
 def grader_only_lines():
-    """Distinctive code lines of the hidden tests (bnlab/grading) that appear nowhere a
+    """Distinctive code lines of the hidden tests (autograder/hidden_tests) that appear nowhere a
     student may see them (the source notebooks, the public modules): none may reach one."""
     import ast
 
     seen = [path.read_text(encoding="utf-8") for path in sorted(SOURCE.glob("*.ipynb"))]
     for path in sorted((ROOT / "bnlab").rglob("*.py")):
-        if path.relative_to(ROOT / "bnlab").parts[0] not in GRADER_ONLY_PARTS:
-            seen.append(path.read_text(encoding="utf-8"))
+        seen.append(path.read_text(encoding="utf-8"))
     seen = "\n".join(seen)
     lines = set()
-    for path in sorted((ROOT / "bnlab" / "grading").glob("*.py")):
+    for path in sorted((ROOT / "autograder" / "hidden_tests").glob("*.py")):
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
         docstrings = set()

@@ -8,7 +8,7 @@ these. Examples are columns, as in the lecture.
 import numpy as np
 import pytest
 
-from bnlab import reference
+from autograder import reference
 from bnlab.data import one_hot
 
 

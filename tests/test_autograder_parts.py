@@ -16,19 +16,22 @@ from autograder.preprocessors import (
 # ------------------------------------------------------------------ review flags
 
 FLAGGED = [
-    "from bnlab.reference import batchnorm_forward",
-    "from bnlab import reference as r",
-    "import bnlab.grading",
-    "from bnlab import mistakes",
+    "from autograder.reference import batchnorm_forward",
+    "from autograder import reference as r",
+    "import autograder.hidden_tests",
+    "from autograder import mistakes",
+    "import autograder",
+    'from importlib import import_module\nimport_module("autograder.fixtures")',
+    'import importlib.util as u\ns = u.spec_from_file_location("r", "/x/autograder/reference.py")',
     "import autograder.grade",
     "np.allclose = lambda *a, **k: True",
     "import numpy as xx\nxx.testing.assert_allclose = print",
     'setattr(np, "allclose", print)',
     "__builtins__.len = print",
     "import builtins\nbuiltins.print = len",
-    'import importlib\nm = importlib.import_module("bnlab.reference")',
-    '__import__("bnlab" + ".reference")',
-    'import sys\nsys.modules["bnlab.grading"] = None',
+    'import importlib\nm = importlib.import_module("autograder.reference")',
+    '__import__("auto" + "grader.reference")',
+    'import sys\nsys.modules["autograder.hidden_tests"] = None',
     "import inspect\ng = inspect.stack()[1].frame.f_globals",
     "from numpy import random\nrandom.seed = print",
     "import bnlab.checks\nbnlab.checks.check_batchnorm_forward = print",
@@ -57,7 +60,7 @@ def test_ordinary_code_is_not_flagged(source):
 
 def test_a_cell_left_as_released_is_not_scanned():
     notebook = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("from bnlab import grading")
+    cell = nbformat.v4.new_code_cell("from autograder import hidden_tests")
     cell.metadata["nbgrader"] = {"grade_id": "test_x"}
     notebook.cells = [cell]
     assert review.scan_notebook(notebook, "01", {"test_x": cell.source}) == []
@@ -66,7 +69,7 @@ def test_a_cell_left_as_released_is_not_scanned():
 
 
 def test_unparseable_code_is_searched_as_text():
-    assert review.scan_source("def f(:\n    from bnlab import reference")
+    assert review.scan_source("def f(:\n    from autograder import reference")
 
 
 # ------------------------------------------------------------------ collect's file names
@@ -178,9 +181,9 @@ def test_an_experiment_the_student_changed_or_reads_runs(release_dir):
 def test_grader_frames_are_cut_from_tracebacks():
     traceback = [
         "\x1b[0;31mAssertionError\x1b[0m   Traceback (most recent call last)",
-        "Cell \x1b[0;32mIn[5], line 4\x1b[0m\n----> 4 grading.test_f(f)",
-        "File \x1b[0;32m/x/bnlab/grading/forward_bn.py:27\x1b[0m, in test_f\n  secret line",
-        "File \x1b[0;32m/x/bnlab/reference.py:40\x1b[0m, in g\n  solution line",
+        "Cell \x1b[0;32mIn[5], line 4\x1b[0m\n----> 4 hidden_tests.test_f(f)",
+        "File \x1b[0;32m/x/autograder/hidden_tests/forward_bn.py:27\x1b[0m, in test_f\n  secret line",
+        "File \x1b[0;32m/x/autograder/reference.py:40\x1b[0m, in g\n  solution line",
         "Cell \x1b[0;32mIn[3], line 2\x1b[0m, in f(Z)\n  student line",
         "\x1b[0;31mAssertionError\x1b[0m: Wrong values in Z_tilde.",
     ]

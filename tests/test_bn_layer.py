@@ -8,7 +8,7 @@ differences (bnlab.gradcheck) with a relative error below 1e-7.
 import numpy as np
 import pytest
 
-from bnlab import reference
+from autograder import reference
 from bnlab.activations import ACTIVATIONS
 from bnlab.gradcheck import bn_numeric_gradients, numeric_gradient, relative_error
 

@@ -24,8 +24,8 @@ from autograder_support import (
 )
 
 from autograder import samples as sample_module
+from autograder.mistakes import all_mistakes
 from bnlab.course import ASSIGNMENT
-from bnlab.mistakes import all_mistakes
 
 STUDENTS = ["solution", "invalid-json"]
 

@@ -12,13 +12,14 @@ import nbformat
 import numpy as np
 import pytest
 
-from bnlab import data, gradcheck, plain, reference, sync, training
+from autograder import reference, sync
+from autograder.mistakes import mistakes_of
+from bnlab import data, gradcheck, plain, training
 from bnlab.activations import compute_cost
 from bnlab.checks import _core
 from bnlab.checks._core import CheckFailed, first_difference, load_cases, run_check, save_cases
 from bnlab.course import GRADED_FUNCTIONS, NOTEBOOKS
 from bnlab.loader import LoadError, load_graded
-from bnlab.mistakes import mistakes_of
 
 # ---------------------------------------------------------------- gradcheck
 
@@ -475,7 +476,7 @@ def test_sync_finds_and_repairs_drift(tmp_path):
     nbformat.write(notebook, path)
     problems = sync.sync(check=True, notebook_dir=tmp_path)
     assert problems == [
-        "02_backward_bn.ipynb: the cell of batchnorm_backward differs from bnlab.reference"
+        "02_backward_bn.ipynb: the cell of batchnorm_backward differs from autograder.reference"
     ]
     assert sync.sync(check=False, notebook_dir=tmp_path, stems=["02_backward_bn"]) == []
     assert sync.sync(check=True, notebook_dir=tmp_path) == []
@@ -495,7 +496,7 @@ STORED = sorted(p.stem for p in _core.FIXTURE_DIR.glob("*.npz"))
 
 
 def test_every_case_builder_has_a_stored_fixture():
-    from bnlab.fixtures import _case_builders
+    from autograder.fixtures import _case_builders
 
     builders = set(_case_builders())
     assert "batchnorm_forward" in builders

@@ -1,6 +1,6 @@
 """The classic mistakes are caught: by the visible check, with their hint, and by the hidden test.
 
-For every mistake of bnlab.mistakes: its source differs from the reference, its
+For every mistake of autograder.mistakes: its source differs from the reference, its
 visible check raises CheckFailed naming it, and its hidden test raises
 AssertionError. The reference passes every visible check and every hidden test,
 silently. Hidden tests grade in isolation: a mistake in one graded function
@@ -11,10 +11,11 @@ import inspect
 
 import pytest
 
-from bnlab import checks, grading, reference
+from autograder import hidden_tests, reference
+from autograder.mistakes import all_mistakes, mistakes_of
+from bnlab import checks
 from bnlab.checks import CheckFailed
 from bnlab.course import GRADED_FUNCTIONS
-from bnlab.mistakes import all_mistakes, mistakes_of
 
 MISTAKES = all_mistakes()
 
@@ -30,8 +31,8 @@ def _check(name):
 
 
 def _hidden_test(name):
-    test = getattr(grading, f"test_{name}", None)
-    assert test is not None, f"bnlab.grading has no test_{name}"
+    test = getattr(hidden_tests, f"test_{name}", None)
+    assert test is not None, f"autograder.hidden_tests has no test_{name}"
     return test
 
 

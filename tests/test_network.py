@@ -8,7 +8,8 @@ mean over the mini-batch, with a relative error below 1e-7.
 import numpy as np
 import pytest
 
-from bnlab import activations, reference
+from autograder import reference
+from bnlab import activations
 from bnlab.activations import ACTIVATIONS, compute_cost, softmax, softmax_cost_backward
 from bnlab.gradcheck import numeric_gradient, relative_error
 

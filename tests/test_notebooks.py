@@ -5,7 +5,7 @@
   output must match exactly);
 - nbgrader's own validator passes on every notebook (no failing test cell and
   no stderr in one: nbgrader would score either 0);
-- the solution cells and ``bnlab.reference`` (and the check fixtures) cannot drift apart;
+- the solution cells and ``autograder.reference`` (and the check fixtures) cannot drift apart;
 - metadata lint: cell kinds, grade_ids, points, hidden-test cells, imports,
   kernelspec, outputs stored only on the cells nbval compares.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.sync import is_checked
 from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS
-from bnlab.sync import is_checked
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -49,7 +49,7 @@ POINTS = {
 MANUAL = {"why_no_b": "03_removing_b"}  # hand-graded markdown answers: grade_id -> notebook
 
 # Modules a student's release does not have: no notebook cell may import them
-# (the hidden-test blocks, which import bnlab.grading, are checked separately).
+# (the hidden-test blocks, which import autograder.hidden_tests, are checked separately).
 INSTRUCTOR_ONLY = {"reference", "grading", "mistakes", "fixtures", "sync", "demo"}
 # Generous: a runaway cell fails; real cells take a few seconds at most.
 CELL_TIMEOUT = 120
@@ -138,16 +138,16 @@ def test_nbgrader_validator_passes(stem, monkeypatch):
 
 
 def test_solution_cells_match_the_reference():
-    """Every solution cell is exactly what `python -m bnlab.sync` generates."""
-    from bnlab.sync import sync
+    """Every solution cell is exactly what `python -m autograder.sync` generates."""
+    from autograder.sync import sync
 
     assert sync(check=True) == []
 
 
 def test_check_fixtures_are_up_to_date():
     """The stored cases of the visible checks are what the case builders produce today."""
+    from autograder.fixtures import _case_builders, build_cases
     from bnlab.checks._core import first_difference, load_cases
-    from bnlab.fixtures import _case_builders, build_cases
 
     stale = []
     for name in GRADED_FUNCTIONS:
@@ -162,7 +162,7 @@ def test_check_fixtures_are_up_to_date():
                 if first_difference(old[part], new[part], part, 1e-9, 1e-12) is not None:
                     stale.append(f"{name}, case {new['label']!r}: {part} differs")
                     break
-    assert not stale, "Run `python -m bnlab.sync`:\n" + "\n".join(stale)
+    assert not stale, "Run `python -m autograder.sync`:\n" + "\n".join(stale)
 
 
 # ------------------------------------------------------------ metadata lint
@@ -296,7 +296,7 @@ def _hidden_block(source):
 @pytest.mark.parametrize("stem", STEMS)
 def test_hidden_cells_only_call_bnlab_grading(stem):
     """A hidden block holds the grading import and one call: nbgrader's feedback shows
-    hidden cells to students, so the test logic must live in bnlab.grading."""
+    hidden cells to students, so the test logic must live in autograder.hidden_tests."""
     for index, cell in enumerate(read(stem).cells):
         if HIDDEN_BEGIN not in cell.source:
             continue
@@ -308,7 +308,10 @@ def test_hidden_cells_only_call_bnlab_grading(stem):
         before, block, after = _hidden_block(cell.source)
         assert all(line.startswith("#") for line in before if line.strip()), before
         assert not any(line.strip() for line in after), after
-        assert block == ["from bnlab import grading", f"grading.test_{name}({name})"], block
+        assert block == [
+            "from autograder import hidden_tests",
+            f"hidden_tests.test_{name}({name})",
+        ], block
 
 
 @pytest.mark.parametrize("stem", STEMS)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from bnlab import reference
+from autograder import reference
 
 LR = 0.05
 BETA_MOMENTUM = 0.8

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bnlab import reference
+from autograder import reference
 
 EPS = 1e-5
 FAST = settings(max_examples=50, deadline=None)

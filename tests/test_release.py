@@ -16,20 +16,16 @@ import nbformat
 import pytest
 from autograder_support import ROOT, SOURCE, released
 
-from autograder import leaks, release
-from autograder.wheel import build_student_wheel
+from autograder import leaks, reference, release
 from autograder.workspace import Course
-from bnlab import reference
 from bnlab.course import GRADED_FUNCTIONS, NOTEBOOKS
 
-GRADER_ONLY = (
-    "bnlab/reference.py",
-    "bnlab/sync.py",
-    "bnlab/demo.py",
-    "bnlab/grading/",
-    "bnlab/mistakes/",
-    "bnlab/fixtures/",
-    "autograder/",
+# Every instructor-only module, listed here from the files themselves (not from the code
+# under test): the package autograder/ of the checkout.
+INSTRUCTOR_FILES = sorted(
+    path.relative_to(ROOT / "autograder").as_posix()
+    for path in (ROOT / "autograder").rglob("*.py")
+    if "__pycache__" not in path.parts and path.stat().st_size >= 64
 )
 
 
@@ -71,7 +67,7 @@ def test_release_step_passed_its_checks(course):
 
 def test_release_and_wheel_hold_no_leak(course, wheel):
     assert leaks.scan_folder(course.release) == []
-    assert leaks.scan_wheel(wheel) == []
+    assert leaks.scan_student_distribution(wheel) == []
 
 
 def test_release_has_stubs_where_the_source_has_solutions(course):
@@ -81,23 +77,29 @@ def test_release_has_stubs_where_the_source_has_solutions(course):
         for name in names:
             assert "raise NotImplementedError" in cells[name].source, (stem, name)
             assert solution_line(name) not in cells[name].source
-            assert "grading" not in cells[f"test_{name}"].source
+            assert "hidden_tests" not in cells[f"test_{name}"].source
 
 
-def test_student_wheel_keeps_the_public_modules_and_leaves_out_the_grader(wheel):
+def test_student_wheel_is_the_student_package_and_nothing_else(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-    for public in ("bnlab/__init__.py", "bnlab/checks/__init__.py", "bnlab/loader.py"):
-        assert public in names
+    modules = {n for n in names if n.endswith(".py")}
+    assert modules == {
+        f"bnlab/{p.relative_to(ROOT / 'bnlab').as_posix()}"
+        for p in (ROOT / "bnlab").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
     stored = {n for n in names if n.startswith("bnlab/data/checks/") and n.endswith(".npz")}
     assert stored == {
         f"bnlab/data/checks/{p.name}" for p in (ROOT / "bnlab" / "data" / "checks").glob("*.npz")
     }
-    assert [n for n in names if n.startswith(GRADER_ONLY)] == []
+    metadata = {n for n in names if n.startswith("bnlab-")}
+    assert {n.split("/", 1)[1] for n in metadata} == {"METADATA", "WHEEL", "RECORD"}
+    assert set(names) == modules | stored | metadata
 
 
 def test_student_wheel_is_rebuilt_byte_identical(tmp_path, wheel):
-    again = build_student_wheel(tmp_path)
+    again = release.build_student_wheel(tmp_path)
     assert again.read_bytes() == wheel.read_bytes()
 
 
@@ -121,9 +123,11 @@ def test_scanner_catches_a_planted_solution_line(tmp_path, course, name):
     [
         "### BEGIN SOLUTION",
         "### END HIDDEN TESTS",
-        "from bnlab import grading",
-        "from bnlab.reference import batchnorm_forward",
+        "from autograder import hidden_tests",
+        "from autograder.reference import batchnorm_forward",
         "import autograder",
+        "import autograder.mistakes as m",
+        "x = autograder.reference.batchnorm_forward",
     ],
 )
 def test_scanner_catches_delimiters_and_grader_imports(tmp_path, planted):
@@ -131,20 +135,43 @@ def test_scanner_catches_delimiters_and_grader_imports(tmp_path, planted):
     assert [leak.where for leak in leaks.scan_folder(tmp_path)] == ["planted.ipynb"]
 
 
+def test_scanner_catches_a_hidden_test_line(tmp_path):
+    source = (ROOT / "autograder" / "hidden_tests" / "optimizers.py").read_text()
+    line = max(
+        (ln.strip() for ln in source.splitlines() if not ln.strip().startswith(("#", '"'))),
+        key=len,
+    )
+    nbformat.write(_notebook_with(f"def f():\n    {line}\n"), tmp_path / "planted.ipynb")
+    found = leaks.scan_folder(tmp_path)
+    assert any("hidden tests" in leak.what for leak in found), (line, found)
+
+
+@pytest.mark.parametrize("relative", INSTRUCTOR_FILES)
+def test_scanner_catches_any_instructor_file_under_another_name(tmp_path, relative):
+    (tmp_path / "helpers.py").write_bytes((ROOT / "autograder" / relative).read_bytes())
+    found = leaks.scan_folder(tmp_path)
+    assert any(leak.where == "helpers.py" and relative in leak.what for leak in found), found
+
+
 def test_scanner_catches_a_file_beside_the_notebooks(tmp_path, course):
     shutil.copytree(course.release, tmp_path / "release")
-    shutil.copy(ROOT / "bnlab" / "grading" / "forward_bn.py", tmp_path / "release" / "grading.py")
+    (tmp_path / "release" / "autograder").mkdir()
+    (tmp_path / "release" / "autograder" / "notes.py").write_text("x = 1\n")
     found = leaks.scan_folder(tmp_path / "release")
-    assert any(leak.where == "grading.py" and "grader-only" in leak.what for leak in found)
+    assert [leak.where for leak in found] == ["autograder/notes.py"], found
 
 
-def test_scanner_catches_a_grader_module_in_a_wheel(tmp_path, wheel):
+def test_scanner_catches_instructor_code_in_a_wheel(tmp_path, wheel):
     bad = tmp_path / wheel.name
     shutil.copy(wheel, bad)
     with zipfile.ZipFile(bad, "a") as archive:
-        archive.writestr("bnlab/reference.py", (ROOT / "bnlab" / "reference.py").read_text())
-    found = leaks.scan_wheel(bad)
-    assert any(leak.where.endswith(":bnlab/reference.py") for leak in found)
+        archive.writestr("autograder/__init__.py", "")
+        archive.writestr("bnlab/solutions.py", (ROOT / "autograder" / "reference.py").read_text())
+    found = leaks.scan_student_distribution(bad)
+    where = {leak.where.split(":", 1)[1] for leak in found}
+    assert where == {"autograder/__init__.py", "bnlab/solutions.py"}, found
+    assert any("not part of the student package" in leak.what for leak in found)
+    assert any("copy of the instructor-only autograder/reference.py" in leak.what for leak in found)
     assert any("solution of batchnorm_forward" in leak.what for leak in found)
 
 
@@ -167,14 +194,14 @@ def test_release_notebooks_reach_their_first_stub_on_the_student_wheel(course, w
         course, wheel, [course.release / f"{s}.ipynb" for s in stems]
     )
     assert report["bnlab"].startswith(str(course.work / "student-venv"))
-    assert report["grader_modules_importable"] == []
+    assert report["instructor_package"] is None
     for name, found in report["notebooks"].items():
         assert found["error"] not in release.IMPORT_ERRORS, (name, found)
         assert release.is_stub_error(found), (name, found)
 
 
 def test_the_student_venv_check_fails_on_a_grader_import(tmp_path, course, wheel):
-    notebook = _notebook_with("from bnlab import reference")
+    notebook = _notebook_with("from autograder import reference")
     notebook.cells.append(nbformat.v4.new_code_cell("raise NotImplementedError()"))
     notebook.cells[0].metadata["nbgrader"] = {"solution": True, "grade_id": "x"}
     path = tmp_path / "planted.ipynb"

@@ -1,6 +1,6 @@
 """Classic mistakes of notebook 04 (deep network)."""
 
-from bnlab.mistakes import Mistake
+from autograder.mistakes import Mistake
 
 MISTAKES = [
     # ---------------------------------------------------------- random_mini_batches

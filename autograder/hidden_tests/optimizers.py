@@ -9,9 +9,9 @@ import copy
 
 import numpy as np
 
-from bnlab import reference
+from autograder import reference
+from autograder.fixtures.optimizers import gradient_scale
 from bnlab.checks._core import first_difference
-from bnlab.fixtures.optimizers import gradient_scale
 
 __all__ = [
     "test_update_parameters_with_gd",
@@ -68,7 +68,7 @@ def _call(function, args, kwargs, size, what):
 
 
 def _isolated(function):
-    from bnlab.grading import isolated
+    from autograder.hidden_tests import isolated
 
     return isolated(function)
 

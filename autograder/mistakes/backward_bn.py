@@ -1,6 +1,6 @@
 """Classic mistakes of notebook 02 (backward BN)."""
 
-from bnlab.mistakes import Mistake
+from autograder.mistakes import Mistake
 
 SUMS_NOT_MEANS = (
     "dbeta and dgamma are means over the examples; they are sums: the 1/m of the cost "

@@ -2,7 +2,7 @@
 
 Instructor-only. This module is left out of the student wheel, and its function
 bodies are copied into the source notebooks' solution cells by
-``python -m bnlab.sync`` (a test fails when the two drift apart). Each
+``python -m autograder.sync`` (a test fails when the two drift apart). Each
 function's signature and docstring are what the student sees; its body is the
 solution nbgrader hides.
 

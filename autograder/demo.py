@@ -1,9 +1,10 @@
 """A short demonstration: train the Batch Norm network on the digits and print the cost falling.
 
-python -m bnlab.demo
+python -m autograder.demo
 """
 
-from bnlab import data, reference, training
+from autograder import reference
+from bnlab import data, training
 
 
 def main():

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from bnlab import reference
-from bnlab.grading.forward_bn import _close
+from autograder import reference
+from autograder.hidden_tests.forward_bn import _close
 
 __all__ = [
     "test_batchnorm_backward_staged",
@@ -32,7 +32,7 @@ def _copy(value):
 
 
 def _test_bn_backward(student_fn, seed):
-    from bnlab.grading import isolated
+    from autograder.hidden_tests import isolated
 
     for where, dZ_tilde, cache in _bn_cases(seed):
         expected = reference.batchnorm_backward(dZ_tilde, cache)
@@ -52,7 +52,7 @@ def test_batchnorm_backward(batchnorm_backward):
 
 
 def test_linear_bn_activation_backward(linear_bn_activation_backward):
-    from bnlab.grading import isolated
+    from autograder.hidden_tests import isolated
 
     rng = np.random.default_rng(203)
     shapes = [(4, 3, 7), (6, 5, 2), (3, 8, 11)]

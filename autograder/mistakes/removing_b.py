@@ -1,6 +1,6 @@
 """Classic mistakes of notebook 03 (removing b)."""
 
-from bnlab.mistakes import Mistake
+from autograder.mistakes import Mistake
 
 MISTAKES = [
     Mistake(

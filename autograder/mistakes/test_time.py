@@ -1,6 +1,6 @@
 """Classic mistakes of notebook 06 (BN at test time)."""
 
-from bnlab.mistakes import Mistake
+from autograder.mistakes import Mistake
 
 _MEAN = "running_mean = (1 - momentum) * running_mean + momentum * mu"
 _VAR = "running_var = (1 - momentum) * running_var + momentum * var"

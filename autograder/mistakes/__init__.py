@@ -3,7 +3,7 @@
 Instructor-only. Each mistake is a list of (old, new) text replacements in the
 source of a reference function, plus the hint a student sees when a visible
 check recognises it. One definition serves three purposes:
-- ``bnlab.fixtures`` stores each mistake's output beside the expected output,
+- ``autograder.fixtures`` stores each mistake's output beside the expected output,
   so the visible checks can name the mistake;
 - the autograder's sample submissions put each mistake into a solution cell;
 - the tests show that each mistake fails its visible and hidden checks.
@@ -13,7 +13,7 @@ import importlib
 import inspect
 from dataclasses import dataclass
 
-from bnlab import reference
+from autograder import reference
 from bnlab.course import NOTEBOOKS, topic
 
 

@@ -1,14 +1,14 @@
 """Copy the reference solutions into the source notebooks, or check that they match.
 
 Instructor-only. Each graded function's solution cell is generated from
-``bnlab/reference.py``: the signature and docstring stay visible to students;
+``autograder/reference.py``: the signature and docstring stay visible to students;
 the body goes between nbgrader's solution markers, which ``nbgrader
 generate_assignment`` replaces with a stub. So there is one implementation,
 and ``nbgrader generate_solution`` shows real code.
 
-    python -m bnlab.sync            # rewrite the solution cells (and check fixtures)
-    python -m bnlab.sync --check    # exit 1, naming each cell that differs
-    python -m bnlab.sync --outputs  # also run the notebooks and store the expected
+    python -m autograder.sync            # rewrite the solution cells (and check fixtures)
+    python -m autograder.sync --check    # exit 1, naming each cell that differs
+    python -m autograder.sync --outputs  # also run the notebooks and store the expected
                                     # output of the cells nbval compares
 
 Notebooks are stored without outputs and execution counts, except the cells
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import nbformat
 
-from bnlab import reference
+from autograder import boundary, reference
 from bnlab.course import NOTEBOOKS
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR = boundary.source_notebooks()
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
@@ -77,7 +77,9 @@ def sync(check=False, notebook_dir=NOTEBOOK_DIR, stems=None):
             wanted = solution_cell_source(name)
             if cells[name].source != wanted:
                 if check:
-                    problems.append(f"{path.name}: the cell of {name} differs from bnlab.reference")
+                    problems.append(
+                        f"{path.name}: the cell of {name} differs from autograder.reference"
+                    )
                 else:
                     cells[name].source = wanted
                     changed = True
@@ -157,7 +159,7 @@ def main(argv=None):
     for problem in problems:
         print(problem, file=sys.stderr)
     if not args.check:
-        from bnlab.fixtures import write_fixtures
+        from autograder.fixtures import write_fixtures
 
         names = [n for stem in (args.stems or NOTEBOOKS) for n in NOTEBOOKS[stem]]
         write_fixtures(names)

@@ -4,7 +4,7 @@ import copy
 
 import numpy as np
 
-from bnlab import reference
+from autograder import reference
 from bnlab.checks._core import first_difference
 
 __all__ = ["test_update_running_averages", "test_batchnorm_forward_inference"]
@@ -16,7 +16,7 @@ def _same(got, expected, what, rtol=1e-6, atol=1e-9):
 
 
 def _call(function, args, kwargs):
-    from bnlab.grading import isolated
+    from autograder.hidden_tests import isolated
 
     before = copy.deepcopy(args)
     with isolated(function) as f:

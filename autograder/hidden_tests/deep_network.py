@@ -4,10 +4,10 @@ import copy
 
 import numpy as np
 
-from bnlab import reference
+from autograder import reference
+from autograder.fixtures.deep_network import network
 from bnlab.checks._core import first_difference
 from bnlab.data import one_hot
-from bnlab.fixtures.deep_network import network
 
 __all__ = ["test_random_mini_batches", "test_model_forward", "test_model_backward"]
 
@@ -27,7 +27,7 @@ def _data(n_x, m, C, rng):
 
 
 def test_random_mini_batches(random_mini_batches):
-    from bnlab.grading import isolated
+    from autograder.hidden_tests import isolated
 
     rng = np.random.default_rng(401)
     for m, size, seed in [(23, 5, 3), (16, 8, 0), (7, 64, 11), (1, 4, 2), (130, 32, 5)]:
@@ -56,7 +56,7 @@ def test_random_mini_batches(random_mini_batches):
 
 
 def test_model_forward(model_forward):
-    from bnlab.grading import isolated
+    from autograder.hidden_tests import isolated
 
     rng = np.random.default_rng(402)
     for dims, m, activation in [
@@ -81,7 +81,7 @@ def test_model_forward(model_forward):
 
 
 def test_model_backward(model_backward):
-    from bnlab.grading import isolated
+    from autograder.hidden_tests import isolated
 
     rng = np.random.default_rng(403)
     for dims, m, activation in [

@@ -2,14 +2,14 @@
 
 import numpy as np
 
-from bnlab import reference
-from bnlab.grading.forward_bn import _close
+from autograder import reference
+from autograder.hidden_tests.forward_bn import _close
 
 __all__ = ["test_initialize_parameters"]
 
 
 def test_initialize_parameters(initialize_parameters):
-    from bnlab.grading import isolated
+    from autograder.hidden_tests import isolated
 
     for layer_dims, seed in [([6, 5, 4, 3], 11), ([3, 9, 2], 12), ([4, 2], 0), ([7, 7, 7, 5], 3)]:
         expected = reference.initialize_parameters(layer_dims, seed)

@@ -1,6 +1,6 @@
 """Classic mistakes of notebook 05 (optimizers)."""
 
-from bnlab.mistakes import Mistake
+from autograder.mistakes import Mistake
 
 
 def _only_w(function, step):

@@ -1,7 +1,7 @@
 """Hidden tests: the logic behind the autograder's hidden test cells.
 
 Grader-only: left out of the student wheel and the release. A hidden test cell
-holds nothing but a call, e.g. ``grading.test_batchnorm_forward(batchnorm_forward)``,
+holds nothing but a call, e.g. ``hidden_tests.test_batchnorm_forward(batchnorm_forward)``,
 because nbgrader's feedback shows hidden cells to students.
 
 Each ``test_<function>(student_function)`` raises AssertionError with a short,
@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from bnlab import reference
+from autograder import reference
 from bnlab.course import GRADED_FUNCTIONS
 
 
@@ -51,9 +51,9 @@ def isolated(function):
 _MISSING = object()
 
 
-from bnlab.grading.backward_bn import *  # noqa: E402, F403
-from bnlab.grading.deep_network import *  # noqa: E402, F403
-from bnlab.grading.forward_bn import *  # noqa: E402, F403
-from bnlab.grading.optimizers import *  # noqa: E402, F403
-from bnlab.grading.removing_b import *  # noqa: E402, F403
-from bnlab.grading.test_time import *  # noqa: E402, F403
+from autograder.hidden_tests.backward_bn import *  # noqa: E402, F403
+from autograder.hidden_tests.deep_network import *  # noqa: E402, F403
+from autograder.hidden_tests.forward_bn import *  # noqa: E402, F403
+from autograder.hidden_tests.optimizers import *  # noqa: E402, F403
+from autograder.hidden_tests.removing_b import *  # noqa: E402, F403
+from autograder.hidden_tests.test_time import *  # noqa: E402, F403

@@ -1,6 +1,6 @@
 """Classic mistakes of notebook 01 (forward BN)."""
 
-from bnlab.mistakes import Mistake
+from autograder.mistakes import Mistake
 
 MISTAKES = [
     Mistake(

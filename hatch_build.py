@@ -1,0 +1,34 @@
+"""Build hook of the instructor distribution (bnlab-instructor).
+
+Its dependencies are the student package's, read from bnlab/pyproject.toml so
+they are written down once, and the instructor's own below.
+"""
+
+from pathlib import Path
+
+from hatchling.metadata.plugin.interface import MetadataHookInterface
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: hatchling depends on tomli there
+    import tomli as tomllib
+
+INSTRUCTOR_DEPENDENCIES = [
+    "nbgrader==0.9.*",
+    "nbformat>=5.9",
+    "nbclient>=0.10",
+    "nbconvert>=7",
+    "traitlets>=5.9",
+    "jupyter_client>=8",
+    "ipykernel>=6.25",
+    "ipython>=8",
+    "tqdm>=4.60",
+    # The release builds the student wheel with `pip wheel --no-build-isolation`.
+    "hatchling>=1.26",
+]
+
+
+class InstructorDependencies(MetadataHookInterface):
+    def update(self, metadata):
+        student = tomllib.loads((Path(self.root) / "bnlab" / "pyproject.toml").read_text("utf-8"))
+        metadata["dependencies"] = student["project"]["dependencies"] + INSTRUCTOR_DEPENDENCIES
