@@ -14,9 +14,9 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: setup course test lint bench sync clean torch
+.PHONY: setup course test quick lint bench sync dist clean torch
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml bnlab/pyproject.toml hatch_build.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -42,6 +42,16 @@ test: setup torch
 	$(BIN)/ruff check .
 	$(PY) -m pytest
 
+# The tests that take at most a few seconds each: a loop of about a minute.
+quick: setup
+	$(PY) -m pytest -m "not slow"
+
+# Both distributions, as anyone would build them: bnlab/dist/ holds the student's
+# (bnlab-*), dist/ the instructor's (bnlab_instructor-*: never hand these out).
+dist: setup
+	$(PY) -m build --outdir bnlab/dist bnlab
+	$(PY) -m build --outdir dist .
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check bnlab autograder tests bench
@@ -53,4 +63,4 @@ sync: setup
 	$(PY) -m autograder.sync --outputs
 
 clean:
-	rm -rf $(VENV) course build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) course build dist bnlab/dist *.egg-info .pytest_cache .ruff_cache .hypothesis

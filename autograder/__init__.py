@@ -1,5 +1,9 @@
-"""The bnlab autograder: release, collect, grade, feedback and export, on nbgrader.
+"""The instructor side of bnlab (the distribution bnlab-instructor): never given to students.
 
-Instructor-only (not in the student wheel). Run ``python -m autograder --help``
-or read autograder/README.md.
+- reference, hidden_tests, mistakes, fixtures -- the solutions and what grades against them
+- sync, demo -- course development: solutions into the notebooks; a short training run
+- release, collect, grade, feedback, export -- the nbgrader pipeline (``bnlab-grade``)
+- boundary -- what students get and what instructors keep, defined once
+
+Run ``python -m autograder --help`` or read autograder/README.md.
 """

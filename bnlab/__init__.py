@@ -1,6 +1,7 @@
 """bnlab: Batch Normalization in a deep network, in the lecture's notation.
 
-Public modules (in the student wheel):
+The student distribution: everything in this folder is what students get.
+Its modules:
     activations -- activations, softmax, cost, and their backward passes
     gradcheck   -- numeric gradients and relative error
     data        -- the handwritten digits and a synthetic set, examples as columns
@@ -10,8 +11,10 @@ Public modules (in the student wheel):
     loader      -- your own functions from an earlier notebook
     checks      -- the visible checks that run in the notebooks
     plots       -- figures of notebooks 01-03: where BN sits, its graph, histograms
+    curves      -- plots of the training experiments of notebooks 04-06
 
-Instructor-only (not in the student wheel): reference, grading, sync.
+There are no solutions here: the reference solutions and the hidden tests are
+in the instructor distribution, bnlab-instructor, which students never get.
 """
 
 __version__ = "0.1.0"
