@@ -13,18 +13,21 @@ try:
 except ModuleNotFoundError:  # Python 3.10: hatchling depends on tomli there
     import tomli as tomllib
 
+# Every package the instructor's code (autograder/) uses directly, beyond the student's;
+# environment.yml lists the same for conda (tests/test_dependencies.py checks both).
 INSTRUCTOR_DEPENDENCIES = [
     "nbgrader==0.9.*",
     "nbformat>=5.9",
     "nbclient>=0.10",
-    "nbconvert>=7",
+    "nbconvert>=7",  # preprocessors named in nbgrader_config.py
     "traitlets>=5.9",
-    "jupyter_client>=8",
-    "ipykernel>=6.25",
-    "ipython>=8",
+    "jupyter_client>=8",  # kernels over Unix sockets (transport "ipc")
+    "ipykernel>=6.25",  # the grading kernel: python -m ipykernel_launcher
     "tqdm>=4.60",
-    # The release builds the student wheel with `pip wheel --no-build-isolation`.
+    # The release builds the student wheel with `pip wheel --no-build-isolation`, and
+    # installs it into the student venv with `pip --python` (pip 22.3).
     "hatchling>=1.26",
+    "pip>=22.3",
 ]
 
 

@@ -57,7 +57,8 @@ def _parser():
         "--memory-limit",
         type=float,
         default=MEMORY_LIMIT / 1024**3,
-        help=f"grade: GiB of memory per grading kernel (default {MEMORY_LIMIT / 1024**3:g})",
+        help=f"grade: GiB of memory per grading kernel (default {MEMORY_LIMIT / 1024**3:g}; "
+        "0: no limit; a limit needs prlimit, from util-linux)",
     )
     parser.add_argument(
         "--run-all-cells",
@@ -96,7 +97,10 @@ def run_step(step, course, args):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.memory_limit < 0:
+        parser.error("--memory-limit: 0 (no limit) or more GiB")
     course = Course(
         Path(args.course),
         db_url=args.db_url,

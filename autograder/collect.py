@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from autograder import boundary
+from autograder.workspace import write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 STEMS = sorted(NOTEBOOKS, key=len, reverse=True)
@@ -175,9 +176,7 @@ def collect(course, source=None, samples=False, regexp=None, log=print):
                 "from": sorted(info[2] for info in notebooks.values()),
                 "updated": changed,
             }
-    (course.reports / "collect.json").write_text(
-        json.dumps(report, indent=1) + "\n", encoding="utf-8"
-    )
+    write_atomic(course.reports / "collect.json", json.dumps(report, indent=1) + "\n")
     _print(report, log)
     return report
 

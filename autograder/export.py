@@ -13,14 +13,18 @@ reports/breakdown.csv one row per student and graded item: the points, and
 reports/flags.csv     one row per review flag: code that could fake a pass.
 reports/summary.txt   the table printed on the terminal: per-notebook
                       autograded scores, the autograded total, the manual
-                      answer (pending, or its score), the total, and notes.
+                      answer (pending, or its score), the total, and notes;
+                      below it, how many students were graded without a
+                      memory limit (--memory-limit 0), if any.
+Every file is written whole (workspace.write_atomic): a reader never sees half of one.
 """
 
 import csv
+import io
 import json
 
 from autograder.grade import read_report
-from autograder.workspace import COURSE_ID, MANUAL_ANSWERS
+from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 GRADES_COLUMNS = [
@@ -132,6 +136,7 @@ def collect_rows(course):
                 row["auto_max"] += nb_max
             row["max"] = submission.max_score
             row["notes"] = _notes(report)
+            row["memory_limit"] = report.get("memory_limit")  # None: not recorded
             summary.append(row)
             for flag in report.get("flags", []):
                 flags.append({"student_id": student.id, **{k: flag[k] for k in FLAG_COLUMNS[1:]}})
@@ -182,12 +187,11 @@ def _notes(report):
 
 
 def _write_csv(path, columns, rows):
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue())
 
 
 def table(summary):
@@ -239,6 +243,13 @@ def table(summary):
         f"'pending' means it needs manual grading ({pending} student(s)), and 'total' then "
         "shows the autograded part followed by +?."
     )
+    unlimited = [row["student"] for row in summary if row.get("memory_limit") == 0]
+    if unlimited:
+        out.append(
+            f"NO MEMORY LIMIT: {len(unlimited)} student(s) were graded with --memory-limit 0 "
+            "(their kernels could take all the machine's memory; `grade --force` with a limit "
+            "grades them again)."
+        )
     if any(row["notes"] and row["notes"][0].startswith("REVIEW") for row in summary):
         out.append(
             "REVIEW: the code may fake a pass (imports grader-only modules or patches numpy, "
@@ -255,10 +266,8 @@ def export(course, log=print):
     _write_csv(course.reports / "breakdown.csv", BREAKDOWN_COLUMNS, breakdown)
     _write_csv(course.reports / "flags.csv", FLAG_COLUMNS, flags)
     text = table(summary)
-    (course.reports / "summary.txt").write_text(text, encoding="utf-8")
-    (course.reports / "summary.json").write_text(
-        json.dumps(summary, indent=1) + "\n", encoding="utf-8"
-    )
+    write_atomic(course.reports / "summary.txt", text)
+    write_atomic(course.reports / "summary.json", json.dumps(summary, indent=1) + "\n")
     log(text)
     log(f"export: {course.reports / 'grades.csv'}, breakdown.csv, flags.csv, summary.txt")
     return text

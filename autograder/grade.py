@@ -16,6 +16,8 @@ Design (why it is safe to kill, to rerun, and to run with many workers):
   finished ones (unless --force or the submission changed).
 - Kernels use Unix sockets (no TCP port races between workers) and a memory
   limit; a cell that runs too long is interrupted and the next cells run.
+  Without prlimit, which applies the memory limit, grading does not start
+  (unless --memory-limit 0: no limit, as each report and the summary say).
 
 Before grading, each notebook of a submission is read: a missing notebook, or
 one that is not a valid notebook, is not run; its functions score 0 and the
@@ -44,7 +46,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import review
-from autograder.workspace import COURSE_ID, MANUAL_ANSWERS
+from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, MemoryLimitError, write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 GRADER_VERSION = 1  # bump when a change of grading logic must regrade everyone
@@ -76,14 +78,6 @@ def source_digest(course):
         path = course.source / f"{stem}.ipynb"
         digest.update(path.read_bytes() if path.exists() else b"")
     return digest.hexdigest()
-
-
-def _atomic_json(path, data):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def report_path(course, student):
@@ -448,7 +442,8 @@ def merge(course, gradebook, result, previous):
     report["source"] = source_digest(course)
     report["graded_at"] = datetime.now().isoformat(timespec="seconds")
     report["messages"] = messages(result)
-    _atomic_json(report_path(course, student), report)
+    report["memory_limit"] = course.memory_limit  # bytes per kernel; 0: graded without one
+    write_atomic(report_path(course, student), json.dumps(report, indent=1, sort_keys=True) + "\n")
     shutil.rmtree(result["scratch"], ignore_errors=True)
     return report
 
@@ -538,6 +533,10 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
 
     warnings.filterwarnings("ignore", module="sqlalchemy")
     warnings.filterwarnings("ignore", module="nbgrader")
+    try:
+        course.check_memory_limit()
+    except MemoryLimitError as error:
+        raise GradeError(str(error)) from None
     course.prepare()
     course.apply_environ()
     if not all((course.source / f"{stem}.ipynb").exists() for stem in NOTEBOOKS):
@@ -585,7 +584,7 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
                     if skipped
                     else ""
                 )
-                + f", {workers} worker(s)"
+                + f", {workers} worker(s), {course.memory_limit_text}"
             )
             if not todo:
                 return []

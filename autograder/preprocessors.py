@@ -26,6 +26,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Unicode
 
 from autograder import boundary
+from bnlab.cells import python_source
 
 # A frame in the instructor-only package: its file lies there, or its name is dotted there.
 GRADER_ONLY_RE = re.compile(
@@ -84,9 +85,7 @@ class HideGraderFrames(NbGraderPreprocessor):
 def names_of(source):
     """(names the code reads from the notebook's globals, names it binds there), or None when
     the code cannot be analysed (syntax error, star import): then it must be run."""
-    code = "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
-    )
+    code = python_source(source)
     try:
         table = symtable.symtable(code, "<cell>", "exec")
     except (SyntaxError, ValueError):

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from autograder import boundary, leaks
-from autograder.workspace import write_if_changed
+from autograder.workspace import KERNEL_ENV, headless_environ, write_if_changed
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 
@@ -247,9 +247,9 @@ def student_venv(course, wheel):
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (student wheel)",
         "language": "python",
-        "env": {"PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"},
+        "env": KERNEL_ENV,
     }
-    (kernels / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    write_if_changed(kernels / "kernel.json", json.dumps(spec))
     return venv
 
 
@@ -269,15 +269,12 @@ def run_in_student_venv(course, wheel, notebooks):
         script.write_text(
             PROBE.replace("INSTRUCTOR_PACKAGE", boundary.INSTRUCTOR_PACKAGE), encoding="utf-8"
         )
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "JUPYTER_PATH")
-        }
-        env["JUPYTER_PATH"] = str(venv / "share" / "jupyter")
-        env["PYTHONWARNINGS"] = "ignore"
-        env["MPLBACKEND"] = "Agg"
-        env.pop("NBGRADER_EXECUTION", None)
+        outside = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "JUPYTER_PATH")
+        env = headless_environ(
+            {key: value for key, value in os.environ.items() if key not in outside},
+            JUPYTER_PATH=str(venv / "share" / "jupyter"),
+            PATH=os.environ.get("PATH", ""),  # the student venv's python is called by path
+        )
         result = subprocess.run(
             [str(venv / "bin" / "python"), str(script), *copies],
             cwd=folder,

@@ -7,7 +7,8 @@ can make a wrong function pass. Such code is not graded differently -- it is
 flagged, with the line, for a human to look at.
 
 The scan reads the code cells a student wrote or changed (cells identical to the
-release are skipped) with Python's ast; a cell that does not parse is searched
+release are skipped) with Python's ast, as IPython runs them (magics become
+calls: ``bnlab.cells.python_source``); a cell that does not parse is searched
 as text for the grader-only module names.
 """
 
@@ -16,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from autograder import boundary
+from bnlab.cells import python_source
 
 PROTECTED_MODULES = ("numpy", "bnlab", "builtins", "sys", "importlib")
 PROTECTED_NAMES = {"np", "numpy", "bnlab", "builtins", "__builtins__"}
@@ -58,13 +60,6 @@ def _strings(node):
     return [
         n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
     ]
-
-
-def _clean(source):
-    """Cell source with IPython magics and shell escapes blanked out (line numbers kept)."""
-    return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
-    )
 
 
 class _Scanner(ast.NodeVisitor):
@@ -181,7 +176,7 @@ def _mentions_instructor(text):
 
 def scan_source(source):
     """[(line, reason)] of suspicious code in one cell's source."""
-    code = _clean(source)
+    code = python_source(source)
     try:
         tree = ast.parse(code)
     except SyntaxError:

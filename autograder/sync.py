@@ -20,6 +20,7 @@ empty stored output would compare nothing.
 import argparse
 import ast
 import inspect
+import os
 import sys
 from pathlib import Path
 
@@ -110,12 +111,11 @@ def _text_only(output):
 
 def store_checked_outputs(notebook_dir=NOTEBOOK_DIR, stems=None, timeout=600):
     """Execute each notebook; keep the text outputs of its checked cells, clear all others."""
-    import os
-
     from nbclient import NotebookClient
 
-    env = {key: value for key, value in os.environ.items() if key != "NBGRADER_EXECUTION"}
-    env["MPLBACKEND"] = "Agg"
+    from autograder.workspace import headless_environ
+
+    env = headless_environ(PYTHONWARNINGS="ignore::DeprecationWarning")  # as nbval runs them
     for stem in stems or NOTEBOOKS:
         path = Path(notebook_dir) / f"{stem}.ipynb"
         notebook = nbformat.read(path, as_version=4)

@@ -23,10 +23,11 @@ import json
 import os
 import shutil
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bnlab.course import ASSIGNMENT, NOTEBOOKS
+from bnlab.course import ASSIGNMENT
 
 COURSE_ID = "bnlab"
 MANUAL_ANSWERS = {"why_no_b": "03_removing_b"}  # markdown answers graded by hand
@@ -39,17 +40,58 @@ MANUAL_ANSWERS = {"why_no_b": "03_removing_b"}  # markdown answers graded by han
 # they get 120 s.
 CELL_TIMEOUT = 15
 CELL_TIMEOUT_ALL_CELLS = 120
-MEMORY_LIMIT = 3 * 1024**3  # bytes of address space per grading kernel
+MEMORY_LIMIT = 3 * 1024**3  # bytes of address space per grading kernel; 0: no limit
+PRLIMIT_MISSING = (
+    "the grading kernels' memory limit ({limit}) needs `prlimit`, which is not on PATH: "
+    "install util-linux, which provides it (Debian/Ubuntu: `apt-get install util-linux`; "
+    "Fedora: `dnf install util-linux`), or grade without a memory limit with "
+    "`--memory-limit 0` (a student's code can then take all the machine's memory)"
+)
 
-KERNEL_ENV = {
+# The environment of unattended runs of the course notebooks, defined here once.
+# Every process that runs them -- the pipeline's steps, the release's probe,
+# autograder.sync, the tests' notebook runs -- sets HEADLESS_ENV (headless_environ()):
+HEADLESS_ENV = {
     "PYTHONWARNINGS": "ignore",  # any stderr in a test cell would score it 0
-    "MPLBACKEND": "Agg",
+    "MPLBACKEND": "Agg",  # no plot windows
+}
+# and every kernel the pipeline starts (the grading kernels, the release's probe) KERNEL_ENV:
+KERNEL_ENV = {
+    **HEADLESS_ENV,
     # One thread per kernel: parallel graders share the cores instead of fighting for them.
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
 }
+
+
+class MemoryLimitError(RuntimeError):
+    """The grading kernels should have a memory limit, and prlimit is missing."""
+
+
+def _this_python_first(path):
+    """PATH with this Python's bin/ first (nbgrader shells out to alembic, tests to jupyter)."""
+    bindir = str(Path(sys.executable).parent)
+    if bindir in path.split(os.pathsep):
+        return path
+    return bindir + os.pathsep + path if path else bindir
+
+
+def headless_environ(environ=None, **overrides):
+    """The environment of a process that runs course notebooks unattended.
+
+    A copy of `environ` (default: os.environ) with HEADLESS_ENV set, this
+    Python's bin/ first on PATH and NBGRADER_EXECUTION removed (nbgrader sets it
+    while it grades; a notebook run outside grading must not see it); then
+    `overrides`, e.g. ``PYTHONWARNINGS="ignore::DeprecationWarning"``.
+    """
+    env = dict(os.environ if environ is None else environ)
+    env.pop("NBGRADER_EXECUTION", None)
+    env.update(HEADLESS_ENV)
+    env["PATH"] = _this_python_first(env.get("PATH", ""))
+    env.update(overrides)
+    return env
 
 
 @dataclass
@@ -135,17 +177,35 @@ class Course:
         self.write_kernelspec()
         write_if_changed(self.config_file, self.config_text())
 
+    @property
+    def memory_limit_text(self):
+        """The grading kernels' memory limit in words, e.g. "3 GiB per kernel"."""
+        if not self.memory_limit:
+            return "no memory limit (--memory-limit 0)"
+        return f"{self.memory_limit / 1024**3:.3g} GiB per kernel"
+
+    def check_memory_limit(self):
+        """Raise MemoryLimitError, naming the fix, when the grading kernels should have a
+        memory limit and prlimit (util-linux) is missing: grading must not go on silently
+        without one. memory_limit 0 grades without a limit on purpose."""
+        if self.memory_limit and shutil.which("prlimit") is None:
+            raise MemoryLimitError(PRLIMIT_MISSING.format(limit=self.memory_limit_text))
+
     def write_kernelspec(self):
-        """The memory-limited grading kernel, named python3 (see the module docstring)."""
+        """The grading kernel, named python3 (see the module docstring), memory-limited with
+        prlimit. Without a limit (memory_limit 0, or no prlimit: then grading stops, see
+        check_memory_limit) its display name says so."""
         folder = self.jupyter_dir / "kernels" / "python3"
         folder.mkdir(parents=True, exist_ok=True)
-        prlimit = shutil.which("prlimit")
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        if prlimit:
-            argv = [prlimit, f"--as={self.memory_limit}", "--", *argv]
+        prlimit = shutil.which("prlimit")
+        limit = "no memory limit"
+        if self.memory_limit and prlimit:
+            argv = [prlimit, f"--as={int(self.memory_limit)}", "--", *argv]
+            limit = "memory-limited"
         spec = {
             "argv": argv,
-            "display_name": "Python 3 (grading, memory-limited)",
+            "display_name": f"Python 3 (grading, {limit})",
             "language": "python",
             "env": KERNEL_ENV,
             "metadata": {"debugger": False},
@@ -153,17 +213,13 @@ class Course:
         write_if_changed(folder / "kernel.json", json.dumps(spec, indent=1) + "\n")
 
     def environ(self):
-        """Environment variables every nbgrader run of this course needs."""
-        bindir = str(Path(sys.executable).parent)
-        path = os.environ.get("PATH", "")
-        if bindir not in path.split(os.pathsep):
-            path = bindir + os.pathsep + path  # nbgrader shells out to alembic
+        """Environment variables every nbgrader run of this course needs: HEADLESS_ENV, this
+        Python's bin/ first on PATH, the course's grading kernel first on JUPYTER_PATH."""
         jupyter_path = os.environ.get("JUPYTER_PATH", "")
         return {
-            "PATH": path,
+            "PATH": _this_python_first(os.environ.get("PATH", "")),
             "JUPYTER_PATH": os.pathsep.join(p for p in (str(self.jupyter_dir), jupyter_path) if p),
-            "PYTHONWARNINGS": "ignore",
-            "MPLBACKEND": "Agg",
+            **HEADLESS_ENV,
         }
 
     def apply_environ(self):
@@ -263,13 +319,28 @@ c.Validator.validate_all = True
 '''
 
 
+def write_atomic(path, data):
+    """Write `data` (str: UTF-8 text as is, no newline translation; or bytes) to `path`, all
+    at once: through a temporary file in the same folder, then os.replace. A reader sees the
+    old file or the new one, never a part; a run killed meanwhile leaves the old file and at
+    most a hidden .<name>.<pid>-<random>.tmp. Creates the folder. Every report and
+    configuration file the pipeline writes goes through here."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_if_changed(path, text):
+    """write_atomic(path, text), unless `path` already holds exactly `text` (its time stays)."""
     path = Path(path)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-
-
-def notebook_names():
-    return [f"{stem}.ipynb" for stem in NOTEBOOKS]
+        write_atomic(path, text)

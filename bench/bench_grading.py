@@ -26,10 +26,9 @@ SUBMISSIONS = 8
 
 
 def _env():
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
+    from autograder.workspace import headless_environ
+
+    return headless_environ()
 
 
 def _step(step, course, *args):

@@ -9,6 +9,7 @@ Its modules:
     training    -- mini-batch training and prediction on the graded functions you pass
     course      -- the notebooks and their graded functions
     loader      -- your own functions from an earlier notebook
+    cells       -- notebook cells as Python code (what IPython runs), for the loader
     checks      -- the visible checks that run in the notebooks
     plots       -- figures of notebooks 01-03: where BN sits, its graph, histograms
     curves      -- plots of the training experiments of notebooks 04-06

@@ -5,7 +5,8 @@ Later notebooks build on earlier ones: notebook 04's network calls the
 reads the sibling notebook from the current folder (the folder the notebook
 runs in), executes the cells whose nbgrader ``grade_id`` is a graded
 function's name, and hands you those functions. Nothing else in that notebook
-runs. A function you haven't written yet loads fine and raises
+runs, nor do the magics and shell commands of those cells (``%matplotlib``,
+``!pip``). A function you haven't written yet loads fine and raises
 NotImplementedError when called.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bnlab import activations
+from bnlab.cells import python_source
 from bnlab.course import NOTEBOOKS, notebook_of
 
 
@@ -22,16 +24,17 @@ class LoadError(ImportError):
     """An earlier notebook could not be read, or its graded cell could not run."""
 
 
+class _NoShell:
+    """get_ipython() of the loaded cells: their magics and shell escapes do nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
 def _base_namespace():
-    namespace = {"__name__": "bnlab_loaded", "np": np, "numpy": np}
+    namespace = {"__name__": "bnlab_loaded", "np": np, "numpy": np, "get_ipython": _NoShell}
     namespace.update({k: v for k, v in vars(activations).items() if not k.startswith("_")})
     return namespace
-
-
-def _strip_magics(source):
-    return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
-    )
 
 
 def graded_cells(path):
@@ -82,7 +85,7 @@ def load_graded(*names, folder="."):
             if grade_id not in cells:
                 continue
             try:
-                code = compile(_strip_magics(cells[grade_id]), f"<{path.name}: {grade_id}>", "exec")
+                code = compile(python_source(cells[grade_id]), f"<{path.name}: {grade_id}>", "exec")
                 exec(code, namespace)
             except Exception as error:
                 raise LoadError(
