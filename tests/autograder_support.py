@@ -23,7 +23,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.samples import MANUAL
+from autograder.mistakes import all_mistakes
+from autograder.samples import MANUAL, samples
+from autograder.workspace import headless_environ
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,19 +36,24 @@ PYTHON = sys.executable
 # ------------------------------------------------------------------ pipeline
 
 
+@contextlib.contextmanager
 def _venv_on_path():
-    """nbgrader's Gradebook shells out to alembic: put the venv's bin/ on this process's PATH."""
-    bindir = str(Path(PYTHON).parent)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    """nbgrader's Gradebook shells out to alembic: the venv's bin/ first on this process's
+    PATH while the block runs, and PATH as it was afterwards (no test sees another's PATH)."""
+    saved = os.environ.get("PATH")
+    os.environ["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{saved or ''}"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = saved
 
 
 def pipeline_env():
     """The environment the pipeline runs in: the venv's bin/ first on PATH (nbgrader needs alembic)."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
+    return headless_environ()
 
 
 def command(step, course, *args, db_url=None):
@@ -113,9 +120,8 @@ def gradebook_scores(db_url, students=None):
     grading scores None. Only students with a submission appear."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    _venv_on_path()
     found = {}
-    with Gradebook(db_url) as gradebook:
+    with _venv_on_path(), Gradebook(db_url) as gradebook:
         for student in gradebook.students:
             if students is not None and student.id not in students:
                 continue
@@ -294,9 +300,38 @@ def wait_for(predicate, timeout, interval=0.5):
         time.sleep(interval)
 
 
-# ------------------------------------------------------------------ the graded courses
+# ------------------------------------------------------------------ the samples graded end to end
 
-_CACHE = {}
+# One classic mistake per notebook, in a function that later code builds on, so
+# "that function loses its points and no other" is tested across notebooks too.
+MISTAKE_FUNCTIONS = [
+    "batchnorm_forward",
+    "linear_bn_activation_backward",
+    "initialize_parameters",
+    "model_forward",
+    "update_parameters_with_adam",
+    "update_running_averages",
+]
+
+
+def e2e_samples():
+    """The samples the end-to-end course grades: every sample, except that only one classic
+    mistake per notebook is (MISTAKE_FUNCTIONS); BNLAB_E2E_ALL_MISTAKES=1 grades them all."""
+    everything = samples()
+    if os.environ.get("BNLAB_E2E_ALL_MISTAKES"):
+        return everything
+    keep = set()
+    for function in MISTAKE_FUNCTIONS:
+        mistake = next(m for m in all_mistakes() if m.function == function)
+        keep.add(f"mistake-{mistake.function}-{mistake.id}")
+    return [s for s in everything if not s.student.startswith("mistake-") or s.student in keep]
+
+
+# ------------------------------------------------------------------ the graded courses
+#
+# The courses themselves are session fixtures of conftest.py (released_course,
+# course_copy, graded_course): made once per session whichever module asks first.
+
 COPY_IGNORE = shutil.ignore_patterns("student-venv", "grade-*", "*.lock")
 
 
@@ -333,19 +368,16 @@ def grader_only_lines():
     return sorted(lines)
 
 
-def released(tmp_path_factory):
-    """A course after `release`, made once per test session; copy it with fresh_course()."""
-    if "released" not in _CACHE:
-        root = tmp_path_factory.mktemp("released") / "course"
-        result = run("release", root)
-        _CACHE["released"] = (root, result.stdout + result.stderr)
-    return _CACHE["released"][0]
+def release_course(root):
+    """Run the release step into the new folder `root`; returns `root`."""
+    run("release", root)
+    return Path(root)
 
 
-def fresh_course(tmp_path_factory, name, students=(), inbox=None):
-    """A copy of the released course, with the samples `students` collected from `inbox`."""
-    base = released(tmp_path_factory)
-    root = tmp_path_factory.mktemp(name) / "course"
+def copy_course(base, root, students=(), inbox=None):
+    """A copy at `root` of the released course `base`, with the samples `students`
+    collected from `inbox` (a folder in nbgrader's submitted/ layout)."""
+    root = Path(root)
     shutil.copytree(base, root, symlinks=True, ignore=COPY_IGNORE)
     if students:
         staging = root.parent / "inbox"
@@ -381,28 +413,18 @@ class GradedCourse:
         return json.loads(path.read_text(encoding="utf-8"))
 
 
-def main_course(tmp_path_factory, students):
-    """Release, collect the samples `students`, grade with 2 workers, feedback, export; once."""
+def grade_samples(course, students):
+    """In the released course `course` (a copy): generate the samples `students`, collect,
+    grade with 2 workers, feedback, export. Returns the GradedCourse."""
     from autograder.samples import generate
 
-    key = ("main", tuple(students))
-    if key not in _CACHE:
-        root = fresh_course(tmp_path_factory, "main")
-        graded = GradedCourse(root, root.parent / "inbox", students)
-        generate(graded.inbox, SOURCE, root / "release" / ASSIGNMENT, students)
-        graded.inbox_digest = tree_digest(graded.inbox)
-        graded.step("collect", "--from", graded.inbox)
-        graded.submitted_digest = tree_digest(root / "submitted")
-        graded.step("grade", "--workers", 2)
-        graded.step("feedback")
-        graded.step("export")
-        _CACHE[key] = graded
-    return _CACHE[key]
-
-
-def graded_with_sqlite(students):
-    """{student: scores} of `students` from a main course graded in this session (SQLite), or None."""
-    for key, graded in _CACHE.items():
-        if key[0] == "main" and set(students) <= set(graded.students):
-            return gradebook_scores(sqlite_url(graded.course), set(students))
-    return None
+    course = Path(course)
+    graded = GradedCourse(course, course.parent / "inbox", students)
+    generate(graded.inbox, SOURCE, course / "release" / ASSIGNMENT, students)
+    graded.inbox_digest = tree_digest(graded.inbox)
+    graded.step("collect", "--from", graded.inbox)
+    graded.submitted_digest = tree_digest(course / "submitted")
+    graded.step("grade", "--workers", 2)
+    graded.step("feedback")
+    graded.step("export")
+    return graded

@@ -1,12 +1,20 @@
-"""Shared test inputs for the library tests: seeded Batch Norm batches and small networks.
+"""Shared test inputs.
 
-Inputs are awkward on purpose where it helps (n_l != m, non-default gamma and
-beta); each test that needs m = 1, a constant row or gamma = 0 builds it from
-these. Examples are columns, as in the lecture.
+For the library tests: seeded Batch Norm batches and small networks. Inputs are
+awkward on purpose where it helps (n_l != m, non-default gamma and beta); each
+test that needs m = 1, a constant row or gamma = 0 builds it from these.
+Examples are columns, as in the lecture.
+
+For the autograder's tests: the courses, as session fixtures, so each is made
+once per session by whichever module asks first, and any module runs alone or
+in any order with the same result. Tests that take them are marked slow.
 """
+
+import os
 
 import numpy as np
 import pytest
+from autograder_support import copy_course, e2e_samples, grade_samples, release_course
 
 from autograder import reference
 from bnlab.data import one_hot
@@ -48,3 +56,61 @@ def bn_inputs():
 def network():
     """Factory: network(layer_dims, m, seed=0) -> (X, Y, parameters)."""
     return make_network
+
+
+@pytest.fixture
+def restore_environ():
+    """os.environ as it was before the test, put back after it: for code under test that
+    sets variables in this process (the release step's validate_notebook does)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+# ------------------------------------------------------------------ courses (slow)
+
+COURSE_FIXTURES = {"released_course", "course_copy", "graded_course"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that takes a course (directly or through another fixture) releases or grades
+    one: it must be marked slow, so that `-m "not slow"` never does."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if COURSE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests take a released or graded course but are not marked slow:\n  "
+            + "\n  ".join(unmarked)
+        )
+
+
+@pytest.fixture(scope="session")
+def released_course(tmp_path_factory):
+    """A course after the release step (its path), made once per session. Shared: read it,
+    never change it; a test that changes a course takes a copy with course_copy."""
+    return release_course(tmp_path_factory.mktemp("released") / "course")
+
+
+@pytest.fixture(scope="session")
+def course_copy(released_course, tmp_path_factory):
+    """Factory: course_copy(name, students=(), inbox=None) -> the path of a new copy of the
+    released course, with the samples `students` collected from the folder `inbox`."""
+
+    def make(name, students=(), inbox=None):
+        root = tmp_path_factory.mktemp(name) / "course"
+        return copy_course(released_course, root, students, inbox)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def graded_course(course_copy):
+    """A copy of the released course with the end-to-end samples (e2e_samples) generated,
+    collected, graded with two workers, fed back and exported: an
+    autograder_support.GradedCourse, made once per session."""
+    return grade_samples(course_copy("main"), [sample.student for sample in e2e_samples()])

@@ -36,6 +36,7 @@ FLAGGED = [
     "from numpy import random\nrandom.seed = print",
     "import bnlab.checks\nbnlab.checks.check_batchnorm_forward = print",
     "%time x = 1\nnp.sum = len",
+    "%%capture\nnp.allclose = print",
 ]
 CLEAN = [
     "def batchnorm_forward(Z, gamma, beta, eps=1e-5):\n    mu = np.mean(Z, axis=1, keepdims=True)\n"
@@ -192,3 +193,8 @@ def test_grader_frames_are_cut_from_tracebacks():
     assert "secret line" not in text and "solution line" not in text
     assert kept.count(HIDDEN_FRAME) == 1
     assert "student line" in text and "Wrong values in Z_tilde." in text
+
+
+def test_flags_keep_their_line_after_magics():
+    source = "\n%matplotlib inline\n!pip install \\\n  foo\nx = !ls\nnp.allclose = print"
+    assert review.scan_source(source) == [(6, "assigns to an attribute of np")]

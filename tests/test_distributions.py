@@ -28,7 +28,7 @@ from autograder_support import ROOT
 
 from autograder import leaks
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 STUDENT, INSTRUCTOR = "bnlab", "bnlab_instructor"
 

@@ -4,8 +4,8 @@ A real server is started on 127.0.0.1 in a throw-away cluster (Debian's
 postgresql package; installed here when it is missing and this is root with
 apt-get). The test is skipped, saying why, only where the server can't be had.
 A few sample submissions are released, graded with two workers, and exported
-against it (--db-url), and compared with the same samples graded with SQLite
-(by the end-to-end tests when they ran in this session, else here).
+against it (--db-url), and compared with the same samples graded here with
+SQLite, in a copy of the session's released course.
 """
 
 import pytest
@@ -13,9 +13,7 @@ from autograder_support import (
     SOURCE,
     PostgresUnavailable,
     expected_scores,
-    fresh_course,
     gradebook_scores,
-    graded_with_sqlite,
     points,
     postgres_server,
     read_csv,
@@ -26,6 +24,8 @@ from autograder_support import (
 from autograder import samples as sample_module
 from autograder.mistakes import all_mistakes
 from bnlab.course import ASSIGNMENT
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 STUDENTS = ["solution", "invalid-json"]
 
@@ -46,23 +46,18 @@ def students():
 
 
 @pytest.fixture(scope="module")
-def inbox(tmp_path_factory, students):
-    course = fresh_course(tmp_path_factory, "pg-inbox")
-    folder = course.parent / "samples"
-    sample_module.generate(folder, SOURCE, course / "release" / ASSIGNMENT, students)
+def inbox(tmp_path_factory, released_course, students):
+    folder = tmp_path_factory.mktemp("pg-samples")
+    sample_module.generate(folder, SOURCE, released_course / "release" / ASSIGNMENT, students)
     return folder
 
 
-def test_postgres_gradebook_gives_the_same_grades_as_sqlite(
-    database, students, inbox, tmp_path_factory
-):
-    sqlite_scores = graded_with_sqlite(students)  # the end-to-end tests' course, if it ran
-    if sqlite_scores is None:
-        lite = fresh_course(tmp_path_factory, "sqlite", students, inbox)
-        run("grade", lite, "--workers", 2)
-        sqlite_scores = gradebook_scores(sqlite_url(lite))
+def test_postgres_gradebook_gives_the_same_grades_as_sqlite(database, students, inbox, course_copy):
+    lite = course_copy("sqlite", students, inbox)
+    run("grade", lite, "--workers", 2)
+    sqlite_scores = gradebook_scores(sqlite_url(lite))
 
-    course = fresh_course(tmp_path_factory, "postgres")
+    course = course_copy("postgres")
     # the release checks are the end-to-end tests' business: here only the gradebook matters
     run("release", course, "--skip-checks", db_url=database)
     run("collect", course, "--from", inbox, db_url=database)
@@ -78,5 +73,6 @@ def test_postgres_gradebook_gives_the_same_grades_as_sqlite(
         assert postgres_scores[student] == expected_scores(everything[student], found), student
     rows = {row["student_id"]: row for row in read_csv(course / "reports" / "grades.csv")}
     assert set(rows) == set(students)
-    if (course / "gradebook.db").exists():  # copied from the released course: left untouched
-        assert gradebook_scores(sqlite_url(course)) == {}
+    # the SQLite gradebook copied from the released course is left untouched
+    assert (course / "gradebook.db").exists()
+    assert gradebook_scores(sqlite_url(course)) == {}

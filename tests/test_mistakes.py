@@ -121,9 +121,10 @@ def test_hidden_test_grades_in_isolation(name, mistake):
     """A correct function whose namespace holds a mistaken earlier function still passes:
     one early mistake is not punished twice."""
     namespace = dict(vars(reference))
-    namespace[mistake.function] = mistake.build()
+    namespace[mistake.function] = wrong = mistake.build()
     exec(compile(inspect.getsource(getattr(reference, name)), f"<{name}>", "exec"), namespace)
-    _hidden_test(name)(namespace[name])
+    assert _hidden_test(name)(namespace[name]) is None  # raises AssertionError on a failure
+    assert namespace[mistake.function] is wrong, "the hidden test left the reference swapped in"
 
 
 @pytest.mark.parametrize(

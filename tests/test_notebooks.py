@@ -8,10 +8,12 @@
 - the solution cells and ``autograder.reference`` (and the check fixtures) cannot drift apart;
 - metadata lint: cell kinds, grade_ids, points, hidden-test cells, imports,
   kernelspec, outputs stored only on the cells nbval compares.
+
+The tests that run notebooks (nbval, nbgrader's validator) are marked slow; the
+lint is quick.
 """
 
 import ast
-import os
 import re
 import subprocess
 import sys
@@ -21,6 +23,8 @@ import nbformat
 import pytest
 
 from autograder.sync import is_checked
+from autograder.workspace import headless_environ
+from bnlab.cells import python_source
 from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,9 +52,10 @@ POINTS = {
 }
 MANUAL = {"why_no_b": "03_removing_b"}  # hand-graded markdown answers: grade_id -> notebook
 
-# Modules a student's release does not have: no notebook cell may import them
-# (the hidden-test blocks, which import autograder.hidden_tests, are checked separately).
-INSTRUCTOR_ONLY = {"reference", "grading", "mistakes", "fixtures", "sync", "demo"}
+# What a student has of the course: the package bnlab, the files of this folder. No
+# notebook cell may import anything else of the course (the hidden-test blocks, which
+# import autograder.hidden_tests, are checked separately).
+STUDENT_PACKAGE_DIR = ROOT / "bnlab"
 # Generous: a runaway cell fails; real cells take a few seconds at most.
 CELL_TIMEOUT = 120
 
@@ -74,17 +79,13 @@ def nbgrader_cells(notebook):
 
 def kernel_env():
     """The environment for kernels and nbgrader: this Python's bin/ first, headless plots."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["MPLBACKEND"] = "Agg"
-    env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
-    env.pop("NBGRADER_EXECUTION", None)
-    return env
+    return headless_environ(PYTHONWARNINGS="ignore::DeprecationWarning")
 
 
 # ------------------------------------------------------------ they run (nbval)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stem", STEMS)
 def test_notebook_runs_under_nbval(stem):
     """Every cell runs without error; the cells marked for it reproduce their output."""
@@ -114,6 +115,7 @@ def test_notebook_runs_under_nbval(stem):
 # ------------------------------------------------------- nbgrader accepts them
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stem", STEMS)
 def test_nbgrader_validator_passes(stem, monkeypatch):
     """nbgrader's validator (what `nbgrader validate` runs) finds no failing cell.
@@ -194,6 +196,7 @@ def test_only_checked_cells_store_outputs(stem):
             assert cell.execution_count is None, f"{stem} cell {index} has an execution count"
 
 
+@pytest.mark.slow
 def test_nbval_compares_stored_outputs(tmp_path):
     """A checked cell whose stored output no longer matches makes nbval fail."""
     notebook = read("03_removing_b")
@@ -343,9 +346,7 @@ def test_written_answer_cell():
 
 
 def _imported_modules(source):
-    source = "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
-    )
+    source = python_source(source)
     modules = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -359,7 +360,8 @@ def _imported_modules(source):
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_cells_import_only_public_modules(stem):
-    """The student release has no reference, grading, mistakes, fixtures or sync modules."""
+    """Students have the package bnlab and nothing else of the course: outside the hidden
+    tests, a cell imports only modules of the bnlab folder (and third-party ones)."""
     for index, cell in enumerate(read(stem).cells):
         if cell.cell_type != "code":
             continue
@@ -368,12 +370,15 @@ def test_cells_import_only_public_modules(stem):
             before, _, after = _hidden_block(source)
             source = "\n".join(before + after)
         for module in _imported_modules(source):
-            parts = module.split(".")
-            assert not (parts[0] == "bnlab" and len(parts) > 1 and parts[1] in INSTRUCTOR_ONLY), (
-                f"{stem} cell {index} imports {module}, which students do not have"
-            )
-        assert not re.search(r"\bbnlab\.(reference|grading|mistakes|fixtures|sync)\b", source), (
-            f"{stem} cell {index} refers to an instructor-only module"
+            top, *rest = module.split(".")
+            assert top != "autograder", f"{stem} cell {index} imports {module}"
+            if top == "bnlab" and rest:
+                path = STUDENT_PACKAGE_DIR.joinpath(*rest)
+                assert path.with_suffix(".py").is_file() or (path / "__init__.py").is_file(), (
+                    f"{stem} cell {index} imports {module}, which the bnlab folder does not hold"
+                )
+        assert not re.search(r"\bautograder\.\w", source), (
+            f"{stem} cell {index} refers to the instructor-only package"
         )
 
 
@@ -408,4 +413,24 @@ def test_notebook_shape(stem):
 
 def test_course_lists_every_notebook():
     assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(STEMS)
-    assert ASSIGNMENT == "batchnorm"
+
+
+# A course-workspace path in the guides: source/<assignment>/, release/<assignment>/, or
+# submitted|autograded|feedback/<student>/<assignment>/.
+WORKSPACE_PATH = re.compile(
+    r"\b(?:(?:source|release)|(?:submitted|autograded|feedback)/<student>)/([A-Za-z0-9_-]+)/"
+)
+
+
+def test_the_guides_name_the_assignment_the_code_uses():
+    """The folders the READMEs send students and instructors to are named after
+    bnlab.course.ASSIGNMENT, the assignment nbgrader releases and grades."""
+    named = []
+    for guide in ("README.md", "autograder/README.md"):
+        text = (ROOT / guide).read_text(encoding="utf-8")
+        named += [(guide, match.group(0)) for match in WORKSPACE_PATH.finditer(text)]
+    assert len(named) >= 5, f"the guides no longer show the course workspace: {named}"
+    wrong = [
+        (guide, path) for guide, path in named if path.rstrip("/").split("/")[-1] != ASSIGNMENT
+    ]
+    assert not wrong, f"paths not named after the assignment {ASSIGNMENT!r}: {wrong}"

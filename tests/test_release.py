@@ -1,9 +1,11 @@
 """The release step's checks: no solution or hidden test reaches students, stubs fail
 validation, and the release runs on the student wheel alone.
 
-One course is released once per session (shared with the end-to-end tests);
-each check is also shown to fail on a planted problem, so a scanner that finds
-nothing is not mistaken for a clean release.
+One course is released once per session (the session fixture released_course,
+shared with the end-to-end tests; these tests read a copy of it); each check is
+also shown to fail on a planted problem, so a scanner that finds nothing is not
+mistaken for a clean release. The tests that need the released course are
+marked slow and e2e; the scanner's own tests on planted files are quick.
 """
 
 import ast
@@ -14,7 +16,7 @@ import zipfile
 
 import nbformat
 import pytest
-from autograder_support import ROOT, SOURCE, released
+from autograder_support import ROOT, SOURCE
 
 from autograder import leaks, reference, release
 from autograder.workspace import Course
@@ -29,9 +31,12 @@ INSTRUCTOR_FILES = sorted(
 )
 
 
+# Every test that takes `course` or `wheel` needs the released course (the release step
+# runs once per session, and some build a student venv): marked slow and e2e.
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    return Course(released(tmp_path_factory))
+def course(course_copy):
+    """A copy of the session's released course: the student venv is built in it."""
+    return Course(course_copy("release-checks"))
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +64,23 @@ def _notebook_with(source_text, cell_type="code"):
 # ------------------------------------------------------------------ the release itself
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_release_step_passed_its_checks(course):
     report = json.loads((course.reports / "release.json").read_text(encoding="utf-8"))
     assert report["problems"] == []
     assert sorted(p.name for p in course.release.iterdir()) == [f"{s}.ipynb" for s in NOTEBOOKS]
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_release_and_wheel_hold_no_leak(course, wheel):
     assert leaks.scan_folder(course.release) == []
     assert leaks.scan_student_distribution(wheel) == []
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_release_has_stubs_where_the_source_has_solutions(course):
     for stem, names in NOTEBOOKS.items():
         notebook = nbformat.read(course.release / f"{stem}.ipynb", as_version=4)
@@ -80,6 +91,8 @@ def test_release_has_stubs_where_the_source_has_solutions(course):
             assert "hidden_tests" not in cells[f"test_{name}"].source
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_student_wheel_is_the_student_package_and_nothing_else(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
@@ -98,6 +111,8 @@ def test_student_wheel_is_the_student_package_and_nothing_else(wheel):
     assert set(names) == modules | stored | metadata
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_student_wheel_is_rebuilt_byte_identical(tmp_path, wheel):
     again = release.build_student_wheel(tmp_path)
     assert again.read_bytes() == wheel.read_bytes()
@@ -106,6 +121,8 @@ def test_student_wheel_is_rebuilt_byte_identical(tmp_path, wheel):
 # ------------------------------------------------------------------ the leak scanner can fail
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", GRADED_FUNCTIONS)
 def test_scanner_catches_a_planted_solution_line(tmp_path, course, name):
     folder = tmp_path / "release"
@@ -153,6 +170,8 @@ def test_scanner_catches_any_instructor_file_under_another_name(tmp_path, relati
     assert any(leak.where == "helpers.py" and relative in leak.what for leak in found), found
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_scanner_catches_a_file_beside_the_notebooks(tmp_path, course):
     shutil.copytree(course.release, tmp_path / "release")
     (tmp_path / "release" / "autograder").mkdir()
@@ -161,6 +180,8 @@ def test_scanner_catches_a_file_beside_the_notebooks(tmp_path, course):
     assert [leak.where for leak in found] == ["autograder/notes.py"], found
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_scanner_catches_instructor_code_in_a_wheel(tmp_path, wheel):
     bad = tmp_path / wheel.name
     shutil.copy(wheel, bad)
@@ -178,7 +199,10 @@ def test_scanner_catches_instructor_code_in_a_wheel(tmp_path, wheel):
 # ------------------------------------------------------------------ validation
 
 
-def test_an_untouched_stub_fails_validation_and_the_solution_passes(course):
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_an_untouched_stub_fails_validation_and_the_solution_passes(course, restore_environ):
+    # validate_notebook points this process's JUPYTER_PATH at the course: undone afterwards
     released_result = release.validate_notebook(course, course.release / "01_forward_bn.ipynb")
     assert released_result.get("failed"), released_result
     assert release.validate_notebook(course, SOURCE / "01_forward_bn.ipynb") == {}
@@ -187,6 +211,8 @@ def test_an_untouched_stub_fails_validation_and_the_solution_passes(course):
 # ------------------------------------------------------------------ the student venv
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_release_notebooks_reach_their_first_stub_on_the_student_wheel(course, wheel):
     # 01 imports the public modules; 04 also loads 01 to 03 with load_graded.
     stems = ["01_forward_bn", "04_deep_network"]
@@ -200,6 +226,8 @@ def test_release_notebooks_reach_their_first_stub_on_the_student_wheel(course, w
         assert release.is_stub_error(found), (name, found)
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_student_venv_check_fails_on_a_grader_import(tmp_path, course, wheel):
     notebook = _notebook_with("from autograder import reference")
     notebook.cells.append(nbformat.v4.new_code_cell("raise NotImplementedError()"))
