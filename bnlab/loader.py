@@ -8,9 +8,16 @@ function's name, and hands you those functions. Nothing else in that notebook
 runs, nor do the magics and shell commands of those cells (``%matplotlib``,
 ``!pip``). A function you haven't written yet loads fine and raises
 NotImplementedError when called.
+
+It reads the *saved* notebook. When this session defines a function of the
+same name whose code differs from the saved one (edits not saved yet), it
+prints a note saying so: save that notebook so later ones use your latest code.
 """
 
+import inspect
 import json
+import linecache
+import types
 from pathlib import Path
 
 import numpy as np
@@ -58,16 +65,81 @@ def graded_cells(path):
     return found
 
 
-def load_graded(*names, folder="."):
+def _source(function):
+    """The source of `function`, trailing spaces and blank lines dropped; None if unknown."""
+    try:
+        lines = inspect.getsource(function).splitlines()
+    except (OSError, TypeError):
+        return None
+    return "\n".join(line.rstrip() for line in lines).strip("\n")
+
+
+def _defined_in(session, name):
+    """The function `name` that the namespace `session` defines itself (in a cell of this
+    notebook, not imported, not loaded), or None."""
+    function = session.get(name)
+    if isinstance(function, types.FunctionType) and function.__module__ == session.get("__name__"):
+        return function
+    return None
+
+
+def _note_unsaved_edits(loaded, session, notebooks):
+    """Print a note for each loaded function that `session` defines with other code.
+
+    Arguments:
+    loaded -- the namespace the saved graded cells ran in
+    session -- the namespace of the running notebook, e.g. its globals()
+    notebooks -- {function name: notebook file name} of the loaded functions
+
+    Printed on stdout (stderr in a graded cell costs its points); never raises.
+    """
+    for name, notebook in notebooks.items():
+        try:
+            mine = _defined_in(session, name)
+            if mine is None:
+                continue
+            theirs, saved = _source(mine), _source(loaded.get(name))
+            if theirs is None or saved is None or theirs == saved:
+                continue
+        except Exception:  # a note is a courtesy: never a reason to fail
+            continue
+        print(
+            f"Note: {name} in {notebook} differs from the one defined in this session -- "
+            f"save {notebook} (Ctrl+S) so later notebooks use your latest code."
+        )
+
+
+def _run_cell(source, filename, namespace):
+    """Run a graded cell's code in `namespace`, under `filename` (the "file" of its
+    tracebacks); its lines go to linecache, so tracebacks and inspect.getsource show them."""
+    code = python_source(source)
+    compiled = compile(code, filename, "exec")
+    linecache.cache[filename] = (
+        len(code),
+        None,
+        [line + "\n" for line in code.splitlines()],
+        filename,
+    )
+    exec(compiled, namespace)
+
+
+def load_graded(*names, folder=".", session=None):
     """Your graded functions `names`, from the notebooks that define them.
 
     Arguments:
     names -- graded function names, e.g. "batchnorm_forward"
     folder -- where the course notebooks are (default: the current folder)
+    session -- the namespace of the running notebook (default: the caller's globals); a
+               function it defines under a loaded name, with other code than the saved
+               notebook's, gets a printed note: save that notebook
 
     Returns:
     the function, for one name; a tuple of functions, in order, for several
     """
+    if session is None:
+        caller = inspect.currentframe().f_back
+        session = caller.f_globals if caller is not None else {}
+        del caller
     # The notebooks run in course order, each once, in one namespace: a function of a
     # later notebook calls your functions from the earlier ones (model_forward calls
     # your linear_bn_activation_forward). An earlier notebook that is missing is
@@ -76,6 +148,7 @@ def load_graded(*names, folder="."):
     stems = list(NOTEBOOKS)
     last = max(stems.index(stem) for stem in wanted)
     namespace = _base_namespace()
+    ran = {}
     for stem in stems[: last + 1]:
         path = Path(folder) / f"{stem}.ipynb"
         if stem not in wanted and not path.exists():
@@ -85,14 +158,15 @@ def load_graded(*names, folder="."):
             if grade_id not in cells:
                 continue
             try:
-                code = compile(python_source(cells[grade_id]), f"<{path.name}: {grade_id}>", "exec")
-                exec(code, namespace)
+                _run_cell(cells[grade_id], f"<{path.name}: {grade_id}>", namespace)
             except Exception as error:
                 raise LoadError(
                     f"The cell of {grade_id} in {path.name} does not run: "
                     f"{type(error).__name__}: {error}. Fix it there, save, and run this "
                     "cell again."
                 ) from None
+            ran[grade_id] = path.name
+    _note_unsaved_edits(namespace, session, ran)
     functions = []
     for name in names:
         function = namespace.get(name)

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bnlab.checks._failure import SHOW_CASE, CheckFailed, forget, not_implemented, raised
+from bnlab.checks._show import case_record
+
 FIXTURE_DIR = Path(__file__).resolve().parent.parent / "data" / "checks"
-
-
-class CheckFailed(AssertionError):
-    """A visible check found something wrong; the message says what and where to look."""
 
 
 # ------------------------------------------------------------ serialization
@@ -78,6 +77,32 @@ def _describe(value):
 
 def first_difference(got, expected, where, rtol, atol):
     """None if `got` matches `expected`; otherwise (kind, where, message)."""
+    found = locate_difference(got, expected, where, rtol, atol)
+    return None if found is None else found[:3]
+
+
+def locate_difference(got, expected, where, rtol, atol):
+    """None if `got` matches `expected`; otherwise (kind, where, message, got_part,
+    expected_part): the parts of both at `where`, the path of the first difference."""
+    found = _difference_here(got, expected, where, rtol, atol)
+    if found is not None:
+        return (*found, got, expected)
+    if isinstance(expected, dict):
+        pairs = [(got[key], value, f"{where}[{key!r}]") for key, value in expected.items()]
+    elif isinstance(expected, (tuple, list)):
+        pairs = [(g, e, f"{where}[{i}]") for i, (g, e) in enumerate(zip(got, expected))]
+    else:
+        return None
+    for g, e, inner in pairs:
+        found = locate_difference(g, e, inner, rtol, atol)
+        if found:
+            return found
+    return None
+
+
+def _difference_here(got, expected, where, rtol, atol):
+    """(kind, where, message) if `got` differs from `expected` at this level, else None
+    (a dict's keys and a sequence's length, not yet their items)."""
     if isinstance(expected, np.ndarray):
         if np.isscalar(got) and expected.shape == ():
             got = np.asarray(got)
@@ -111,10 +136,6 @@ def first_difference(got, expected, where, rtol, atol):
             if extra:
                 parts.append(f"unexpected keys {extra}")
             return "keys", where, f"{where} has {' and '.join(parts)}."
-        for key in expected:
-            found = first_difference(got[key], expected[key], f"{where}[{key!r}]", rtol, atol)
-            if found:
-                return found
         return None
     if isinstance(expected, (tuple, list)):
         if not isinstance(got, (tuple, list)):
@@ -125,10 +146,6 @@ def first_difference(got, expected, where, rtol, atol):
             )
         if len(got) != len(expected):
             return "length", where, f"{where} has {len(got)} items; expected {len(expected)}."
-        for i, (g, e) in enumerate(zip(got, expected)):
-            found = first_difference(g, e, f"{where}[{i}]", rtol, atol)
-            if found:
-                return found
         return None
     if isinstance(expected, float):
         if not isinstance(got, (int, float, np.number)) or not np.isclose(
@@ -145,6 +162,74 @@ def _changed_inputs(before, after):
     return first_difference(after, before, "input", 0, 0) is not None
 
 
+def call_or_fail(name, function, args, label, kwargs=None):
+    """function(*args, **kwargs), or CheckFailed with a plain message naming what went wrong.
+
+    Arguments:
+    name -- the graded function checked
+    function -- yours
+    args, kwargs -- its inputs
+    label -- the case, in words, e.g. "n_l=4, m=6, non-default gamma and beta"
+
+    A stub fails with "<name> is not implemented yet"; any other exception fails with
+    its type and message, and shows your code's part of its traceback.
+    """
+    kwargs = kwargs or {}
+    before = copy.deepcopy((args, kwargs))
+    try:
+        return function(*args, **kwargs)
+    except NotImplementedError as error:
+        raise not_implemented(name, function, error) from None
+    except Exception as error:
+        case = case_record(name, function, label, *before, error=error)
+        raise raised(name, error, label, case) from error
+
+
+def _readable(text, labels):
+    """`text` with the paths of `labels` ({"output[0]": "Z_tilde", ...}) replaced."""
+    for path, readable in sorted(labels.items(), key=lambda item: -len(item[0])):
+        text = text.replace(path, readable)
+    return text
+
+
+def _compare(name, function, case, got, labels):
+    """Raise CheckFailed unless output `got` of `function` matches the expected one of `case`."""
+    label, rtol, atol = case["label"], case.get("rtol", 1e-6), case.get("atol", 1e-8)
+    try:
+        found = locate_difference(got, case["expected"], "output", rtol, atol)
+    except Exception as error:  # an output too strange to compare (an array of strings...)
+        raise CheckFailed(
+            f"{name}: its output cannot be compared with the expected one "
+            f"({type(error).__name__}: {error}).\n  Case: {label}.",
+            name,
+        ) from None
+    if found is None:
+        return
+    _, where, message, got_part, expected_part = found
+    where, message = _readable(where, labels), _readable(message, labels)
+    record = case_record(
+        name,
+        function,
+        label,
+        case["args"],
+        case.get("kwargs", {}),
+        expected=case["expected"],
+        got=got,
+        where=where,
+        got_part=got_part,
+        expected_part=expected_part,
+        rtol=rtol,
+        atol=atol,
+    )
+    for mistake, output in case.get("mistakes", {}).items():
+        if first_difference(got, output, "output", rtol, atol) is None:
+            hint = case["hints"][mistake]
+            raise CheckFailed(
+                f"{name}: {message}\n  Likely mistake: {hint}\n  Case: {label}.", name, record
+            )
+    raise CheckFailed(f"{name}: {message}\n  Case: {label}.\n  {SHOW_CASE}", name, record)
+
+
 def run_check(name, function, labels=None, report=print):
     """Run `function` on the stored cases of graded function `name`.
 
@@ -154,8 +239,8 @@ def run_check(name, function, labels=None, report=print):
     labels -- optional {path: readable name}, e.g. {"output[1][2]": "cache[2] (mu)"}
     report -- where the verdict is printed
 
-    Raises CheckFailed with a plain message at the first failing case; prints a
-    one-line verdict when all pass.
+    Raises CheckFailed with a plain message at the first failing case (show_case()
+    prints that case); prints a one-line verdict when all pass.
     """
     labels = labels or {}
     cases = load_cases(name)
@@ -163,32 +248,15 @@ def run_check(name, function, labels=None, report=print):
         args = copy.deepcopy(case["args"])
         kwargs = copy.deepcopy(case.get("kwargs", {}))
         label = case["label"]
-        try:
-            got = function(*args, **kwargs)
-        except NotImplementedError:
-            raise CheckFailed(
-                f"{name} is not implemented yet: replace `raise NotImplementedError()`."
-            ) from None
-        except Exception as error:
-            raise CheckFailed(
-                f"{name} raised {type(error).__name__}: {error}\n  on the case: {label}."
-            ) from error
+        got = call_or_fail(name, function, args, label, kwargs)
         if _changed_inputs(case["args"], args) or _changed_inputs(case.get("kwargs", {}), kwargs):
             raise CheckFailed(
                 f"{name} changed one of its inputs in place (case: {label}). "
-                "Build new arrays (x = x - ...) instead of x -= ... on arguments."
+                "Build new arrays (x = x - ...) instead of x -= ... on arguments.",
+                name,
+                case_record(name, function, label, case["args"], case.get("kwargs", {})),
             )
-        rtol, atol = case.get("rtol", 1e-6), case.get("atol", 1e-8)
-        difference = first_difference(got, case["expected"], "output", rtol, atol)
-        if difference is None:
-            continue
-        kind, where, message = difference
-        for path, readable in sorted(labels.items(), key=lambda item: -len(item[0])):
-            message = message.replace(path, readable)
-        for mistake, output in case.get("mistakes", {}).items():
-            if first_difference(got, output, "output", rtol, atol) is None:
-                hint = case["hints"][mistake]
-                raise CheckFailed(f"{name}: {message}\n  Likely mistake: {hint}\n  Case: {label}.")
-        raise CheckFailed(f"{name}: {message}\n  Case: {label}.")
+        _compare(name, function, case, got, labels)
+    forget(name)
     report(f"{name}: all {len(cases)} checks passed.")
     return True

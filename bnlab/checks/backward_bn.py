@@ -1,7 +1,6 @@
 """Visible checks of notebook 02 (backward BN)."""
 
-from bnlab.checks._core import CheckFailed, load_cases, run_check
-from bnlab.checks.forward_bn import call_or_fail
+from bnlab.checks._core import CheckFailed, call_or_fail, load_cases, run_check
 
 __all__ = [
     "check_batchnorm_backward_staged",
@@ -21,9 +20,11 @@ LAYER_LABELS = {
 def _returns_tuple(name, function, what, size):
     """Fail early, and plainly, unless `function` returns a tuple of `size` items."""
     case = load_cases(name)[0]
-    output = call_or_fail(name, function, case["args"], f"on the case: {case['label']}.")
+    output = call_or_fail(name, function, case["args"], case["label"], case.get("kwargs"))
     if not isinstance(output, (tuple, list)) or len(output) != size:
-        raise CheckFailed(f"{name} should return a tuple {what}; got {type(output).__name__}.")
+        raise CheckFailed(
+            f"{name} should return a tuple {what}; got {type(output).__name__}.", name
+        )
 
 
 def check_batchnorm_backward_staged(batchnorm_backward_staged):

@@ -2,35 +2,31 @@
 
 import numpy as np
 
-from bnlab.checks._core import CheckFailed, run_check
+from bnlab.checks._core import CheckFailed, call_or_fail, run_check
 
 __all__ = ["check_random_mini_batches", "check_model_forward", "check_model_backward"]
 
 
 def check_random_mini_batches(random_mini_batches):
     """Check random_mini_batches(X, Y, mini_batch_size, seed) -> [(X_t, Y_t), ...]."""
+    name = "random_mini_batches"
     X, Y = np.arange(12.0).reshape(2, 6), np.eye(3)[:, [0, 1, 2, 0, 1, 2]]
-    try:
-        batches = random_mini_batches(X.copy(), Y.copy(), 4, 0)
-    except NotImplementedError:
-        raise CheckFailed(
-            "random_mini_batches is not implemented yet: replace `raise NotImplementedError()`."
-        ) from None
+    batches = call_or_fail(
+        name, random_mini_batches, (X, Y, 4, 0), "a first small one: m=6, mini_batch_size=4"
+    )
     if not isinstance(batches, (list, tuple)) or not all(
         isinstance(b, (tuple, list)) and len(b) == 2 for b in batches
     ):
-        raise CheckFailed("random_mini_batches should return a list of (X_t, Y_t) pairs.")
+        raise CheckFailed(f"{name} should return a list of (X_t, Y_t) pairs.", name)
     for X_t, Y_t in batches:
         if np.shape(X_t)[1:] != np.shape(Y_t)[1:]:
-            raise CheckFailed(
-                "random_mini_batches: X_t and Y_t should hold the same examples (columns)."
-            )
+            raise CheckFailed(f"{name}: X_t and Y_t should hold the same examples (columns).", name)
     labels = {}
     for t in range(12):
         labels[f"output[{t}][0]"] = f"mini_batches[{t}][0] (X_t)"
         labels[f"output[{t}][1]"] = f"mini_batches[{t}][1] (Y_t)"
     labels["output"] = "mini_batches"
-    run_check("random_mini_batches", random_mini_batches, labels)
+    run_check(name, random_mini_batches, labels)
 
 
 def check_model_forward(model_forward):

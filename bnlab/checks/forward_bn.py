@@ -1,6 +1,6 @@
 """Visible checks of notebook 01 (forward BN)."""
 
-from bnlab.checks._core import CheckFailed, run_check
+from bnlab.checks._core import CheckFailed, call_or_fail, run_check
 
 __all__ = ["check_batchnorm_forward", "check_linear_bn_activation_forward"]
 
@@ -9,7 +9,9 @@ BN_CACHE = ["Z", "Z_norm", "mu", "var", "gamma", "beta", "eps"]
 
 def _returns_pair(name, output, what):
     if not isinstance(output, (tuple, list)) or len(output) != 2:
-        raise CheckFailed(f"{name} should return a tuple {what}; got {type(output).__name__}.")
+        raise CheckFailed(
+            f"{name} should return a tuple {what}; got {type(output).__name__}.", name
+        )
 
 
 def check_batchnorm_forward(batchnorm_forward):
@@ -30,14 +32,15 @@ def check_linear_bn_activation_forward(linear_bn_activation_forward):
         "linear_bn_activation_forward",
         linear_bn_activation_forward,
         (A_prev, W, gamma, beta, "relu"),
-        "on a first small case: A_prev (3, 4), W (2, 3), relu.",
+        "a first small one: A_prev (3, 4), W (2, 3), relu",
     )
     _returns_pair("linear_bn_activation_forward", output, "(A, cache)")
     cache = output[1]
     if not isinstance(cache, (tuple, list)) or len(cache) != 3:
         raise CheckFailed(
             "The cache should be a tuple (linear_cache, bn_cache, activation_cache): "
-            "((A_prev, W), batchnorm_forward's cache, (Z_tilde, activation))."
+            "((A_prev, W), batchnorm_forward's cache, (Z_tilde, activation)).",
+            "linear_bn_activation_forward",
         )
     labels = {
         "output[0]": "A",
@@ -48,23 +51,3 @@ def check_linear_bn_activation_forward(linear_bn_activation_forward):
     }
     labels.update({f"output[1][1][{i}]": f"bn cache {n}" for i, n in enumerate(BN_CACHE)})
     run_check("linear_bn_activation_forward", linear_bn_activation_forward, labels)
-
-
-def call_or_fail(name, function, args, where):
-    """function(*args), or CheckFailed with a plain message naming what went wrong.
-
-    `where` describes the inputs, e.g. "on a first small case: ...".
-    """
-    try:
-        return function(*args)
-    except NotImplementedError as error:
-        frame = error.__traceback__
-        while frame.tb_next is not None:
-            frame = frame.tb_next
-        inner = frame.tb_frame.f_code.co_name
-        culprit = name if inner in (name, "<module>") else f"{inner} (called by {name})"
-        raise CheckFailed(
-            f"{culprit} is not implemented yet: replace `raise NotImplementedError()`."
-        ) from None
-    except Exception as error:
-        raise CheckFailed(f"{name} raised {type(error).__name__}: {error}\n  {where}") from error
