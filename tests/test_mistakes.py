@@ -4,20 +4,23 @@ For every mistake of autograder.mistakes: its source differs from the reference,
 visible check raises CheckFailed naming it, and its hidden test raises
 AssertionError. The reference passes every visible check and every hidden test,
 silently. Hidden tests grade in isolation: a mistake in one graded function
-does not fail the hidden test of another that calls it.
+does not fail the hidden test of another that calls it. The correct variants (other
+right ways to write a graded function) pass both, as the reference does.
 """
 
 import inspect
 
+import numpy as np
 import pytest
 
 from autograder import hidden_tests, reference
-from autograder.mistakes import all_mistakes, mistakes_of
+from autograder.mistakes import all_correct_variants, all_mistakes, mistakes_of
 from bnlab import checks
 from bnlab.checks import CheckFailed
 from bnlab.course import GRADED_FUNCTIONS
 
 MISTAKES = all_mistakes()
+VARIANTS = all_correct_variants()
 
 
 def _id(mistake):
@@ -78,7 +81,9 @@ def test_mistake_changes_the_source(mistake):
 @pytest.mark.parametrize("mistake", MISTAKES, ids=_id)
 def test_visible_check_names_the_mistake(mistake):
     wrong = mistake.build()
-    with pytest.raises(CheckFailed) as caught:
+    # The mistaken code may warn (the square root of a negative s, say): in a notebook
+    # that warning shows above the check's message; here it must not become an error.
+    with pytest.raises(CheckFailed) as caught, np.errstate(all="ignore"):
         _check(mistake.function)(wrong)
     message = str(caught.value)
     assert mistake.hint in message, (
@@ -92,6 +97,35 @@ def test_hidden_test_fails_the_mistake_silently(mistake, capfd):
     wrong = mistake.build()
     with pytest.raises(AssertionError):
         _hidden_test(mistake.function)(wrong)
+    assert capfd.readouterr().err == "", "the hidden test wrote to stderr"
+
+
+# ----------------------------------------------------------- correct variants
+
+
+def test_the_functions_with_the_most_mistakes_have_correct_variants():
+    """A check that names many mistakes is held against other right answers too."""
+    most = sorted(GRADED_FUNCTIONS, key=lambda name: -len(mistakes_of(name)))[:4]
+    assert set(most) <= {variant.function for variant in VARIANTS}, most
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=_id)
+def test_correct_variant_changes_the_source(variant):
+    original = inspect.getsource(getattr(reference, variant.function))
+    assert variant.source() != original
+    assert variant.function in GRADED_FUNCTIONS and len(variant.why) > 20
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=_id)
+def test_correct_variant_passes_its_visible_check(variant, capsys):
+    _check(variant.function)(variant.build())
+    verdict = capsys.readouterr().out
+    assert f"{variant.function}: all" in verdict and "passed" in verdict, verdict
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=_id)
+def test_correct_variant_passes_its_hidden_test_silently(variant, capfd):
+    assert _hidden_test(variant.function)(variant.build()) is None
     assert capfd.readouterr().err == "", "the hidden test wrote to stderr"
 
 

@@ -1,6 +1,6 @@
 """Classic mistakes of notebook 05 (optimizers)."""
 
-from autograder.mistakes import Mistake
+from autograder.mistakes import CorrectVariant, Mistake
 
 
 def _only_w(function, step):
@@ -158,6 +158,116 @@ MISTAKES = [
                 "beta_rms * s[key] + (1 - beta_rms) * g**2",
                 "beta_momentum * s[key] + (1 - beta_momentum) * g**2",
             ),
+        ),
+    ),
+    Mistake(
+        "update_parameters_with_adam",
+        "correction_with_t_plus_1",
+        "the bias correction uses t + 1; t is the number of this step (1 at the first), "
+        "and the correction is 1 - beta ** t.",
+        (
+            ("beta_momentum**t", "beta_momentum ** (t + 1)"),
+            ("beta_rms**t", "beta_rms ** (t + 1)"),
+        ),
+    ),
+    Mistake(
+        "update_parameters_with_adam",
+        "t_not_used",
+        "the bias correction does not use t: divide by 1 - beta_momentum ** t and "
+        "1 - beta_rms ** t, powers of the step number.",
+        (
+            ("beta_momentum**t", "beta_momentum"),
+            ("beta_rms**t", "beta_rms"),
+        ),
+    ),
+    Mistake(
+        "update_parameters_with_adam",
+        "correction_parenthesized",
+        "the bias correction raises (1 - beta) to the power t; only beta is raised: "
+        "1 - beta_momentum ** t and 1 - beta_rms ** t.",
+        (
+            ("(1 - beta_momentum**t)", "(1 - beta_momentum) ** t"),
+            ("(1 - beta_rms**t)", "(1 - beta_rms) ** t"),
+        ),
+    ),
+    Mistake(
+        "update_parameters_with_adam",
+        "epsilon_inside_sqrt",
+        "epsilon is inside the square root; it is added after it: sqrt(s_hat) + epsilon.",
+        (("(np.sqrt(s_hat) + epsilon)", "np.sqrt(s_hat + epsilon)"),),
+    ),
+    Mistake(
+        "update_parameters_with_adam",
+        "step_with_uncorrected_v",
+        "the step uses v, not the corrected v_hat = v / (1 - beta_momentum ** t): "
+        "parameter - learning_rate * v_hat / (sqrt(s_hat) + epsilon).",
+        (("learning_rate * v_hat /", "learning_rate * new_v[key] /"),),
+    ),
+    Mistake(
+        "update_parameters_with_adam",
+        "step_with_uncorrected_s",
+        "the step divides by sqrt(s), not by the corrected sqrt(s_hat), "
+        "s_hat = s / (1 - beta_rms ** t).",
+        (("np.sqrt(s_hat) + epsilon", "np.sqrt(new_s[key]) + epsilon"),),
+    ),
+    Mistake(
+        "update_parameters_with_adam",
+        "s_from_v",
+        "s averages the squared velocity v ** 2; it averages the squared gradient: "
+        "s = beta_rms * s + (1 - beta_rms) * dparameter ** 2.",
+        (("(1 - beta_rms) * g**2", "(1 - beta_rms) * new_v[key] ** 2"),),
+    ),
+    Mistake(
+        "update_parameters_with_adam",
+        "not_squared",
+        "s averages the gradients, not their squares (a negative s has no square root): "
+        "s = beta_rms * s + (1 - beta_rms) * dparameter ** 2.",
+        (("(1 - beta_rms) * g**2", "(1 - beta_rms) * g"),),
+    ),
+    Mistake(
+        "update_parameters_with_adam",
+        "no_one_minus_beta",
+        "the new gradient enters v and s without its weight: "
+        "v = beta_momentum * v + (1 - beta_momentum) * dparameter, and "
+        "s = beta_rms * s + (1 - beta_rms) * dparameter ** 2.",
+        (
+            (
+                "new_v[key] = beta_momentum * v[key] + (1 - beta_momentum) * g",
+                "new_v[key] = beta_momentum * v[key] + g",
+            ),
+            (
+                "new_s[key] = beta_rms * s[key] + (1 - beta_rms) * g**2",
+                "new_s[key] = beta_rms * s[key] + g**2",
+            ),
+        ),
+    ),
+]
+
+CORRECT_VARIANTS = [
+    CorrectVariant(
+        "update_parameters_with_adam",
+        "copies_updated_in_place",
+        "parameters copied first, then the copies updated with -=: the inputs stay unchanged",
+        (
+            (
+                "new_parameters, new_v, new_s = {}, {}, {}",
+                "new_parameters = {key: value.copy() for key, value in parameters.items()}\n"
+                "    new_v, new_s = {}, {}",
+            ),
+            (
+                "new_parameters[key] = parameters[key] - learning_rate",
+                "new_parameters[key] -= learning_rate",
+            ),
+        ),
+    ),
+    CorrectVariant(
+        "update_parameters_with_adam",
+        "np_power_and_square",
+        "np.power(beta, t) and np.square(g) for beta ** t and g ** 2",
+        (
+            ("beta_momentum**t", "np.power(beta_momentum, t)"),
+            ("beta_rms**t", "np.power(beta_rms, t)"),
+            ("(1 - beta_rms) * g**2", "(1 - beta_rms) * np.square(g)"),
         ),
     ),
 ]
