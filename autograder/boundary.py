@@ -53,6 +53,17 @@ def source_notebooks():
 
 
 @cache
+def student_files():
+    """Paths, relative to the package folder, of the student package's modules."""
+    root = student_project()
+    return {
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+
+
+@cache
 def instructor_files():
     """{path relative to the package folder: bytes} of every instructor-only source file
     (the package's modules; the notebooks are scanned for their solution lines instead)."""

@@ -223,10 +223,10 @@ def _npz_text(data):
         return data.decode("latin-1")
 
 
-def scan_folder(folder):
-    """Leaks in every file under `folder` (a release folder)."""
+def scan_folder(folder, lines=None):
+    """Leaks in every file under `folder` (a release folder). `lines`: solution_lines()."""
     folder = Path(folder)
-    lines = solution_lines()
+    lines = solution_lines() if lines is None else lines
     leaks = []
     for path in sorted(folder.rglob("*")):
         if path.is_file():
@@ -250,10 +250,10 @@ def archive_members(path):
         return {member: archive.read(member) for member in archive.namelist()}
 
 
-def scan_student_distribution(path):
+def scan_student_distribution(path, lines=None):
     """Leaks in a student distribution (wheel or sdist): every member is scanned, and a wheel
-    holds nothing but the student package and its metadata."""
-    lines = solution_lines()
+    holds nothing but the student package and its metadata. `lines`: solution_lines()."""
+    lines = solution_lines() if lines is None else lines
     leaks = []
     wheel = Path(path).suffix == ".whl"
     student = boundary.STUDENT_PACKAGE

@@ -107,8 +107,9 @@ def build_student_wheel(dest):
 
 
 def check_leaks(course, wheel):
-    problems = [f"leak: {leak}" for leak in leaks.scan_folder(course.release)]
-    problems += [f"leak: {leak}" for leak in leaks.scan_student_distribution(wheel)]
+    lines = leaks.solution_lines()
+    problems = [f"leak: {leak}" for leak in leaks.scan_folder(course.release, lines)]
+    problems += [f"leak: {leak}" for leak in leaks.scan_student_distribution(wheel, lines)]
     return problems
 
 

@@ -165,10 +165,7 @@ def _mentions_instructor(text):
     that no student file has (``reference.py``, ``hidden_tests/forward_bn.py``)."""
     if TEXT_RE.search(text):
         return True
-    student = {
-        path.relative_to(boundary.student_project()).as_posix()
-        for path in boundary.student_project().rglob("*.py")
-    }
+    student = boundary.student_files()
     return any(
         relative in text for relative in boundary.instructor_files() if relative not in student
     )

@@ -13,6 +13,16 @@ MU_VAR_AS_CONSTANTS = (
     "than gamma / sqrt(var + eps) * dZ_tilde (the paths through mu and through var)."
 )
 
+# The same lines in the staged and the closed-form backward pass.
+WRONG_AXIS = (
+    "dbeta and dgamma are summed over the units (axis=0); sum over the examples "
+    "(axis=1), one value per unit, shape (n_l, 1)."
+)
+WRONG_AXIS_EDITS = (
+    ("dbeta = np.sum(dZ_tilde, axis=1,", "dbeta = np.sum(dZ_tilde, axis=0,"),
+    ("dgamma = np.sum(dZ_tilde * Z_norm, axis=1,", "dgamma = np.sum(dZ_tilde * Z_norm, axis=0,"),
+)
+
 MISTAKES = [
     # ----------------------------------------------------- the staged backward pass
     Mistake(
@@ -64,15 +74,8 @@ MISTAKES = [
     Mistake(
         "batchnorm_backward_staged",
         "wrong_axis",
-        "dbeta and dgamma are summed over the units (axis=0); sum over the examples "
-        "(axis=1), one value per unit, shape (n_l, 1).",
-        (
-            ("dbeta = np.sum(dZ_tilde, axis=1,", "dbeta = np.sum(dZ_tilde, axis=0,"),
-            (
-                "dgamma = np.sum(dZ_tilde * Z_norm, axis=1,",
-                "dgamma = np.sum(dZ_tilde * Z_norm, axis=0,",
-            ),
-        ),
+        WRONG_AXIS,
+        WRONG_AXIS_EDITS,
     ),
     Mistake(
         "batchnorm_backward_staged",
@@ -215,15 +218,8 @@ MISTAKES = [
     Mistake(
         "batchnorm_backward",
         "wrong_axis",
-        "dbeta and dgamma are summed over the units (axis=0); sum over the examples "
-        "(axis=1), one value per unit, shape (n_l, 1).",
-        (
-            ("dbeta = np.sum(dZ_tilde, axis=1,", "dbeta = np.sum(dZ_tilde, axis=0,"),
-            (
-                "dgamma = np.sum(dZ_tilde * Z_norm, axis=1,",
-                "dgamma = np.sum(dZ_tilde * Z_norm, axis=0,",
-            ),
-        ),
+        WRONG_AXIS,
+        WRONG_AXIS_EDITS,
     ),
     Mistake(
         "batchnorm_backward",
