@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: setup course test quick lint bench sync dist clean torch
+.PHONY: setup course test quick lint bench sync dist clean torch sandbox
 
 $(BIN)/.installed: pyproject.toml bnlab/pyproject.toml hatch_build.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,16 +29,29 @@ $(BIN)/.torch: $(BIN)/.installed
 
 torch: $(BIN)/.torch
 
+# The grading sandbox (bubblewrap): installed with apt-get where this is root on
+# Debian or Ubuntu; elsewhere `make` says how, and grading stops with the same advice.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1)) \
+	    && echo "installed bubblewrap, the grading sandbox" \
+	    || echo "bubblewrap could not be installed: grading needs it (or --no-sandbox)"; \
+	  else \
+	    echo "bubblewrap (bwrap) is missing: install it (apt-get install bubblewrap, dnf install bubblewrap) to grade in the sandbox"; \
+	  fi; }
+
 # The instructor's pipeline on the sample submissions, in the git-ignored course/:
 # release (with its checks), collect the samples, grade them (progress bar),
 # write feedback, export grades and print the summary table. Safe to run again:
 # unchanged submissions are not graded twice.
 COURSE ?= course
 WORKERS ?= 2
-course: setup
+course: setup sandbox
 	$(PY) -m autograder all --samples --course $(COURSE) --workers $(WORKERS)
 
-test: setup torch
+test: setup torch sandbox
 	$(BIN)/ruff check .
 	$(PY) -m pytest
 

@@ -137,6 +137,7 @@ def collect_rows(course):
             row["max"] = submission.max_score
             row["notes"] = _notes(report)
             row["memory_limit"] = report.get("memory_limit")  # None: not recorded
+            row["sandbox"] = report.get("sandbox")  # False: graded with --no-sandbox
             summary.append(row)
             for flag in report.get("flags", []):
                 flags.append({"student_id": student.id, **{k: flag[k] for k in FLAG_COLUMNS[1:]}})
@@ -166,6 +167,9 @@ def _status(grade, info, cells, manual):
 
 
 def _notes(report):
+    if report.get("crashed"):  # every notebook scored 0 for the same reason
+        first = next(iter(report.get("notebooks", {}).values()), {}).get("message", "")
+        return ["NOT GRADED: " + first.partition(" could not be graded ")[2].strip("()")]
     notes = []
     for stem, info in report.get("notebooks", {}).items():
         if info.get("status") != "ok":
@@ -250,10 +254,20 @@ def table(summary):
             "(their kernels could take all the machine's memory; `grade --force` with a limit "
             "grades them again)."
         )
+    unsandboxed = [row["student"] for row in summary if row.get("sandbox") is False]
+    if unsandboxed:
+        out.append(
+            f"GRADES PRODUCED UNSANDBOXED: {len(unsandboxed)} student(s) were graded with "
+            "--no-sandbox: their code ran as an ordinary process of this user, able to read and "
+            "write this user's files and reach the network. `grade --force` without "
+            "--no-sandbox grades them again in the sandbox."
+        )
     if any(row["notes"] and row["notes"][0].startswith("REVIEW") for row in summary):
         out.append(
-            "REVIEW: the code may fake a pass (imports grader-only modules or patches numpy, "
-            "bnlab or builtins): read reports/flags.csv and the notebook before trusting the score."
+            "REVIEW: the code does what an honest solution does not need (imports grader-only "
+            "modules, patches numpy, bnlab or builtins, reaches into frames). The points were "
+            "decided outside the student's process, so such code cannot fake a pass; read "
+            "reports/flags.csv and the notebook to decide whether it is misconduct."
         )
     return "\n".join(out) + "\n"
 

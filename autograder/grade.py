@@ -34,22 +34,24 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 import traceback
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
 
-from autograder import review
+from autograder import review, sandbox, verdicts
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, MemoryLimitError, write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
-GRADER_VERSION = 1  # bump when a change of grading logic must regrade everyone
+GRADER_VERSION = 2  # bump when a change of grading logic must regrade everyone
 
 
 class GradeError(RuntimeError):
@@ -256,8 +258,13 @@ def _cell_outcomes(notebook):
     return outcomes
 
 
-def grade_student(course, student, scratch_root, template_db, releases):
-    """Grade one student in a scratch course; returns a plain dict (see merge())."""
+def grade_student(course, student, scratch_root, template_db, releases, cases):
+    """Grade one student in a scratch course; returns a plain dict (see merge()).
+
+    nbgrader runs each notebook in a (sandboxed) kernel; its hidden test cells
+    only record what the student's functions return (bnlab.harness). The verdicts
+    are decided here, from those records (autograder.verdicts), and replace
+    nbgrader's scores of the hidden test cells and their outputs."""
     started = time.monotonic()
     submission = course.submission(student)
     scratch = Path(scratch_root) / student
@@ -297,10 +304,15 @@ def grade_student(course, student, scratch_root, template_db, releases):
         if notebooks[stem]["status"] != "ok":
             continue
         log = ""
-        for _attempt in (1, 2):
-            with _notebook_id(api, stem):
+        for attempt in (1, 2):
+            kernel_scratch = scratch / f"kernel-{stem}-{attempt}"
+            with _notebook_id(api, stem), _kernel_scratch(kernel_scratch) as results:
                 result = api.autograde(ASSIGNMENT, student, force=True, create=True)
+                notebooks[stem]["verdicts"] = verdicts.decide_notebook(stem, cases, results)
+                kernel_log = _tail(kernel_scratch / sandbox.KERNEL_LOG)
             log = (result.get("log") or "") + (result.get("error") or "")
+            if kernel_log:
+                log += "\n--- the kernel's own output (last lines)\n" + kernel_log
             done = scratch / "autograded" / student / ASSIGNMENT / f"{stem}.ipynb"
             if result.get("success") and done.exists():
                 break
@@ -318,8 +330,12 @@ def grade_student(course, student, scratch_root, template_db, releases):
         path = graded / f"{stem}.ipynb"
         outcomes = {}
         if notebooks[stem]["status"] == "ok" and path.exists():
-            outcomes = _cell_outcomes(nbformat.read(path, as_version=4))
+            notebook = nbformat.read(path, as_version=4)
+            outcomes = _decided_outcomes(notebook, notebooks[stem].pop("verdicts", {}))
+            nbformat.write(notebook, path)
+        notebooks[stem].pop("verdicts", None)
         notebooks[stem]["cells"] = outcomes
+    _replace_scores(grades, notebooks)
     return {
         "student": student,
         "digest": submission_digest(submission),
@@ -332,6 +348,86 @@ def grade_student(course, student, scratch_root, template_db, releases):
         "scratch": str(scratch),
         "seconds": round(time.monotonic() - started, 2),
     }
+
+
+@contextlib.contextmanager
+def _kernel_scratch(folder):
+    """The one writable folder of the next kernel (see autograder.sandbox); yields where the
+    harness writes its results. Afterwards the folder and this worker's socket folder are
+    emptied: nothing a kernel left there reaches the next one."""
+    shutil.rmtree(folder, ignore_errors=True)
+    results = folder / "results"
+    results.mkdir(parents=True)
+    os.environ["BNLAB_KERNEL_SCRATCH"] = str(folder)
+    os.environ["BNLAB_GRADING_RESULTS"] = str(results)  # the unsandboxed kernel's path
+    try:
+        yield results
+    finally:
+        os.environ.pop("BNLAB_KERNEL_SCRATCH", None)
+        os.environ.pop("BNLAB_GRADING_RESULTS", None)
+        shutil.rmtree(folder, ignore_errors=True)
+        sockets = _ipc_prefix().parent
+        for leftover in sockets.iterdir() if sockets.is_dir() else ():
+            with contextlib.suppress(OSError):
+                shutil.rmtree(
+                    leftover
+                ) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
+
+
+def _tail(path, size=3000):
+    """The end of a file a kernel wrote (as text; not followed if it is a link), or ""."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return ""
+        handle.seek(max(0, os.fstat(handle.fileno()).st_size - size))
+        return handle.read(size).decode("utf-8", "replace")
+
+
+def _decided_outcomes(notebook, decided):
+    """{grade_id: (status, detail)} of the notebook's graded cells, the hidden tests' from
+    `decided` (autograder.verdicts); each hidden test cell's outputs are replaced by its
+    verdict, which is what the feedback shows."""
+    from_cells = _cell_outcomes(notebook)
+    outcomes = {}
+    for cell in notebook.cells:
+        grade_id = _grade_id(cell)
+        if grade_id not in from_cells:
+            continue
+        if grade_id not in decided:  # not a hidden test (none today): nbgrader's outcome
+            outcomes[grade_id] = from_cells[grade_id]
+            continue
+        verdict = decided[grade_id]
+        if verdict is None:  # the kernel left no results: the cell's own error says why
+            status, detail = from_cells[grade_id]
+            if status == "passed":
+                status, detail = "failed", "the test did not run to the end"
+        else:
+            status, detail = verdict
+        outcomes[grade_id] = (status, detail)
+        streams = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
+        if status != "passed":
+            ename, _, evalue = detail.partition(": ")
+            streams.append(
+                nbformat.v4.new_output(
+                    "error", ename=ename or "Failed", evalue=evalue, traceback=[detail]
+                )
+            )
+        cell.outputs = streams
+    return outcomes
+
+
+def _replace_scores(grades, notebooks):
+    """The hidden test cells' scores are the decided verdicts, not nbgrader's."""
+    for grade in grades:
+        outcome = notebooks.get(grade["notebook"], {}).get("cells", {}).get(grade["name"])
+        if outcome is not None and grade["cell_type"] == "code":
+            passed = outcome[0] == "passed"
+            grade["auto_score"] = float(grade["max_score"]) if passed else 0.0
+            grade["needs_manual_grade"] = False
 
 
 @contextlib.contextmanager
@@ -382,9 +478,9 @@ def _read_scratch_grades(db_url, student):
     return grades
 
 
-def _grade_in_worker(course, student, scratch_root, template_db, releases):
+def _grade_in_worker(course, student, scratch_root, template_db, releases, cases):
     try:
-        return grade_student(course, student, scratch_root, template_db, releases)
+        return grade_student(course, student, scratch_root, template_db, releases, cases)
     except Exception:
         return {"student": student, "crash": traceback.format_exc()}
 
@@ -443,6 +539,7 @@ def merge(course, gradebook, result, previous):
     report["graded_at"] = datetime.now().isoformat(timespec="seconds")
     report["messages"] = messages(result)
     report["memory_limit"] = course.memory_limit  # bytes per kernel; 0: graded without one
+    report["sandbox"] = course.sandbox  # False: graded with --no-sandbox
     write_atomic(report_path(course, student), json.dumps(report, indent=1, sort_keys=True) + "\n")
     shutil.rmtree(result["scratch"], ignore_errors=True)
     return report
@@ -535,12 +632,21 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
     warnings.filterwarnings("ignore", module="nbgrader")
     try:
         course.check_memory_limit()
-    except MemoryLimitError as error:
+        if course.sandbox:
+            sandbox.check()
+    except (MemoryLimitError, sandbox.SandboxUnavailable) as error:
         raise GradeError(str(error)) from None
     course.prepare()
     course.apply_environ()
     if not all((course.source / f"{stem}.ipynb").exists() for stem in NOTEBOOKS):
         raise GradeError("no release yet: run `python -m autograder release` first")
+    _ensure_student_venv(course)
+    course.write_kernelspec()
+    if course.sandbox:  # each sandboxed kernel starts with a copy of matplotlib's font cache
+        fonts = course.work / "mpl-cache"
+        if not list(fonts.glob("fontlist-*.json")):
+            sandbox.prepare_matplotlib_cache(fonts, course.student_python)
+        os.environ["BNLAB_MPL_CACHE"] = str(fonts)
     known = course.students()
     if students:
         unknown = [s for s in students if s not in known]
@@ -569,6 +675,7 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
                 previous[student] = report
                 up_to_date = (
                     report is not None
+                    and not report.get("crashed")
                     and student in complete
                     and report.get("digest") == submission_digest(course.submission(student))
                     and report.get("source") == source
@@ -584,51 +691,133 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
                     if skipped
                     else ""
                 )
-                + f", {workers} worker(s), {course.memory_limit_text}"
+                + f", {workers} worker(s), {course.memory_limit_text}, "
+                + (sandbox.describe() if course.sandbox else "UNSANDBOXED (--no-sandbox)")
             )
             if not todo:
                 return []
             template = template_gradebook(course)
+            cases = grading_cases(course)
+            os.environ["BNLAB_GRADING_CASES"] = str(cases)  # inherited by the workers' kernels
             releases = release_notebooks(course)
             scratch_root = course.work / f"grade-{os.getpid()}"
             scratch_root.mkdir(parents=True, exist_ok=True)
+            ipc_root = tempfile.mkdtemp(prefix="bnlab-kernels-")
+            task = (scratch_root, template, releases, cases)
             reports = []
             bar = _progress(len(todo), progress)
-            context = get_context("spawn")
-            ipc_root = tempfile.mkdtemp(prefix="bnlab-kernels-")
-            with ProcessPoolExecutor(
-                max_workers=max(1, workers),
-                mp_context=context,
-                initializer=_worker_init,
-                initargs=(course, ipc_root),
-            ) as pool:
-                futures = {}
-                for student in todo:
-                    futures[
-                        pool.submit(
-                            _grade_in_worker, course, student, scratch_root, template, releases
-                        )
-                    ] = student
-                for future in as_completed(futures):
-                    student = futures[future]
-                    try:
-                        result = future.result()
-                    except Exception as error:  # a worker process died
-                        result = {"student": student, "crash": f"{type(error).__name__}: {error}"}
+            try:
+                for student, result in _run_workers(course, todo, workers, task, ipc_root):
                     if "crash" in result:
                         log(f"grade: {student}: could not be graded:\n{result['crash']}")
-                        bar.update(1)
-                        continue
+                        result = could_not_grade(course, student, result["crash"])
                     reports.append(merge(course, gradebook, result, previous.get(student)))
                     bar.set_postfix_str(student[-24:])
                     bar.update(1)
-            bar.close()
-            shutil.rmtree(scratch_root, ignore_errors=True)
-            shutil.rmtree(ipc_root, ignore_errors=True)
-    failed = len(todo) - len(reports)
-    if failed:
-        raise GradeError(f"{failed} submission(s) could not be graded; see the messages above")
+            finally:
+                bar.close()
+                shutil.rmtree(scratch_root, ignore_errors=True)
+                shutil.rmtree(ipc_root, ignore_errors=True)
+    crashed = [report["student"] for report in reports if report.get("crashed")]
+    if crashed:
+        log(
+            f"grade: {len(crashed)} submission(s) could not be graded and scored 0 "
+            f"(see their reports): {', '.join(crashed)}"
+        )
     return reports
+
+
+def _pool(course, workers, ipc_root):
+    return ProcessPoolExecutor(
+        max_workers=max(1, workers),
+        mp_context=get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(course, ipc_root),
+    )
+
+
+def _run_workers(course, todo, workers, task, ipc_root):
+    """Yield (student, result) for every student of `todo`, graded `workers` at a time.
+
+    At most `workers` students are in flight, so when a worker process dies (and
+    takes the pool with it) the students in flight are the only suspects: the
+    others go on in a fresh pool, and each suspect is graded again alone. A
+    student whose grading kills a worker even alone is yielded as a crash.
+    """
+    queue, suspects = list(todo), []
+    while queue:
+        with _pool(course, workers, ipc_root) as pool:
+            running = {}
+            while queue or running:
+                while queue and len(running) < max(1, workers):
+                    student = queue.pop(0)
+                    running[pool.submit(_grade_in_worker, course, student, *task)] = student
+                done = next(as_completed(running))
+                student = running.pop(done)
+                try:
+                    result = done.result()
+                except BrokenProcessPool:
+                    suspects += [student, *running.values()]
+                    break
+                yield student, result
+        for student in suspects:
+            with _pool(course, 1, ipc_root) as alone:
+                try:
+                    result = alone.submit(_grade_in_worker, course, student, *task).result()
+                except BrokenProcessPool as error:
+                    reason = "the grading process died while grading it (it was retried alone)"
+                    result = {"student": student, "crash": f"{reason}: {error}"}
+            yield student, result
+        suspects = []
+
+
+def could_not_grade(course, student, why):
+    """The result of a student whose grading failed as a whole: every notebook scores 0,
+    with the reason, so the student is still in every report and export."""
+    first = [line for line in str(why).strip().splitlines() if line.strip()]
+    reason = first[0][:200] if first else "unknown reason"
+    submission = course.submission(student)
+    return {
+        "student": student,
+        "digest": submission_digest(submission),
+        "timestamp": None,
+        "notebooks": {
+            stem: {"status": "error", "message": f"{stem}.ipynb could not be graded ({reason})"}
+            for stem in NOTEBOOKS
+        },
+        "grades": [],
+        "flags": [],
+        "extra_files": [],
+        "crashed": True,
+        "crash": str(why)[-4000:],
+        "autograded": str(course.work / "nonexistent"),
+        "scratch": str(course.work / "nonexistent"),
+        "seconds": 0,
+    }
+
+
+def _ensure_student_venv(course):
+    """The grading kernels run the student venv's Python; rebuild it if .work was cleared."""
+    if course.student_python.exists():
+        return
+    from autograder.release import student_venv
+
+    wheels = sorted(course.dist.glob("bnlab-*.whl"))
+    if not wheels:
+        raise GradeError("no student wheel: run `python -m autograder release` first")
+    student_venv(course, wheels[-1])
+
+
+def grading_cases(course):
+    """The folder of recorded inputs the grading kernels read (autograder.verdicts), one per
+    version of the source notebooks and of the grader."""
+    key = source_digest(course)[:16]
+    folder = course.work / f"cases-{key}"
+    if not folder.is_dir():
+        for stale in course.work.glob("cases-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        verdicts.write_cases(folder)
+    return folder
 
 
 def _progress(total, enabled):

@@ -120,8 +120,17 @@ def validate_notebook(course, path):
     course.apply_environ()
     from autograder.grade import _ipc_prefix
 
-    validator = Validator(config=course.nbgrader_config(ipc=_ipc_prefix()))
-    return validator.validate(str(path))
+    # The release's own notebooks hold no student code: they run in this environment's
+    # kernel, not in the course's grading kernel (the sandboxed student venv).
+    saved = os.environ.get("JUPYTER_PATH", "")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in saved.split(os.pathsep) if p and p != str(course.jupyter_dir)
+    )
+    try:
+        validator = Validator(config=course.nbgrader_config(ipc=_ipc_prefix()))
+        return validator.validate(str(path))
+    finally:
+        os.environ["JUPYTER_PATH"] = saved
 
 
 def check_stubs_fail_validation(course):

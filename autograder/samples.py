@@ -69,8 +69,6 @@ class Sample:
     student -- the student id (a folder name under submitted/)
     description -- one line saying what the submission is
     zero -- graded functions that earn 0 points; every other one earns full points
-    unscored -- graded functions whose automatic score no test may rely on
-                (code that fakes a pass; the review flag is what counts)
     answered -- True when the manual answer why_no_b was written (it then needs
                 manual grading); False when it was left as released or is missing
     broken -- notebooks (stems) that are missing or unreadable and must be reported
@@ -80,7 +78,6 @@ class Sample:
     student: str
     description: str
     zero: frozenset = field(default_factory=frozenset)
-    unscored: frozenset = field(default_factory=frozenset)
     answered: bool = True
     broken: tuple = ()
     flagged: bool = False
@@ -153,13 +150,16 @@ def samples():
         ),
         Sample(
             "imports-reference",
-            f"the solution, with {IMPORT_FUNCTION} imported from autograder.reference",
+            f"the solution, with {IMPORT_FUNCTION} imported from autograder.reference "
+            "(not there in the grading kernel)",
+            zero=frozenset([IMPORT_FUNCTION]),
             flagged=True,
         ),
         Sample(
             "patches-numpy",
-            f"a wrong {PATCH_FUNCTION} that replaces np.allclose to fake a pass",
-            unscored=frozenset([PATCH_FUNCTION]),
+            f"a wrong {PATCH_FUNCTION} that replaces np.allclose to fake a pass "
+            "(the verdict is not decided where it runs)",
+            zero=frozenset([PATCH_FUNCTION]),
             flagged=True,
         ),
     ]

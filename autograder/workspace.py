@@ -40,7 +40,7 @@ MANUAL_ANSWERS = {"why_no_b": "03_removing_b"}  # markdown answers graded by han
 # they get 120 s.
 CELL_TIMEOUT = 15
 CELL_TIMEOUT_ALL_CELLS = 120
-MEMORY_LIMIT = 3 * 1024**3  # bytes of address space per grading kernel; 0: no limit
+MEMORY_LIMIT = 3 * 1024**3  # bytes of data (RLIMIT_DATA) per grading kernel; 0: no limit
 PRLIMIT_MISSING = (
     "the grading kernels' memory limit ({limit}) needs `prlimit`, which is not on PATH: "
     "install util-linux, which provides it (Debian/Ubuntu: `apt-get install util-linux`; "
@@ -103,6 +103,7 @@ class Course:
     timeout: int = 0  # 0: CELL_TIMEOUT, or CELL_TIMEOUT_ALL_CELLS with run_all_cells
     memory_limit: int = MEMORY_LIMIT
     run_all_cells: bool = False
+    sandbox: bool = True  # False: --no-sandbox, grading kernels run as ordinary processes
 
     def __post_init__(self):
         self.root = Path(self.root).resolve()
@@ -152,6 +153,12 @@ class Course:
     def config_file(self):
         return self.root / "nbgrader_config.py"
 
+    @property
+    def student_python(self):
+        """The Python of the student venv (built by the release): the grading kernels' Python,
+        which has the student wheel's bnlab and cannot import the instructor-only package."""
+        return self.work / "student-venv" / "bin" / "python"
+
     def submission(self, student):
         return self.submitted / student / ASSIGNMENT
 
@@ -171,10 +178,10 @@ class Course:
 
     # ------------------------------------------------------------ setup
     def prepare(self):
-        """Create the workspace folders, the grading kernel and nbgrader_config.py (idempotent)."""
+        """Create the workspace folders and nbgrader_config.py (idempotent). The grading
+        kernel is written by the grade step (write_kernelspec), once the student venv exists."""
         for folder in (self.root, self.reports, self.work):
             folder.mkdir(parents=True, exist_ok=True)
-        self.write_kernelspec()
         write_if_changed(self.config_file, self.config_text())
 
     @property
@@ -191,23 +198,37 @@ class Course:
         if self.memory_limit and shutil.which("prlimit") is None:
             raise MemoryLimitError(PRLIMIT_MISSING.format(limit=self.memory_limit_text))
 
+    @property
+    def limits(self):
+        """The limits of each grading kernel (autograder.sandbox.Limits)."""
+        from autograder.sandbox import Limits
+
+        return Limits(memory=int(self.memory_limit))
+
     def write_kernelspec(self):
-        """The grading kernel, named python3 (see the module docstring), memory-limited with
-        prlimit. Without a limit (memory_limit 0, or no prlimit: then grading stops, see
-        check_memory_limit) its display name says so."""
+        """The grading kernel, named python3 (see the module docstring): the student venv's
+        Python in the sandbox (autograder.sandbox), or with --no-sandbox as an ordinary
+        process; either way with the limits of `limits` (memory: see check_memory_limit)."""
+        from autograder import sandbox
+
         folder = self.jupyter_dir / "kernels" / "python3"
         folder.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        prlimit = shutil.which("prlimit")
-        limit = "no memory limit"
-        if self.memory_limit and prlimit:
-            argv = [prlimit, f"--as={int(self.memory_limit)}", "--", *argv]
-            limit = "memory-limited"
+        python = str(self.student_python)
+        if self.sandbox:
+            argv = sandbox.kernel_argv(python, self.limits, hide=[self.root])
+            how = "sandboxed"
+        else:
+            argv, how = sandbox.unsandboxed_argv(python, self.limits), "UNSANDBOXED"
+        limited = self.memory_limit and (self.sandbox or shutil.which("prlimit"))
+        limit = "memory-limited" if limited else "no memory limit"
         spec = {
             "argv": argv,
-            "display_name": f"Python 3 (grading, {limit})",
+            "display_name": f"Python 3 (grading, {how}, {limit})",
             "language": "python",
             "env": KERNEL_ENV,
+            # An interrupt (a cell over its time limit) as a message: the kernel then
+            # signals itself, inside its sandbox, where the grader's signals cannot reach.
+            "interrupt_mode": "message" if self.sandbox else "signal",
             "metadata": {"debugger": False},
         }
         write_if_changed(folder / "kernel.json", json.dumps(spec, indent=1) + "\n")

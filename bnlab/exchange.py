@@ -17,6 +17,8 @@ whose class has the original type's name (so a check can say "got Foo").
 
 import io
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -118,7 +120,7 @@ def _pair(item):
 def load(path):
     """The value saved at `path`; ExchangeError if it is not a well-formed, bounded file."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(_read_regular_file(path))) as archive:
             total = sum(info.file_size for info in archive.infolist())
             if total > MAX_BYTES:
                 raise ExchangeError(f"larger than {MAX_BYTES // 1024**2} MiB")
@@ -141,6 +143,20 @@ def load(path):
         return _decode(tree, arrays, [MAX_ITEMS])
     except RecursionError:
         raise ExchangeError("nested too deeply") from None
+
+
+def _read_regular_file(path):
+    """The bytes of `path`, which must be a regular file (not a link: a kernel could point
+    one anywhere the reader may read) of at most MAX_BYTES."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    descriptor = os.open(path, flags)
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ExchangeError("not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise ExchangeError(f"larger than {MAX_BYTES // 1024**2} MiB")
+        return handle.read(MAX_BYTES + 1)
 
 
 def _npy(data):

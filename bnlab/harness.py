@@ -56,6 +56,8 @@ def run(name, function):
             table.setdefault(callee, []).append((arguments, result))
         with _stand_ins(function, name, table, signatures):
             results.append(_call(function, call["args"], call["kwargs"]))
+        if results[-1].get("raised", [""])[0] == "MemoryError":
+            break  # out of memory is a verdict already; more calls would only repeat it
     record = {"function": name, "results": results}
     path = Path(results_dir) / f"{name}.npz"
     try:
@@ -65,12 +67,19 @@ def run(name, function):
         exchange.save(path, {"function": name, "unsaved": f"{type(error).__name__}: {error}"})
 
 
+@contextlib.contextmanager
+def quiet():
+    """No warnings and no numpy floating-point messages while the block runs."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _call(function, args, kwargs):
     """{"returned", "args", "kwargs"} after one call, or {"raised": [name, message]}."""
     args, kwargs = copy.deepcopy(list(args)), copy.deepcopy(kwargs)
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
+        with quiet():
             returned = function(*args, **kwargs)
     except Exception as error:
         return {"raised": [type(error).__name__, str(error)[:2000]]}
@@ -132,15 +141,20 @@ def _stand_in(name, entries, signature, fallback):
 
 
 def _same(a, b):
-    """Whether two argument structures agree (arrays within MATCH_RTOL/MATCH_ATOL)."""
+    """Whether two argument structures agree (arrays within MATCH_RTOL/MATCH_ATOL).
+
+    Written with array operators only, not np.allclose and friends: a student's code
+    that patches numpy's functions does not change which recorded call matches."""
     if isinstance(b, np.ndarray) or isinstance(a, np.ndarray):
         try:
-            a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+            a, b = _asarray(a, dtype=float), _asarray(b, dtype=float)
         except (TypeError, ValueError):
             return False
-        return a.shape == b.shape and bool(
-            np.allclose(a, b, rtol=MATCH_RTOL, atol=MATCH_ATOL, equal_nan=True)
-        )
+        if a.shape != b.shape:
+            return False
+        close = abs(a - b) <= MATCH_ATOL + MATCH_RTOL * abs(b)
+        both_nan = (a != a) & (b != b)
+        return bool((close | both_nan).all())
     if isinstance(b, dict):
         return isinstance(a, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in b)
     if isinstance(b, (tuple, list)):
@@ -151,9 +165,12 @@ def _same(a, b):
         )
     if isinstance(b, float) or isinstance(a, float):
         try:
-            return bool(np.isclose(float(a), float(b), rtol=MATCH_RTOL, atol=MATCH_ATOL))
+            return abs(float(a) - float(b)) <= MATCH_ATOL + MATCH_RTOL * abs(float(b))
         except (TypeError, ValueError):
             return False
     if isinstance(b, (int, np.integer)) and not isinstance(b, bool):
         return isinstance(a, (int, np.integer)) and not isinstance(a, bool) and a == b
     return type(a) is type(b) and a == b
+
+
+_asarray = np.asarray  # taken when the harness is imported, before the cells that call it

@@ -106,7 +106,7 @@ def expected_scores(sample, points):
     for name, value in points.items():
         if name == MANUAL:
             scores[name] = None if sample.answered else 0.0
-        elif name not in sample.unscored:
+        else:
             scores[name] = value * sample.expected_fraction(name)
     return scores
 

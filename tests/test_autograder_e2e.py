@@ -249,9 +249,8 @@ def test_grades_csv_has_nbgrader_columns_and_the_autograded_totals(graded_course
         assert float(row["max_score"]) == total
         autograded = sum(value for value in scores[student].values() if value is not None)
         assert float(row["raw_score"]) == pytest.approx(autograded), student
-        if not BY_STUDENT[student].unscored:
-            want = sum(value for value in expected[student].values() if value is not None)
-            assert float(row["raw_score"]) == pytest.approx(want), student
+        want = sum(value for value in expected[student].values() if value is not None)
+        assert float(row["raw_score"]) == pytest.approx(want), student
 
 
 def test_breakdown_gives_every_function_of_every_student(graded_course, expected):
@@ -261,8 +260,6 @@ def test_breakdown_gives_every_function_of_every_student(graded_course, expected
     assert set(by_key) == {(s, name) for s in BY_STUDENT for name in points()}
     for (student, name), row in by_key.items():
         sample = BY_STUDENT[student]
-        if name in sample.unscored:
-            continue
         want = expected[student][name]
         if want is None:
             assert row["score"] == "" and row["status"] == "needs manual grading", row
@@ -319,8 +316,6 @@ def test_the_manual_answer_is_shown_as_needing_manual_grading(graded_course, sco
         else:
             assert manual == "0" and total == auto, cells
         want = expected[student]
-        if BY_STUDENT[student].unscored:
-            continue
         for stem, cell in zip(stems, by_notebook):
             assert float(cell) == sum(want[name] for name in NOTEBOOKS[stem]), (student, stem)
         assert float(auto) == sum(want[name] for name in GRADED_FUNCTIONS), cells

@@ -304,12 +304,13 @@ def test_grading_without_prlimit_stops_and_names_the_fix(tmp_path):
 
 def test_without_prlimit_a_memory_limit_cannot_be_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
-    course = Course(tmp_path)
+    course = Course(tmp_path, sandbox=False)
     with pytest.raises(MemoryLimitError, match="apt-get install util-linux"):
         course.check_memory_limit()
-    course.write_kernelspec()  # still written: the release's validation runs without a limit
+    course.write_kernelspec()
     spec = kernel_spec(tmp_path)
-    assert spec["argv"][0] == sys.executable and "no memory limit" in spec["display_name"]
+    assert spec["argv"][0] == str(course.student_python)
+    assert "no memory limit" in spec["display_name"]
 
 
 def test_memory_limit_0_grades_without_a_limit_and_the_summary_says_so(tmp_path, monkeypatch):
@@ -335,9 +336,21 @@ def test_memory_limit_0_grades_without_a_limit_and_the_summary_says_so(tmp_path,
 
 def test_with_prlimit_the_grading_kernel_is_memory_limited(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: f"/usr/bin/{name}")
-    course = Course(tmp_path, memory_limit=2 * 1024**3)
+    course = Course(tmp_path, memory_limit=2 * 1024**3, sandbox=False)
     course.check_memory_limit()
     course.write_kernelspec()
     spec = kernel_spec(tmp_path)
-    assert spec["argv"][:3] == ["/usr/bin/prlimit", f"--as={2 * 1024**3}", "--"]
-    assert "memory-limited" in spec["display_name"]
+    assert spec["argv"][:2] == ["/usr/bin/prlimit", f"--data={2 * 1024**3}"]
+    assert spec["argv"][-5:-3] == [str(course.student_python), "-m"]
+    assert "memory-limited" in spec["display_name"] and "UNSANDBOXED" in spec["display_name"]
+
+
+def test_the_sandboxed_grading_kernel_carries_the_limits(tmp_path):
+    course = Course(tmp_path, memory_limit=2 * 1024**3)
+    course.write_kernelspec()
+    spec = kernel_spec(tmp_path)
+    argv = spec["argv"]
+    assert argv[argv.index("-m") + 1] == "autograder.sandbox"
+    assert argv[argv.index("--memory") + 1] == str(2 * 1024**3)
+    assert argv[argv.index("--python") + 1] == str(course.student_python)
+    assert spec["interrupt_mode"] == "message" and "sandboxed" in spec["display_name"]

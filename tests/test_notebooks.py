@@ -297,9 +297,10 @@ def _hidden_block(source):
 
 
 @pytest.mark.parametrize("stem", STEMS)
-def test_hidden_cells_only_call_bnlab_grading(stem):
-    """A hidden block holds the grading import and one call: nbgrader's feedback shows
-    hidden cells to students, so the test logic must live in autograder.hidden_tests."""
+def test_hidden_cells_only_call_the_harness(stem):
+    """A hidden block holds the harness import and one call: nbgrader's feedback shows
+    hidden cells to students, and the verdicts are decided outside the kernel
+    (autograder.verdicts, from autograder.hidden_tests)."""
     for index, cell in enumerate(read(stem).cells):
         if HIDDEN_BEGIN not in cell.source:
             continue
@@ -311,10 +312,7 @@ def test_hidden_cells_only_call_bnlab_grading(stem):
         before, block, after = _hidden_block(cell.source)
         assert all(line.startswith("#") for line in before if line.strip()), before
         assert not any(line.strip() for line in after), after
-        assert block == [
-            "from autograder import hidden_tests",
-            f"hidden_tests.test_{name}({name})",
-        ], block
+        assert block == ["from bnlab import harness", f'harness.run("{name}", {name})'], block
 
 
 @pytest.mark.parametrize("stem", STEMS)

@@ -160,6 +160,17 @@ def test_no_results_and_broken_results_are_failures(cases, tmp_path):
     )
 
 
+def test_a_results_file_that_is_a_link_is_not_followed(cases, tmp_path):
+    """The grader may read files the kernel may not: a link planted by the kernel fails."""
+    calls = verdicts.load_calls(cases, "batchnorm_forward")
+    good = tmp_path / "good.npz"
+    exchange.save(good, {"function": "batchnorm_forward", "results": []})
+    link = tmp_path / "batchnorm_forward.npz"
+    link.symlink_to(good)
+    status, detail = verdicts.decide("batchnorm_forward", calls, link)
+    assert status == "failed" and "could not be read" in detail, detail
+
+
 def test_forged_results_of_the_wrong_values_fail(cases, tmp_path):
     """Results written by anything in the kernel are only values: wrong ones fail."""
     calls = verdicts.load_calls(cases, "batchnorm_forward")

@@ -13,12 +13,10 @@ visible checks' stored cases.
 """
 
 import contextlib
-import warnings
-
-import numpy as np
 
 from autograder import reference
 from bnlab.course import GRADED_FUNCTIONS
+from bnlab.harness import quiet
 
 
 @contextlib.contextmanager
@@ -37,8 +35,7 @@ def isolated(function):
             saved[name] = namespace.get(name, _MISSING)
             namespace[name] = getattr(reference, name)
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
+        with quiet():
             yield function
     finally:
         for name, value in saved.items():

@@ -181,6 +181,8 @@ def call_or_fail(name, function, args, label, kwargs=None):
     except NotImplementedError as error:
         raise not_implemented(name, function, error) from None
     except Exception as error:
+        if isinstance(error, MemoryError):  # its traceback would keep the memory in use
+            error = error.with_traceback(None)
         case = case_record(name, function, label, *before, error=error)
         raise raised(name, error, label, case) from error
 
