@@ -48,8 +48,15 @@ sandbox:
 # unchanged submissions are not graded twice.
 COURSE ?= course
 WORKERS ?= 2
+# Where no sandbox can run, the samples (our own code) are graded without one, and
+# the summary says so in capitals.
 course: setup sandbox
-	$(PY) -m autograder all --samples --course $(COURSE) --workers $(WORKERS)
+	@if $(PY) -m autograder.sandbox --check; then \
+	  $(PY) -m autograder all --samples --course $(COURSE) --workers $(WORKERS); \
+	else \
+	  echo "make course: no sandbox here; grading the sample submissions with --no-sandbox"; \
+	  $(PY) -m autograder all --samples --course $(COURSE) --workers $(WORKERS) --no-sandbox; \
+	fi
 
 test: setup torch sandbox
 	$(BIN)/ruff check .

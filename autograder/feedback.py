@@ -1,9 +1,8 @@
 """Step 4, feedback: nbgrader's HTML feedback per student, checked for grader-only code.
 
-The hidden test cells hold only a call (``hidden_tests.test_x(x)``), and the graded
-notebooks' tracebacks have their grader-only frames cut (preprocessors.py), so
-the feedback shows what failed and the assertion's message, never the hidden
-test's code. This step checks that on every page: a page that shows a line of
+The hidden test cells hold only a call (``harness.run("x", x)``), and their outputs
+in the graded notebooks are the verdicts the grader decided (grade.py): what failed
+and the hidden test's message, never the hidden test's code. This step checks that on every page: a page that shows a line of
 the grader-only modules fails the step and is deleted.
 """
 

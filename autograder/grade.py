@@ -311,8 +311,6 @@ def grade_student(course, student, scratch_root, template_db, releases, cases):
                 notebooks[stem]["verdicts"] = verdicts.decide_notebook(stem, cases, results)
                 kernel_log = _tail(kernel_scratch / sandbox.KERNEL_LOG)
             log = (result.get("log") or "") + (result.get("error") or "")
-            if kernel_log:
-                log += "\n--- the kernel's own output (last lines)\n" + kernel_log
             done = scratch / "autograded" / student / ASSIGNMENT / f"{stem}.ipynb"
             if result.get("success") and done.exists():
                 break
@@ -321,6 +319,8 @@ def grade_student(course, student, scratch_root, template_db, releases, cases):
             notebooks[stem]["message"] = (
                 f"{stem}.ipynb could not be graded ({_failure_reason(log)})"
             )
+            if kernel_log:
+                log += "\n--- the kernel's own output (last lines)\n" + kernel_log
             notebooks[stem]["log"] = log[-4000:]
 
     # nbgrader zeroes the notebooks it did not find; the scratch gradebook has everything
@@ -444,8 +444,8 @@ def _failure_reason(log):
     text = log or ""
     if "DeadKernelError" in text or "Kernel died" in text or "kernel died" in text:
         return "the kernel died while running it: the code crashed or ended the process"
-    if "UnresponsiveKernel" in text:
-        return "the kernel stopped responding and could not be interrupted"
+    if "UnresponsiveKernel" in text or "stopped responding" in text:
+        return "the kernel stopped responding after a cell ran past its time limit"
     if "startup" in text.lower() and "timeout" in text.lower():
         return "the kernel did not start"
     last = [line for line in text.strip().splitlines() if line.strip()]
@@ -749,9 +749,13 @@ def _run_workers(course, todo, workers, task, ipc_root):
         with _pool(course, workers, ipc_root) as pool:
             running = {}
             while queue or running:
-                while queue and len(running) < max(1, workers):
-                    student = queue.pop(0)
-                    running[pool.submit(_grade_in_worker, course, student, *task)] = student
+                try:
+                    while queue and len(running) < max(1, workers):
+                        future = pool.submit(_grade_in_worker, course, queue[0], *task)
+                        running[future] = queue.pop(0)
+                except BrokenProcessPool:  # it broke before a result said so
+                    suspects += list(running.values())
+                    break
                 done = next(as_completed(running))
                 student = running.pop(done)
                 try:

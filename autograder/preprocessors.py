@@ -14,16 +14,24 @@ HideGraderFrames -- a failing hidden test shows a traceback, and IPython prints
 
 SkipExperiments / RestoreSkipped -- the notebooks' own experiments (training
     runs, plots) that no graded code depends on are not run (see below).
+
+Execute -- nbgrader's execution, except that a kernel that no longer answers
+    once a cell was stopped at its time limit ends the notebook at once, instead
+    of costing the time limit once more for each remaining cell.
 """
 
 import os
 import re
 import symtable
+from queue import Empty
+from time import monotonic
 
 import nbformat
 from nbgrader import utils
+from nbgrader.preprocessors import Execute as NbgraderExecute
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Unicode
+from nbgrader.preprocessors.execute import UnresponsiveKernelError
+from traitlets import Bool, Float, Unicode
 
 from autograder import boundary
 from bnlab.cells import python_source
@@ -188,3 +196,34 @@ class RestoreSkipped(NbGraderPreprocessor):
             cell.execution_count = None
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=SKIPPED_NOTE)]
         return cell, resources
+
+
+class Execute(NbgraderExecute):
+    """nbgrader's Execute; after a cell is interrupted at its time limit, the kernel must
+    answer a kernel_info request within `answer_within` seconds, or the notebook ends
+    with UnresponsiveKernelError (a kernel stuck in code that ignores the interrupt, or
+    one whose student code broke its message loop, would time out at every cell)."""
+
+    answer_within = Float(10.0, help="seconds an interrupted kernel has to answer").tag(config=True)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        reply = await super()._async_handle_timeout(timeout, cell)
+        if not await self._answers(self.answer_within):
+            raise UnresponsiveKernelError(
+                "the kernel stopped responding: a cell ran past its time limit and the "
+                "kernel did not answer after it was interrupted"
+            )
+        return reply
+
+    async def _answers(self, seconds):
+        """Whether the kernel answers a kernel_info request within `seconds`."""
+        msg_id = self.kc.kernel_info()
+        deadline = monotonic() + seconds
+        while (left := deadline - monotonic()) > 0:
+            try:
+                message = await self.kc.shell_channel.get_msg(timeout=left)
+            except Empty:
+                return False
+            if message.get("parent_header", {}).get("msg_id") == msg_id:
+                return True
+        return False

@@ -755,6 +755,9 @@ def _parser():
     parser.add_argument("--processes", type=int, default=defaults.processes)
     parser.add_argument("--file-size", type=int, default=defaults.file_size)
     parser.add_argument("--probe", action="store_true", help="run `true` in the sandbox")
+    parser.add_argument(
+        "--check", action="store_true", help="say whether the sandbox can run here (exit 0 if so)"
+    )
     parser.add_argument("connection_file", nargs="?", help="the kernel's connection file")
     return parser
 
@@ -768,6 +771,14 @@ def main(argv=None):
         not option.startswith("--") or option.startswith("--python") for option in kernel_options
     ):
         raise SystemExit(f"bnlab sandbox: unexpected arguments {kernel_options}")
+    if args.check:
+        try:
+            check()
+        except SandboxUnavailable as error:
+            print(f"the grading sandbox cannot run here: {error}", file=sys.stderr)
+            return 1
+        print(describe())
+        return 0
     try:
         if args.probe:
             command, env = bwrap_command([shutil.which("true", path="/usr/bin:/bin")])

@@ -305,6 +305,10 @@ c.OverwriteCells.add_missing_cells = True
 # interrupted and the next cells still run.
 c.Execute.timeout = {timeout}
 c.Execute.interrupt_on_timeout = True
+# A kernel that does not answer within 10 s of that interrupt ends the notebook
+# (autograder.preprocessors.Execute, in the autograde steps below): its code ignores
+# the interrupt or broke the kernel, and every remaining cell would cost the time
+# limit again.
 c.Execute.raise_on_iopub_timeout = False
 c.Execute.startup_timeout = 120
 # The kernel of a graded notebook has nothing left to save: stop it at once
@@ -323,7 +327,7 @@ c.SkipExperiments.release_dir = {release!r}
 # cut, so feedback never shows hidden-test or reference code.
 c.Autograde.autograde_preprocessors = [
     "autograder.preprocessors.SkipExperiments",
-    "nbgrader.preprocessors.Execute",
+    "autograder.preprocessors.Execute",
     "autograder.preprocessors.RestoreSkipped",
     "autograder.preprocessors.StderrIsNotFailure",
     "autograder.preprocessors.HideGraderFrames",

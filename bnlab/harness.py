@@ -98,25 +98,38 @@ def _signature(params):
 
 
 @contextlib.contextmanager
-def _stand_ins(function, own, table, signatures):
-    """Every other graded function, in `function`'s globals, answered from `table`."""
+def swapped(function, replacements):
+    """`function`'s globals with `replacements` ({name: value}) in place while the block
+    runs; afterwards each name has its old value again (or is gone, if it had none)."""
     namespace = getattr(function, "__globals__", None)
     if not isinstance(namespace, dict):
         yield
         return
     missing = object()
-    saved = {g: namespace.get(g, missing) for g in GRADED_FUNCTIONS if g != own}
-    for g, original in saved.items():
-        fallback = None if original is missing else original
-        namespace[g] = _stand_in(g, table.get(g, []), signatures.get(g), fallback)
+    saved = {name: namespace.get(name, missing) for name in replacements}
+    namespace.update(replacements)
     try:
         yield
     finally:
-        for g, original in saved.items():
+        for name, original in saved.items():
             if original is missing:
-                namespace.pop(g, None)
+                namespace.pop(name, None)
             else:
-                namespace[g] = original
+                namespace[name] = original
+
+
+def _stand_ins(function, own, table, signatures):
+    """Every other graded function, in `function`'s globals, answered from `table`."""
+    namespace = getattr(function, "__globals__", None)
+    namespace = namespace if isinstance(namespace, dict) else {}
+    return swapped(
+        function,
+        {
+            g: _stand_in(g, table.get(g, []), signatures.get(g), namespace.get(g))
+            for g in GRADED_FUNCTIONS
+            if g != own
+        },
+    )
 
 
 def _stand_in(name, entries, signature, fallback):

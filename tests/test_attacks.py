@@ -7,7 +7,8 @@ imported from any instructor module), harming others (another student's files
 read and rewritten, the gradebook written, the grader's processes killed) or
 escaping (a connection to a listener this test starts on 127.0.0.1, a detached
 process, writes outside the sandbox's scratch folder, a fork flood, a file-size
-bomb). Every attack must end the same way: batchnorm_forward scores 0, the run
+bomb, a loop that ignores the interrupt at the time limit). Every attack must
+end the same way: batchnorm_forward scores 0, the run
 completes, every honest student gets exactly the grades they get in a course
 without attackers, no process is left and no file outside scratch changed.
 
@@ -178,6 +179,15 @@ ATTACKS = {
                 started += 1
             except OSError:
                 break
+        """,
+    "ignores-interrupts": """
+        def batchnorm_forward(Z, gamma, beta, eps=1e-5):
+            import time
+            while True:
+                try:
+                    time.sleep(1)
+                except KeyboardInterrupt:
+                    pass
         """,
     "file-size-bomb": """
         chunk = b"\\0" * 2**20

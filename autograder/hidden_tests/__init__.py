@@ -16,7 +16,7 @@ import contextlib
 
 from autograder import reference
 from bnlab.course import GRADED_FUNCTIONS
-from bnlab.harness import quiet
+from bnlab.harness import quiet, swapped
 
 
 @contextlib.contextmanager
@@ -27,25 +27,10 @@ def isolated(function):
     or the namespace the loader built) and is undone afterwards. Warnings are
     silenced and numpy errors ignored, so nothing reaches stderr.
     """
-    namespace = getattr(function, "__globals__", {})
     own = getattr(function, "__name__", None)
-    saved = {}
-    for name in GRADED_FUNCTIONS:
-        if name != own:
-            saved[name] = namespace.get(name, _MISSING)
-            namespace[name] = getattr(reference, name)
-    try:
-        with quiet():
-            yield function
-    finally:
-        for name, value in saved.items():
-            if value is _MISSING:
-                namespace.pop(name, None)
-            else:
-                namespace[name] = value
-
-
-_MISSING = object()
+    references = {name: getattr(reference, name) for name in GRADED_FUNCTIONS if name != own}
+    with swapped(function, references), quiet():
+        yield function
 
 
 from autograder.hidden_tests.backward_bn import *  # noqa: E402, F403
