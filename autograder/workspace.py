@@ -11,7 +11,7 @@
       feedback/<student>/batchnorm/    HTML feedback (feedback writes here)
       reports/                   collect.json, grade/<student>.json, grades.csv,
                                  breakdown.csv, flags.csv, summary.txt
-      .jupyter/kernels/python3/  the grading kernel (memory-limited), first on JUPYTER_PATH
+      .jupyter/kernels/python3/  the grading kernel (sandboxed, limited), first on JUPYTER_PATH
       .work/                     scratch space of a running step (safe to delete)
 
 The grading kernel is named ``python3`` on purpose: nbgrader forces the source
