@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import tempfile
 import time
 import traceback
@@ -49,6 +48,7 @@ import nbformat
 
 from autograder import review, sandbox, verdicts
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, MemoryLimitError, write_atomic
+from bnlab import exchange
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 GRADER_VERSION = 2  # bump when a change of grading logic must regrade everyone
@@ -366,25 +366,20 @@ def _kernel_scratch(folder):
         os.environ.pop("BNLAB_KERNEL_SCRATCH", None)
         os.environ.pop("BNLAB_GRADING_RESULTS", None)
         shutil.rmtree(folder, ignore_errors=True)
-        sockets = _ipc_prefix().parent
-        for leftover in sockets.iterdir() if sockets.is_dir() else ():
+        for leftover in _ipc_prefix().parent.glob("*"):
             with contextlib.suppress(OSError):
-                shutil.rmtree(
-                    leftover
-                ) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
 
 
 def _tail(path, size=3000):
-    """The end of a file a kernel wrote (as text; not followed if it is a link), or ""."""
+    """The end of a file a kernel wrote, as text (not followed if it is a link), or ""."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        return exchange.read_regular_file(path, size, tail=True).decode("utf-8", "replace")
+    except (OSError, exchange.ExchangeError):
         return ""
-    with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            return ""
-        handle.seek(max(0, os.fstat(handle.fileno()).st_size - size))
-        return handle.read(size).decode("utf-8", "replace")
 
 
 def _decided_outcomes(notebook, decided):
@@ -397,10 +392,7 @@ def _decided_outcomes(notebook, decided):
         grade_id = _grade_id(cell)
         if grade_id not in from_cells:
             continue
-        if grade_id not in decided:  # not a hidden test (none today): nbgrader's outcome
-            outcomes[grade_id] = from_cells[grade_id]
-            continue
-        verdict = decided[grade_id]
+        verdict = decided.get(grade_id)  # every graded code cell is a hidden test
         if verdict is None:  # the kernel left no results: the cell's own error says why
             status, detail = from_cells[grade_id]
             if status == "passed":

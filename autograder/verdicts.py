@@ -26,6 +26,7 @@ which still have to be right.
 
 import contextlib
 import copy
+import functools
 import inspect
 import os
 import shutil
@@ -258,6 +259,7 @@ def decide(name, calls, results_file):
     return "passed", ""
 
 
+@functools.cache
 def load_calls(cases_folder, name):
     """The recorded calls of `name` (as the trusted grader wrote them)."""
     return exchange.load(Path(cases_folder) / f"{name}.npz")["calls"]

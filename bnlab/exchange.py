@@ -120,7 +120,7 @@ def _pair(item):
 def load(path):
     """The value saved at `path`; ExchangeError if it is not a well-formed, bounded file."""
     try:
-        with zipfile.ZipFile(io.BytesIO(_read_regular_file(path))) as archive:
+        with zipfile.ZipFile(io.BytesIO(read_regular_file(path))) as archive:
             total = sum(info.file_size for info in archive.infolist())
             if total > MAX_BYTES:
                 raise ExchangeError(f"larger than {MAX_BYTES // 1024**2} MiB")
@@ -145,18 +145,20 @@ def load(path):
         raise ExchangeError("nested too deeply") from None
 
 
-def _read_regular_file(path):
-    """The bytes of `path`, which must be a regular file (not a link: a kernel could point
-    one anywhere the reader may read) of at most MAX_BYTES."""
+def read_regular_file(path, size=MAX_BYTES, tail=False):
+    """The first (or, with tail, the last) `size` bytes of `path`, which must be a regular
+    file, not a link: a kernel could point one anywhere its reader may read. Without tail,
+    a file larger than `size` is refused (ExchangeError)."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    descriptor = os.open(path, flags)
-    with os.fdopen(descriptor, "rb") as handle:
+    with os.fdopen(os.open(path, flags), "rb") as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise ExchangeError("not a regular file")
-        if info.st_size > MAX_BYTES:
-            raise ExchangeError(f"larger than {MAX_BYTES // 1024**2} MiB")
-        return handle.read(MAX_BYTES + 1)
+        if tail:
+            handle.seek(max(0, info.st_size - size))
+        elif info.st_size > size:
+            raise ExchangeError(f"larger than {size // 1024**2} MiB")
+        return handle.read(size)
 
 
 def _npy(data):
