@@ -40,15 +40,15 @@ import traceback
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
 
-from autograder import review, sandbox, verdicts
+from autograder import autograde, review, runner, sandbox, verdicts
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, MemoryLimitError, write_atomic
-from bnlab import exchange
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 GRADER_VERSION = 2  # bump when a change of grading logic must regrade everyone
@@ -174,7 +174,7 @@ def inspect_notebook(path):
     return "ok", "", notebook
 
 
-# ------------------------------------------------------------------ template gradebook
+# ------------------------------------------------------------------ the assignment
 
 
 def template_gradebook(course):
@@ -205,26 +205,35 @@ def template_gradebook(course):
     return db
 
 
+def source_notebooks(course):
+    """{stem: autograde.SourceNotebook}: what nbgrader's gradebook holds of the source
+    notebooks (from the template gradebook), read once per grading run."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{template_gradebook(course)}", COURSE_ID) as gradebook:
+        return autograde.read_assignment(gradebook, ASSIGNMENT)
+
+
 # ------------------------------------------------------------------ the worker
 
 
 _IPC = {}
-_IPC_ROOT = None  # set in workers: one short folder per grading run, removed by the parent
 
 
 def _ipc_prefix():
-    """This process's Unix-socket prefix for its kernels (short: socket paths max ~100 bytes)."""
+    """This process's Unix-socket prefix for the kernels it starts itself (the release's
+    validation; grading runs no kernel): short, socket paths max ~100 bytes."""
     if os.getpid() not in _IPC:
-        folder = tempfile.mkdtemp(prefix="bnlab-kernels-", dir=_IPC_ROOT)
-        if _IPC_ROOT is None:  # not a grading worker: nobody else removes it
-            atexit.register(shutil.rmtree, folder, True)
+        folder = tempfile.mkdtemp(prefix="bnlab-kernels-")
+        atexit.register(shutil.rmtree, folder, True)
         _IPC[os.getpid()] = Path(folder) / "kernel"
     return _IPC[os.getpid()]
 
 
-def _worker_init(course, ipc_root=None):
-    global _IPC_ROOT
-    _IPC_ROOT = ipc_root
+_SERVER = {}  # this worker's notebook server (autograder.runner), started at first use
+
+
+def _worker_init(course):
     course.apply_environ()
     warnings.filterwarnings("ignore")
     with contextlib.suppress(Exception):  # die with the parent (Linux): no orphan graders
@@ -232,6 +241,35 @@ def _worker_init(course, ipc_root=None):
         import signal
 
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _server(course, task):
+    """This worker's notebook server, started (again) if it is not running."""
+    server = _SERVER.get(os.getpid())
+    if server is None:
+        server = runner.NotebookServer(
+            course.student_python,
+            task.scratch_root / f"server-{os.getpid()}",
+            limits=course.limits,
+            sandboxed=course.sandbox,
+            hide=[course.root],
+            cases=task.cases,
+        )
+        _SERVER[os.getpid()] = server
+        atexit.register(server.close)
+    if not server.alive:
+        server.start()
+    return server
+
+
+@dataclass(frozen=True)
+class Task:
+    """What every worker needs to grade any student (sent once with each student)."""
+
+    scratch_root: Path
+    assignment: dict  # {stem: autograde.SourceNotebook}
+    releases: dict  # {stem: release notebook node or None}
+    cases: Path
 
 
 def _cell_outcomes(notebook):
@@ -245,8 +283,8 @@ def _cell_outcomes(notebook):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 ename, evalue = output.get("ename", ""), str(output.get("evalue", ""))
-                # on timeout nbgrader interrupts the kernel: the cell ends in KeyboardInterrupt
-                if ename in ("CellTimeoutError", "KeyboardInterrupt"):
+                # a cell over its time limit is interrupted: it ends in KeyboardInterrupt
+                if ename == "KeyboardInterrupt":
                     status, detail = "timeout", "stopped: the cell ran longer than the time limit"
                 elif ename == "MemoryError":
                     status, detail = "memory", "stopped: the code ran out of memory (MemoryError)"
@@ -258,23 +296,19 @@ def _cell_outcomes(notebook):
     return outcomes
 
 
-def grade_student(course, student, scratch_root, template_db, releases, cases):
-    """Grade one student in a scratch course; returns a plain dict (see merge()).
+def grade_student(course, student, task):
+    """Grade one student; returns a plain dict (see merge()).
 
-    nbgrader runs each notebook in a (sandboxed) kernel; its hidden test cells
-    only record what the student's functions return (bnlab.harness). The verdicts
-    are decided here, from those records (autograder.verdicts), and replace
-    nbgrader's scores of the hidden test cells and their outputs."""
+    Each notebook is put in the state nbgrader grades (autograder.autograde) and its
+    code runs in a fresh child of this worker's notebook server (autograder.runner);
+    its hidden test cells only record what the student's functions return
+    (bnlab.harness). The verdicts are decided here, from those records
+    (autograder.verdicts), and are the hidden test cells' scores and outputs."""
     started = time.monotonic()
     submission = course.submission(student)
-    scratch = Path(scratch_root) / student
-    shutil.rmtree(scratch, ignore_errors=True)
-    incoming = scratch / "submitted" / student / ASSIGNMENT
-    incoming.mkdir(parents=True)
-    os.symlink(course.root / "source", scratch / "source")
-    shutil.copy(template_db, scratch / "gradebook.db")
-    db_url = f"sqlite:///{scratch / 'gradebook.db'}"
-
+    graded = Path(task.scratch_root) / student / "autograded"
+    shutil.rmtree(graded.parent, ignore_errors=True)
+    graded.mkdir(parents=True)
     expected = {f"{stem}.ipynb" for stem in NOTEBOOKS}
     extra = sorted(
         path.relative_to(submission).as_posix()
@@ -284,57 +318,38 @@ def grade_student(course, student, scratch_root, template_db, releases, cases):
     timestamp_file = submission / "timestamp.txt"
     timestamp = None
     if timestamp_file.is_file():
-        shutil.copy(timestamp_file, incoming / "timestamp.txt")
         timestamp = timestamp_file.read_text(encoding="utf-8").strip()
+    own = {  # the student's notebooks, as handed in: the home folder of their code
+        name: (submission / name).read_bytes()
+        for name in sorted(expected)
+        if (submission / name).is_file() and not (submission / name).is_symlink()
+    }
 
-    notebooks, flags = {}, []
+    notebooks, flags, grades = {}, [], []
     for stem in NOTEBOOKS:
         status, message, notebook = inspect_notebook(submission / f"{stem}.ipynb")
-        notebooks[stem] = {"status": status, "message": message}
-        if status == "ok":
-            release = releases.get(stem)
-            sources = {_grade_id(c): c.source for c in release.cells} if release else {}
-            flags += [f.as_dict() for f in review.scan_notebook(notebook, stem, sources)]
-            notebooks[stem]["changed_tests"] = changed_test_cells(notebook, release)
-            notebooks[stem]["restored_tests"] = restore_test_cells(notebook, release)
-            nbformat.write(notebook, incoming / f"{stem}.ipynb")
-
-    api = course.api(root=scratch, db_url=db_url, ipc=_ipc_prefix())
-    for stem in NOTEBOOKS:
-        if notebooks[stem]["status"] != "ok":
+        info = notebooks[stem] = {"status": status, "message": message, "cells": {}}
+        if status != "ok":
             continue
-        log = ""
-        for attempt in (1, 2):
-            kernel_scratch = scratch / f"kernel-{stem}-{attempt}"
-            with _notebook_id(api, stem), _kernel_scratch(kernel_scratch) as results:
-                result = api.autograde(ASSIGNMENT, student, force=True, create=True)
-                notebooks[stem]["verdicts"] = verdicts.decide_notebook(stem, cases, results)
-                kernel_log = _tail(kernel_scratch / sandbox.KERNEL_LOG)
-            log = (result.get("log") or "") + (result.get("error") or "")
-            done = scratch / "autograded" / student / ASSIGNMENT / f"{stem}.ipynb"
-            if result.get("success") and done.exists():
-                break
-        else:
-            notebooks[stem]["status"] = "error"
-            notebooks[stem]["message"] = (
-                f"{stem}.ipynb could not be graded ({_failure_reason(log)})"
-            )
-            if kernel_log:
-                log += "\n--- the kernel's own output (last lines)\n" + kernel_log
-            notebooks[stem]["log"] = log[-4000:]
-
-    # nbgrader zeroes the notebooks it did not find; the scratch gradebook has everything
-    grades = _read_scratch_grades(db_url, student)
-    graded = scratch / "autograded" / student / ASSIGNMENT
-    for stem in NOTEBOOKS:
-        path = graded / f"{stem}.ipynb"
-        outcomes = {}
-        if notebooks[stem]["status"] == "ok" and path.exists():
-            notebook = nbformat.read(path, as_version=4)
-            outcomes = _decided_outcomes(notebook, notebooks[stem].pop("verdicts", {}))
-            nbformat.write(notebook, path)
-        notebooks[stem].pop("verdicts", None)
-        notebooks[stem]["cells"] = outcomes
+        release = task.releases.get(stem)
+        sources = {_grade_id(c): c.source for c in release.cells} if release else {}
+        flags += [f.as_dict() for f in review.scan_notebook(notebook, stem, sources)]
+        info["changed_tests"] = changed_test_cells(notebook, release)
+        info["restored_tests"] = restore_test_cells(notebook, release)
+        try:
+            autograde.sanitize(notebook, task.assignment[stem])
+        except autograde.SanitizeError as error:
+            info.update(status="error", message=f"{stem}.ipynb could not be graded ({error})")
+            continue
+        ran, decided = _run_notebook(course, task, stem, notebook, release, own)
+        if ran.status != "ok":
+            info.update(status="error", message=f"{stem}.ipynb could not be graded ({ran.why})")
+            if ran.log:
+                info["log"] = "--- the kernel's own output (last lines)\n" + ran.log[-4000:]
+            continue
+        info["cells"] = _decided_outcomes(notebook, decided)
+        nbformat.write(notebook, graded / f"{stem}.ipynb")
+        grades += autograde.scores(notebook, task.assignment[stem])
     _replace_scores(grades, notebooks)
     return {
         "student": student,
@@ -345,41 +360,43 @@ def grade_student(course, student, scratch_root, template_db, releases, cases):
         "flags": flags,
         "extra_files": extra,
         "autograded": str(graded),
-        "scratch": str(scratch),
+        "scratch": str(graded.parent),
         "seconds": round(time.monotonic() - started, 2),
     }
 
 
-@contextlib.contextmanager
-def _kernel_scratch(folder):
-    """The one writable folder of the next kernel (see autograder.sandbox); yields where the
-    harness writes its results. Afterwards the folder and this worker's socket folder are
-    emptied: nothing a kernel left there reaches the next one."""
-    shutil.rmtree(folder, ignore_errors=True)
-    results = folder / "results"
-    results.mkdir(parents=True)
-    os.environ["BNLAB_KERNEL_SCRATCH"] = str(folder)
-    os.environ["BNLAB_GRADING_RESULTS"] = str(results)  # the unsandboxed kernel's path
-    try:
-        yield results
-    finally:
-        os.environ.pop("BNLAB_KERNEL_SCRATCH", None)
-        os.environ.pop("BNLAB_GRADING_RESULTS", None)
-        shutil.rmtree(folder, ignore_errors=True)
-        for leftover in _ipc_prefix().parent.glob("*"):
-            with contextlib.suppress(OSError):
-                if leftover.is_dir() and not leftover.is_symlink():
-                    shutil.rmtree(leftover)
-                else:
-                    leftover.unlink()
+RAN_WHY = {
+    "died": "the kernel died while running it: the code crashed or ended the process",
+    "unresponsive": "the kernel stopped responding after a cell ran past its time limit",
+}
 
 
-def _tail(path, size=3000):
-    """The end of a file a kernel wrote, as text (not followed if it is a link), or ""."""
-    try:
-        return exchange.read_regular_file(path, size, tail=True).decode("utf-8", "replace")
-    except (OSError, exchange.ExchangeError):
-        return ""
+def _run_notebook(course, task, stem, notebook, release, own):
+    """(runner.Ran with a `why`, decided verdicts) of running one sanitized notebook; the
+    outputs go into `notebook`. A notebook whose code ends its process, or stops
+    answering, is run once more; a server that refuses to go on (its state was changed
+    from outside) is replaced without counting."""
+    cells, skipped = autograde.to_run(notebook, release, not course.run_all_cells)
+    attempts, restarts = 0, 0
+    while True:
+        server = _server(course, task)
+        server.reset(own)
+        try:
+            ran = server.run(cells, course.timeout)
+        except runner.ServerRefused:
+            restarts += 1
+            if restarts > 3:
+                raise
+            continue
+        except runner.ServerFailed as error:
+            ran = runner.Ran(status="died", log=str(error))
+        attempts += 1
+        if ran.status == "ok" or attempts == 2:
+            break
+    ran.why = RAN_WHY.get(ran.status, "")
+    decided = verdicts.decide_notebook(stem, task.cases, server.results)
+    autograde.attach(notebook, ran.outputs, skipped)
+    return ran, decided
 
 
 def _decided_outcomes(notebook, decided):
@@ -422,57 +439,9 @@ def _replace_scores(grades, notebooks):
             grade["needs_manual_grade"] = False
 
 
-@contextlib.contextmanager
-def _notebook_id(api, stem):
-    previous = api.coursedir.notebook_id
-    api.coursedir.notebook_id = stem
+def _grade_in_worker(course, student, task):
     try:
-        yield
-    finally:
-        api.coursedir.notebook_id = previous
-
-
-def _failure_reason(log):
-    text = log or ""
-    if "DeadKernelError" in text or "Kernel died" in text or "kernel died" in text:
-        return "the kernel died while running it: the code crashed or ended the process"
-    if "UnresponsiveKernel" in text or "stopped responding" in text:
-        return "the kernel stopped responding after a cell ran past its time limit"
-    if "startup" in text.lower() and "timeout" in text.lower():
-        return "the kernel did not start"
-    last = [line for line in text.strip().splitlines() if line.strip()]
-    return last[-1][:200] if last else "nbgrader failed"
-
-
-def _read_scratch_grades(db_url, student):
-    from nbgrader.api import Gradebook, MissingEntry
-
-    grades = []
-    with Gradebook(db_url, COURSE_ID) as gradebook:
-        try:
-            submission = gradebook.find_submission(ASSIGNMENT, student)
-        except MissingEntry:  # no notebook could be run at all
-            return grades
-        for notebook in submission.notebooks:
-            comments = {c.name: c.auto_comment for c in notebook.comments}
-            for grade in notebook.grades:
-                grades.append(
-                    {
-                        "notebook": notebook.name,
-                        "name": grade.name,
-                        "auto_score": grade.auto_score,
-                        "max_score": grade.max_score,
-                        "needs_manual_grade": bool(grade.needs_manual_grade),
-                        "cell_type": grade.cell_type,
-                        "comment": comments.get(grade.name),
-                    }
-                )
-    return grades
-
-
-def _grade_in_worker(course, student, scratch_root, template_db, releases, cases):
-    try:
-        return grade_student(course, student, scratch_root, template_db, releases, cases)
+        return grade_student(course, student, task)
     except Exception:
         return {"student": student, "crash": traceback.format_exc()}
 
@@ -688,18 +657,18 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
             )
             if not todo:
                 return []
-            template = template_gradebook(course)
-            cases = grading_cases(course)
-            os.environ["BNLAB_GRADING_CASES"] = str(cases)  # inherited by the workers' kernels
-            releases = release_notebooks(course)
             scratch_root = course.work / f"grade-{os.getpid()}"
             scratch_root.mkdir(parents=True, exist_ok=True)
-            ipc_root = tempfile.mkdtemp(prefix="bnlab-kernels-")
-            task = (scratch_root, template, releases, cases)
+            task = Task(
+                scratch_root,
+                source_notebooks(course),
+                release_notebooks(course),
+                grading_cases(course),
+            )
             reports = []
             bar = _progress(len(todo), progress)
             try:
-                for student, result in _run_workers(course, todo, workers, task, ipc_root):
+                for student, result in _run_workers(course, todo, workers, task):
                     if "crash" in result:
                         log(f"grade: {student}: could not be graded:\n{result['crash']}")
                         result = could_not_grade(course, student, result["crash"])
@@ -709,7 +678,6 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
             finally:
                 bar.close()
                 shutil.rmtree(scratch_root, ignore_errors=True)
-                shutil.rmtree(ipc_root, ignore_errors=True)
     crashed = [report["student"] for report in reports if report.get("crashed")]
     if crashed:
         log(
@@ -719,16 +687,16 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
     return reports
 
 
-def _pool(course, workers, ipc_root):
+def _pool(course, workers):
     return ProcessPoolExecutor(
         max_workers=max(1, workers),
         mp_context=get_context("spawn"),
         initializer=_worker_init,
-        initargs=(course, ipc_root),
+        initargs=(course,),
     )
 
 
-def _run_workers(course, todo, workers, task, ipc_root):
+def _run_workers(course, todo, workers, task):
     """Yield (student, result) for every student of `todo`, graded `workers` at a time.
 
     At most `workers` students are in flight, so when a worker process dies (and
@@ -738,12 +706,12 @@ def _run_workers(course, todo, workers, task, ipc_root):
     """
     queue, suspects = list(todo), []
     while queue:
-        with _pool(course, workers, ipc_root) as pool:
+        with _pool(course, workers) as pool:
             running = {}
             while queue or running:
                 try:
                     while queue and len(running) < max(1, workers):
-                        future = pool.submit(_grade_in_worker, course, queue[0], *task)
+                        future = pool.submit(_grade_in_worker, course, queue[0], task)
                         running[future] = queue.pop(0)
                 except BrokenProcessPool:  # it broke before a result said so
                     suspects += list(running.values())
@@ -757,9 +725,9 @@ def _run_workers(course, todo, workers, task, ipc_root):
                     break
                 yield student, result
         for student in suspects:
-            with _pool(course, 1, ipc_root) as alone:
+            with _pool(course, 1) as alone:
                 try:
-                    result = alone.submit(_grade_in_worker, course, student, *task).result()
+                    result = alone.submit(_grade_in_worker, course, student, task).result()
                 except BrokenProcessPool as error:
                     reason = "the grading process died while grading it (it was retried alone)"
                     result = {"student": student, "crash": f"{reason}: {error}"}

@@ -23,6 +23,7 @@ Execute -- nbgrader's execution, except that a kernel that no longer answers
 import os
 import re
 import symtable
+from functools import lru_cache
 from queue import Empty
 from time import monotonic
 
@@ -90,6 +91,7 @@ class HideGraderFrames(NbGraderPreprocessor):
 # ------------------------------------------------------------------ experiments no grade needs
 
 
+@lru_cache(maxsize=4096)  # the same released cells, student after student
 def names_of(source):
     """(names the code reads from the notebook's globals, names it binds there), or None when
     the code cannot be analysed (syntax error, star import): then it must be run."""
@@ -119,7 +121,7 @@ def names_of(source):
             walk(child, False)
 
     walk(table, True)
-    return loads, binds
+    return frozenset(loads), frozenset(binds)
 
 
 SKIPPED_NOTE = (
@@ -153,38 +155,43 @@ class SkipExperiments(NbGraderPreprocessor):
         path = os.path.join(self.release_dir, f"{notebook_id}.ipynb")
         if not os.path.exists(path):
             return nb, resources
-        release = nbformat.read(path, as_version=4)
-        instructor = {
-            cell.source
-            for cell in release.cells
-            if cell.cell_type == "code" and not cell.metadata.get("nbgrader")
-        }
-        candidates, needed = {}, set()
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            names = names_of(cell.source)
-            if not cell.metadata.get("nbgrader") and cell.source in instructor and names:
-                candidates[index] = names
-            elif names is None:  # unreadable code that runs: it may read anything
-                needed.update(re.findall(r"[A-Za-z_]\w*", cell.source))
-            else:
-                needed.update(names[0])
-        changed = True
-        while changed:
-            changed = False
-            for index, (loads, binds) in list(candidates.items()):
-                if binds & needed:
-                    del candidates[index]
-                    needed.update(loads)
-                    changed = True
-        for index in candidates:
+        for index in experiments(nb, nbformat.read(path, as_version=4)):
             cell = nb.cells[index]
             cell.metadata["bnlab_skipped"] = True
             cell.cell_type = "raw"
             cell.pop("outputs", None)
             cell.pop("execution_count", None)
         return nb, resources
+
+
+def experiments(nb, release):
+    """Indices of the code cells of `nb` that SkipExperiments skips: unchanged code cells
+    of the `release` notebook that nothing that runs needs (see SkipExperiments)."""
+    instructor = {
+        cell.source
+        for cell in release.cells
+        if cell.cell_type == "code" and not cell.metadata.get("nbgrader")
+    }
+    candidates, needed = {}, set()
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        names = names_of(cell.source)
+        if not cell.metadata.get("nbgrader") and cell.source in instructor and names:
+            candidates[index] = names
+        elif names is None:  # unreadable code that runs: it may read anything
+            needed.update(re.findall(r"[A-Za-z_]\w*", cell.source))
+        else:
+            needed.update(names[0])
+    changed = True
+    while changed:
+        changed = False
+        for index, (loads, binds) in list(candidates.items()):
+            if binds & needed:
+                del candidates[index]
+                needed.update(loads)
+                changed = True
+    return sorted(candidates)
 
 
 class RestoreSkipped(NbGraderPreprocessor):

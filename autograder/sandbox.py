@@ -235,13 +235,15 @@ def _instructor_paths():
     return sorted(str(path) for path in paths)
 
 
-def kernel_argv(python, limits=None, *, hide=(), read_only=()):
+def kernel_argv(python, limits=None, *, hide=(), read_only=(), serve=False):
     """The kernelspec argv of a sandboxed kernel running `python` (the student venv's).
 
     hide -- more paths to keep invisible (the grader passes the course workspace);
     read_only -- more folders to show read-only at their own paths.
     The kernelspec must say ``"interrupt_mode": "message"``: a signal to bwrap does not
     reach the kernel (and SIGINT would end the sandbox).
+    serve -- the argv of the grader's fork server (bnlab.forkserver) instead: its
+    protocol runs on the launcher's stdin and stdout (autograder.runner).
     """
     limits = limits or Limits()
     python = os.path.abspath(python)  # not resolved: a venv's python links to its base
@@ -260,18 +262,25 @@ def kernel_argv(python, limits=None, *, hide=(), read_only=()):
         "--file-size",
         str(int(limits.file_size)),
     ]
-    return [*argv, "--", "{connection_file}"]
+    return [*argv, "--serve"] if serve else [*argv, "--", "{connection_file}"]
 
 
 def unsandboxed_argv(python, limits=None):
     """The kernelspec argv with --no-sandbox: `python` as an ordinary process under prlimit
-    (no process limit: outside a user namespace it would count every process of this user,
-    and root is exempt from it anyway). Without prlimit, no limits (grading refuses to start
+    (see limited)."""
+    return limited([str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"], limits)
+
+
+def limited(command, limits=None):
+    """`command` under prlimit with `limits`, as an ordinary process (--no-sandbox): no
+    process limit (outside a user namespace it would count every process of this user, and
+    root is exempt from it anyway). Without prlimit, no limits (grading refuses to start
     then if a memory limit was asked for: workspace.Course.check_memory_limit)."""
     limits = limits or Limits()
-    argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     prlimit = shutil.which("prlimit")
-    return [prlimit, *limits.prlimit_options(processes=False), "--", *argv] if prlimit else argv
+    return (
+        [prlimit, *limits.prlimit_options(processes=False), "--", *command] if prlimit else command
+    )
 
 
 def prepare_matplotlib_cache(folder, python):
@@ -723,12 +732,13 @@ def _become_sandbox_user():
 KERNEL_LOG = "kernel.log"  # in K: what the kernel and bwrap print (the grader reads its end)
 
 
-def _log_to(path):
-    """Send this process's stdout and stderr (and so the kernel's) to `path`, a new file."""
+def _log_to(path, streams=(1, 2)):
+    """Send this process's `streams` (stdout, stderr: and so the kernel's) to `path`, a new
+    file."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
     descriptor = os.open(path, flags, 0o644)
-    os.dup2(descriptor, 1)
-    os.dup2(descriptor, 2)
+    for stream in streams:
+        os.dup2(descriptor, stream)
     os.close(descriptor)
 
 
@@ -755,6 +765,9 @@ def _parser():
     parser.add_argument("--processes", type=int, default=defaults.processes)
     parser.add_argument("--file-size", type=int, default=defaults.file_size)
     parser.add_argument("--probe", action="store_true", help="run `true` in the sandbox")
+    parser.add_argument(
+        "--serve", action="store_true", help="run the grader's fork server (bnlab.forkserver)"
+    )
     parser.add_argument(
         "--check", action="store_true", help="say whether the sandbox can run here (exit 0 if so)"
     )
@@ -783,17 +796,21 @@ def main(argv=None):
         if args.probe:
             command, env = bwrap_command([shutil.which("true", path="/usr/bin:/bin")])
             return _exec(command, env)
-        if not args.connection_file or not args.python:
-            raise LaunchError("usage: --python PYTHON [options] -- CONNECTION_FILE")
+        if not (args.connection_file or args.serve) or not args.python:
+            raise LaunchError("usage: --python PYTHON [options] (--serve | -- CONNECTION_FILE)")
         scratch = os.environ.get("BNLAB_KERNEL_SCRATCH")
         if not scratch:
             raise LaunchError(
                 "BNLAB_KERNEL_SCRATCH is not set: the grader makes one empty folder per kernel"
             )
-        with open(args.connection_file, encoding="utf-8") as handle:
-            connection = json.load(handle)
+        connection = None
+        if args.serve:
+            command = [args.python, "-I", "-m", "bnlab.forkserver", "--own-pid-namespace"]
+        else:
+            with open(args.connection_file, encoding="utf-8") as handle:
+                connection = json.load(handle)
+            command = [args.python, "-m", "ipykernel_launcher", "-f", CONNECTION, *kernel_options]
         limits = Limits(args.memory, args.cpu, args.processes, args.file_size)
-        command = [args.python, "-m", "ipykernel_launcher", "-f", CONNECTION, *kernel_options]
         argv, env = bwrap_command(
             command,
             scratch=scratch,
@@ -805,8 +822,9 @@ def main(argv=None):
             cases=os.environ.get("BNLAB_GRADING_CASES") or None,
         )
         if os.geteuid() == 0:
-            _hand_over([scratch, _ipc_folder(connection)])
-        _log_to(os.path.join(scratch, KERNEL_LOG))
+            _hand_over([scratch] + ([_ipc_folder(connection)] if connection else []))
+        # the server's protocol runs on stdin and stdout: only stderr goes to the log
+        _log_to(os.path.join(scratch, KERNEL_LOG), streams=(2,) if args.serve else (1, 2))
         return _exec(argv, env)
     except (LaunchError, OSError, ValueError) as error:
         print(f"bnlab sandbox: {error}", file=sys.stderr)

@@ -7,7 +7,7 @@ were, for everything that reads cells as code: the loader (bnlab.loader) runs
 graded cells with it, the autograder analyses students' cells with it.
 """
 
-from functools import cache
+from functools import cache, lru_cache
 
 
 def _blank_cell_magic(lines):
@@ -42,6 +42,7 @@ def _transformer():
     return LineKeeping()
 
 
+@lru_cache(maxsize=4096)  # the grader reads the same released cells for every student
 def python_source(source):
     """The Python code of a notebook cell's `source`, line for line.
 

@@ -1,0 +1,306 @@
+"""Run a notebook's code cells for the grader: the trusted half of bnlab.forkserver.
+
+A `NotebookServer` is one fork server (bnlab.forkserver) in the grading
+sandbox (or, with --no-sandbox, as an ordinary process), started once per
+grading worker and used for notebook after notebook, of student after student:
+each notebook runs in a fresh child forked from the untouched server, with the
+student's own notebooks in its home folder. Between notebooks the server ends
+whatever the child left running, and `reset` empties every folder the sandbox
+can write before the next notebook's files go in.
+
+`run` sends the code cells and watches the time: a cell over its time limit is
+interrupted (it ends in KeyboardInterrupt, and the next cells run); a child
+that does not answer `answer_within` seconds after that is killed and the
+notebook ends "unresponsive". What the child sends is the student's process
+speaking: each output is checked against nbformat's schema, sizes are bounded,
+and nothing it says decides a grade (autograder.verdicts does, from the
+harness's files).
+"""
+
+import contextlib
+import json
+import os
+import selectors
+import shutil
+import stat
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat.v4.nbbase import validate
+
+from autograder import sandbox
+from bnlab import exchange
+from bnlab.forkserver import HEADER, MAX_FRAME
+
+STARTUP_SECONDS = 120  # for the server's imports, on a loaded machine
+EXIT_SECONDS = 15  # for the server to end a child and what it left, once asked
+WRITABLE = ("home", "tmp", "results")  # the folders of K the sandbox can write
+OUTPUT_TYPES = ("stream", "display_data", "execute_result", "error")
+
+
+class ServerFailed(RuntimeError):
+    """The server could not start or died: start a new one."""
+
+
+class ServerRefused(ServerFailed):
+    """The server found its state changed from outside and ended before running anything."""
+
+
+@dataclass
+class Ran:
+    """What running one notebook's cells gave.
+
+    outputs -- {cell index: (outputs, execution count)} of the cells that finished;
+    seconds -- {cell index: how long it ran, by the child's clock (for profiles only)};
+    status -- "ok" (every cell ran), "died" (the child ended before the last cell) or
+        "unresponsive" (killed: it did not answer after a time-limit interrupt);
+    log -- the end of what the child printed outside the notebook (C code, subprocesses).
+    """
+
+    outputs: dict = field(default_factory=dict)
+    status: str = "ok"
+    log: str = ""
+    why: str = ""  # the status in words, for the report
+    seconds: dict = field(default_factory=dict)  # {cell index: seconds it ran, as the child says}
+
+
+class NotebookServer:
+    """One fork server and its scratch folder K (see autograder.sandbox for K's layout)."""
+
+    def __init__(self, python, scratch, *, limits, sandboxed=True, hide=(), cases=None):
+        self.python, self.scratch = str(python), Path(scratch)
+        self.limits, self.sandboxed, self.hide, self.cases = limits, sandboxed, hide, cases
+        self.process, self.buffer, self.skeleton = None, b"", set()
+
+    # ------------------------------------------------------------ life
+    def start(self):
+        """Start the server and wait until it has imported everything."""
+        self.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.mkdir(parents=True)
+        argv, env = self._command()  # (makes K's folders without the sandbox)
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log_file(),
+            env=env,
+            cwd=self.scratch if self.sandboxed else self.scratch / "home",
+        )
+        self.buffer = b""
+        kind, message = self._next(STARTUP_SECONDS)
+        if kind != "S" or not message.get("ready"):
+            self.close()
+            raise ServerFailed(f"the grading server did not start: {self.server_log()}")
+        # The folders there now are kept by reset(): some are where the sandbox mounts
+        # something (a course under /tmp is mounted inside the sandbox's /tmp, K/tmp).
+        self.skeleton = {
+            Path(inner) for name in WRITABLE for inner, _, _ in os.walk(self.scratch / name)
+        }
+
+    def _command(self):
+        env = {**os.environ, "BNLAB_KERNEL_SCRATCH": str(self.scratch)}
+        if self.sandboxed:
+            argv = sandbox.kernel_argv(self.python, self.limits, hide=self.hide, serve=True)
+            if self.cases:
+                env["BNLAB_GRADING_CASES"] = str(self.cases)
+            return argv, env
+        for name in WRITABLE:
+            (self.scratch / name).mkdir()
+        env.update(
+            HOME=str(self.scratch / "home"),
+            TMPDIR=str(self.scratch / "tmp"),
+            BNLAB_GRADING_RESULTS=str(self.scratch / "results"),
+        )
+        if self.cases:
+            env["BNLAB_GRADING_CASES"] = str(self.cases)
+        server = [self.python, "-I", "-m", "bnlab.forkserver"]
+        return sandbox.limited(server, self.limits), env
+
+    def _log_file(self):
+        with open(self.scratch / sandbox.KERNEL_LOG, "wb") as handle:
+            return os.dup(handle.fileno())
+
+    @property
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def close(self):
+        """Stop the server (and so the sandbox, and everything in it)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=2)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+        self.process = None
+
+    def server_log(self):
+        return _tail(self.scratch / sandbox.KERNEL_LOG) or "(it printed nothing)"
+
+    # ------------------------------------------------------------ one notebook
+    def reset(self, files=()):
+        """Empty every folder the sandbox can write, then put `files` ({name: bytes}: the
+        student's notebooks) in its home folder. Only between notebooks: no child runs."""
+        for name in WRITABLE:
+            _empty(self.scratch / name, self.skeleton)
+        for name, data in dict(files).items():
+            path = self.scratch / "home" / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+
+    @property
+    def results(self):
+        """Where the harness wrote its files (and the child its log)."""
+        return self.scratch / "results"
+
+    def run(self, cells, timeout, answer_within=10.0):
+        """Run `cells` ([(index, source)]) in a fresh child; a Ran. Raises ServerFailed
+        when the server died or refused (start a new one; the notebook was not graded)."""
+        if not self.alive:
+            raise ServerFailed("the grading server is not running")
+        self._send({"run": [[int(i), s] for i, s in cells]})
+        ran, current, deadline, interrupted = Ran(), None, None, False
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                kind, message = self._next(wait)
+            except TimeoutError:
+                if current is not None and not interrupted:
+                    self._send({"interrupt": True})
+                    interrupted, deadline = True, time.monotonic() + answer_within
+                    continue
+                ran.status = "unresponsive"
+                self._send({"kill": True})
+                self._await_exit()
+                break
+            if kind == "S":
+                if "exit" in message:
+                    if ran.status == "ok" and len(ran.outputs) < len(cells):
+                        ran.status = "died"
+                    break
+                self.close()
+                raise ServerRefused(str(message.get("poisoned") or message)[:300])
+            event, index = message.get("event"), message.get("cell")
+            if event == "start" and isinstance(index, int):
+                current, interrupted = index, False
+                deadline = time.monotonic() + timeout
+            elif event == "done" and index == current:
+                ran.outputs[index] = (_outputs(message.get("outputs")), message.get("count"))
+                seconds = message.get("seconds")
+                ran.seconds[index] = seconds if isinstance(seconds, float) else None
+                current, deadline = None, time.monotonic() + answer_within
+        ran.log = _tail(self.results / "kernel.log")
+        return ran
+
+    def _await_exit(self):
+        deadline = time.monotonic() + EXIT_SECONDS
+        while True:
+            kind, message = self._next(max(0.0, deadline - time.monotonic()))
+            if kind == "S" and "exit" in message:
+                return
+
+    # ------------------------------------------------------------ frames
+    def _send(self, message):
+        payload = json.dumps(message).encode()
+        try:
+            self.process.stdin.write(HEADER.pack(len(payload)) + payload)
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self.close()
+            raise ServerFailed("the grading server died") from None
+
+    def _next(self, timeout):
+        """The next frame: ("S", server message) or ("C", child message or {}). Raises
+        TimeoutError after `timeout` seconds (None: wait for ever), ServerFailed at EOF."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        fd = self.process.stdout.fileno()
+        while True:
+            frame = self._take()
+            if frame is not None:
+                return frame
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError
+            with selectors.DefaultSelector() as selector:
+                selector.register(fd, selectors.EVENT_READ)
+                if not selector.select(left):
+                    raise TimeoutError
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                log = self.server_log()
+                self.close()
+                raise ServerFailed(f"the grading server died: {log[-600:]}")
+            self.buffer += chunk
+
+    def _take(self):
+        if len(self.buffer) < HEADER.size:
+            return None
+        size = HEADER.unpack(self.buffer[: HEADER.size])[0]
+        if size > MAX_FRAME + 1:
+            self.close()
+            raise ServerFailed("the grading server sent a frame over the size limit")
+        if len(self.buffer) < HEADER.size + size:
+            return None
+        payload = self.buffer[HEADER.size : HEADER.size + size]
+        self.buffer = self.buffer[HEADER.size + size :]
+        kind, body = payload[:1].decode("latin-1"), payload[1:]
+        try:
+            message = json.loads(body)
+        except ValueError:
+            message = {}
+        return kind, message if isinstance(message, dict) else {}
+
+
+def _outputs(raw):
+    """The child's outputs as nbformat nodes; anything that is not a valid output of the
+    four kinds is replaced by a note saying so."""
+    outputs = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            if not isinstance(item, dict) or item.get("output_type") not in OUTPUT_TYPES:
+                raise ValueError(item)
+            node = nbformat.from_dict(item)
+            validate(node, node.output_type)
+        except Exception:  # noqa: BLE001 -- whatever the student's process sent
+            node = nbformat.v4.new_output(
+                "stream", name="stdout", text="(an output that is not a valid notebook output)\n"
+            )
+        outputs.append(node)
+    return outputs
+
+
+def _tail(path, size=3000):
+    """The end of a file the sandbox wrote, as text (a link is not followed), or ""."""
+    try:
+        return exchange.read_regular_file(path, size, tail=True).decode("utf-8", "replace")
+    except (OSError, exchange.ExchangeError):
+        return ""
+
+
+def _empty(folder, keep=frozenset()):
+    """Remove everything inside `folder` but the folders of `keep` (paths), whatever modes
+    the sandbox gave them; links are removed, never followed."""
+    folder = Path(folder)
+    os.chmod(folder, 0o755)
+    for entry in list(os.scandir(folder)):
+        path = Path(entry.path)
+        if not entry.is_dir(follow_symlinks=False):
+            path.unlink()
+        elif path in keep:
+            _empty(path, keep)
+        else:
+            os.chmod(path, stat.S_IRWXU)
+            for inner, dirs, _ in os.walk(path):  # top-down: each folder opened before it is read
+                for name in dirs:
+                    with contextlib.suppress(OSError):
+                        os.chmod(os.path.join(inner, name), stat.S_IRWXU)
+            shutil.rmtree(path)
