@@ -19,7 +19,7 @@ INSTRUCTOR_DEPENDENCIES = [
     "nbgrader==0.9.*",
     "nbformat>=5.9",
     "nbclient>=0.10",
-    "nbconvert>=7",  # preprocessors named in nbgrader_config.py
+    "nbconvert>=7",  # preprocessors named in the nbgrader configuration
     "traitlets>=5.9",
     "jupyter_client>=8",  # kernels over Unix sockets (transport "ipc")
     "ipykernel>=6.25",  # the grading kernel: python -m ipykernel_launcher

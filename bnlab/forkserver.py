@@ -262,8 +262,43 @@ def end_the_rest(own_pid_namespace, patience=10.0):
             except ChildProcessError:
                 break
         if not left or time.monotonic() > deadline:
-            return
+            break
         time.sleep(0.002)
+    if own_pid_namespace:  # the sandbox's IPC namespace and /dev/shm are this server's own
+        clear_shared_memory()
+
+
+def clear_shared_memory():
+    """Remove the System V IPC objects and the /dev/shm files the last child left: they
+    outlive processes. (POSIX message queues cannot be listed without a mount of their
+    file system; nothing the next child runs opens one it did not create.)"""
+    import ctypes
+    import shutil
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ipc_rmid = 0
+    for kind in ("shm", "msg", "sem"):
+        try:
+            with open(f"/proc/sysvipc/{kind}", encoding="ascii") as handle:
+                rows = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            ident = int(row.split()[1])
+            if kind == "sem":
+                libc.semctl(ident, 0, ipc_rmid)
+            elif kind == "shm":
+                libc.shmctl(ident, ipc_rmid, None)
+            else:
+                libc.msgctl(ident, ipc_rmid, None)
+    for entry in os.scandir("/dev/shm") if os.path.isdir("/dev/shm") else []:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 # ------------------------------------------------------------------ the child

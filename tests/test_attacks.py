@@ -361,8 +361,9 @@ def test_the_reports_say_it_was_sandboxed(attacked):
 def test_a_submission_that_kills_its_worker_is_graded_zero_and_costs_nobody(
     course_copy, inbox, baseline, tmp_path
 ):
-    """--no-sandbox: the kernel can kill the process that grades it. The pool breaks; the
-    students in flight are graded again, the killer alone, and it is exported with 0."""
+    """--no-sandbox: the student's code can kill the process that grades it (the parent of
+    the notebook server it runs in). The pool breaks; the students in flight are graded
+    again, the killer alone, and it is exported with 0."""
     killer = "kills-its-worker"
     staging = tmp_path / "inbox"
     for student in HONEST:
@@ -372,7 +373,10 @@ def test_a_submission_that_kills_its_worker_is_graded_zero_and_costs_nobody(
         killer,
         "# GRADED FUNCTION: batchnorm_forward\nimport os, signal\n"
         + WRONG
-        + "\nos.kill(os.getppid(), signal.SIGKILL)\n",
+        + "\nserver = os.getppid()\n"
+        + "with open(f'/proc/{server}/stat') as stat:\n"
+        + "    worker = int(stat.read().rsplit(')', 1)[1].split()[1])\n"
+        + "os.kill(worker, signal.SIGKILL)\n",
     )
     course = course_copy("worker-killer")
     collect(course, staging)
