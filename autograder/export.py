@@ -23,7 +23,7 @@ import csv
 import io
 import json
 
-from autograder.grade import read_report
+from autograder.reports import read_report
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 

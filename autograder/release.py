@@ -211,7 +211,14 @@ def _is_course_distribution(name):
 
 
 def student_venv(course, wheel):
-    """A fresh venv with the student wheel as its only bnlab.
+    """The course's student venv (.work/student-venv): make_student_venv; its folder."""
+    venv = course.work / "student-venv"
+    make_student_venv(venv, wheel)
+    return venv
+
+
+def make_student_venv(venv, wheel):
+    """A fresh venv at `venv` with the student wheel as its only bnlab; its Python.
 
     Its third-party packages (numpy, matplotlib, ipykernel, nbclient, ...) are
     borrowed read-only from this environment: a folder of links to everything in
@@ -220,7 +227,7 @@ def student_venv(course, wheel):
     file), put on the venv's path. So `import bnlab` can only find the wheel,
     and the instructor-only package is not there at all.
     """
-    venv = course.work / "student-venv"
+    venv = Path(venv)
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -260,7 +267,7 @@ def student_venv(course, wheel):
         "env": KERNEL_ENV,
     }
     write_if_changed(kernels / "kernel.json", json.dumps(spec))
-    return venv
+    return python
 
 
 def run_in_student_venv(course, wheel, notebooks):

@@ -32,6 +32,7 @@ import nbformat
 from nbformat.v4.nbbase import validate
 
 from autograder import sandbox
+from autograder.workspace import KERNEL_ENV
 from bnlab import exchange
 from bnlab.forkserver import HEADER, MAX_FRAME
 
@@ -70,9 +71,10 @@ class Ran:
 class NotebookServer:
     """One fork server and its scratch folder K (see autograder.sandbox for K's layout)."""
 
-    def __init__(self, python, scratch, *, limits, sandboxed=True, hide=(), cases=None):
+    def __init__(self, python, scratch, *, limits, sandboxed=True, hide=(), cases=None, fonts=None):
         self.python, self.scratch = str(python), Path(scratch)
         self.limits, self.sandboxed, self.hide, self.cases = limits, sandboxed, hide, cases
+        self.fonts = fonts  # matplotlib's font cache (sandbox.prepare_matplotlib_cache)
         self.process, self.buffer, self.skeleton = None, b"", set()
 
     # ------------------------------------------------------------ life
@@ -102,21 +104,28 @@ class NotebookServer:
         }
 
     def _command(self):
-        env = {**os.environ, "BNLAB_KERNEL_SCRATCH": str(self.scratch)}
+        """(argv, environment) of the server: the sandbox's launcher (which lays out K and
+        sets the sandbox's own environment), or with --no-sandbox the server itself."""
+        env = {**os.environ, **KERNEL_ENV, "NBGRADER_EXECUTION": "autograde"}
+        env["BNLAB_KERNEL_SCRATCH"] = str(self.scratch)
+        for name, value in (("BNLAB_GRADING_CASES", self.cases), ("BNLAB_MPL_CACHE", self.fonts)):
+            env.pop(name, None)
+            if value:
+                env[name] = str(value)
         if self.sandboxed:
-            argv = sandbox.kernel_argv(self.python, self.limits, hide=self.hide, serve=True)
-            if self.cases:
-                env["BNLAB_GRADING_CASES"] = str(self.cases)
-            return argv, env
+            return sandbox.kernel_argv(self.python, self.limits, hide=self.hide, serve=True), env
         for name in WRITABLE:
             (self.scratch / name).mkdir()
+        config = self.scratch / "home" / ".config" / "matplotlib"
+        config.mkdir(parents=True)
+        for fontlist in Path(self.fonts).glob("fontlist-*.json") if self.fonts else []:
+            shutil.copyfile(fontlist, config / fontlist.name)
         env.update(
             HOME=str(self.scratch / "home"),
             TMPDIR=str(self.scratch / "tmp"),
+            MPLCONFIGDIR=str(config),
             BNLAB_GRADING_RESULTS=str(self.scratch / "results"),
         )
-        if self.cases:
-            env["BNLAB_GRADING_CASES"] = str(self.cases)
         server = [self.python, "-I", "-m", "bnlab.forkserver"]
         return sandbox.limited(server, self.limits), env
 

@@ -113,6 +113,11 @@ def extra_dependencies():
     return found
 
 
+# Extras whose packages the instructor's code imports only when a feature asks for it
+# (and then says which extra to install when it is missing).
+INSTRUCTOR_EXTRAS = {"dask": "grade --scheduler imports distributed only then"}
+
+
 def declared(scope):
     """{canonical name: version bound} of what code of `scope` may use."""
     if scope == "build":
@@ -121,6 +126,9 @@ def declared(scope):
         requirements = student_dependencies()
         if scope in ("instructor", "dev"):
             requirements = requirements + instructor_dependencies()
+        if scope == "instructor":
+            extras = _toml(ROOT / "pyproject.toml")["project"]["optional-dependencies"]
+            requirements = requirements + [r for e in INSTRUCTOR_EXTRAS for r in extras[e]]
         if scope == "dev":
             requirements = requirements + extra_dependencies()
     found = {}

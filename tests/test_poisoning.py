@@ -37,9 +37,15 @@ import numpy as _np
 from bnlab import harness as _harness
 own = {f"{stem}.ipynb" for stem in STEMS}
 def _listing(folder):
+    # the files a student's code could have left: writable ones (a course under /tmp is
+    # mounted read-only inside the sandbox's /tmp)
     found = []
     for root, dirs, files in os.walk(folder):
-        found += [os.path.relpath(os.path.join(root, f), folder) for f in files]
+        found += [
+            os.path.relpath(os.path.join(root, f), folder)
+            for f in files
+            if os.access(os.path.join(root, f), os.W_OK)
+        ]
     return sorted(f for f in found if f not in own)
 def _ipc(kind):
     try:
@@ -60,7 +66,7 @@ state = {
     "priority": os.getpriority(os.PRIO_PROCESS, 0),
     "cpus": sorted(os.sched_getaffinity(0)),
     "numpy": [float(_np.mean([1.0, 2.0, 3.0])), bool(_np.allclose(1.0, 2.0))],
-    "builtins": [sum([1, 2]), len([1, 2, 3]), isinstance(1, str)],
+    "builtins": [sum([1, 2]), len([1, 2, 3]), hasattr(builtins, "poison_marker")],
     "harness": _harness.run.__module__ + "." + _harness.run.__qualname__,
     "modules": sorted(m for m in sys.modules if m.startswith("poison")),
     "env": sorted(k for k in os.environ if k.startswith("POISON")),
@@ -76,7 +82,7 @@ POISONS = {
         numpy.mean = lambda *a, **k: 0.0
         numpy.allclose = lambda *a, **k: True
         builtins.sum = lambda *a, **k: 0
-        builtins.isinstance = lambda *a: True
+        builtins.poison_marker = True
         bnlab.harness.run = lambda *a, **k: None
         sys.modules["poison_module"] = types.ModuleType("poison_module")
         os.environ["POISON"] = "1"
@@ -224,6 +230,7 @@ def test_the_first_probe_saw_a_clean_start(poisoned):
         assert state is not None, stem
         assert state["home"] == [] and state["tmp"] == [] and state["others"] == [], state
         assert state["numpy"] == [2.0, False] and state["builtins"] == [3, 3, False], state
+        assert state["shm"] == [] and state["priority"] == 0, state
         assert state["harness"] == "bnlab.harness.run" and state["modules"] == [], state
         assert state["env"] == [] and state["ipc"] == [0, 0, 0], state
 

@@ -1,0 +1,86 @@
+"""The parent's half of grading: it alone writes the gradebook, autograded/ and reports.
+
+Each finished student is merged in one go: the autograded notebooks (written
+to a new folder, then swapped in), the scores, comments and review flags in
+the gradebook, and last the report -- the marker that the student is done. A
+run killed between two students leaves every merged student whole.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+from autograder import reports
+from autograder.workspace import write_atomic
+from bnlab.course import ASSIGNMENT
+
+
+def merge(course, gradebook, result, previous_digest, source):
+    """Write one graded student (a result of autograder.submission) into the course;
+    returns the report. Manual grades are kept when the submission is unchanged
+    (previous_digest: the digest of the submission the last report graded)."""
+    student = result["student"]
+    _write_autograded(course.autograded / student / ASSIGNMENT, result["autograded"])
+    keep_manual = previous_digest is not None and previous_digest == result["digest"]
+    gradebook.update_or_create_student(student)
+    kwargs = {"timestamp": result["timestamp"]} if result.get("timestamp") else {}
+    submission = gradebook.update_or_create_submission(ASSIGNMENT, student, **kwargs)
+    by_key = {(g["notebook"], g["name"]): g for g in result["grades"]}
+    flagged = {flag["notebook"] for flag in result["flags"]}
+    for notebook in submission.notebooks:
+        status = result["notebooks"].get(notebook.name, {}).get("status", "ok")
+        notebook.flagged = notebook.name in flagged
+        comments = {c.name: c for c in notebook.comments}
+        for grade in notebook.grades:
+            graded = by_key.get((notebook.name, grade.name)) if status == "ok" else None
+            if not keep_manual:
+                grade.manual_score = None
+            if graded is None:
+                grade.auto_score, grade.needs_manual_grade = 0.0, False
+                continue
+            grade.auto_score = graded["auto_score"]
+            grade.needs_manual_grade = grade.manual_score is None and graded["needs_manual_grade"]
+            comment = comments.get(grade.name)
+            if comment is not None and graded.get("comment") is not None:
+                comment.auto_comment = graded["comment"]
+    gradebook.db.commit()
+    return reports.write_report(course, result, source)
+
+
+def _write_autograded(dest, files):
+    """Replace the folder `dest` by one holding `files` ({name: bytes})."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    new = dest.with_name(f".{dest.name}.new-{os.getpid()}")
+    trash = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    for name, data in files.items():
+        write_atomic(new / Path(name).name, data)
+    if dest.exists():
+        os.rename(dest, trash)
+    os.rename(new, dest)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def complete_in_gradebook(gradebook):
+    """Students whose submission has a score (or a pending manual grade) for every cell."""
+    complete = set()
+    for submission in gradebook.assignment_submissions(ASSIGNMENT):
+        grades = [g for notebook in submission.notebooks for g in notebook.grades]
+        if grades and all(g.auto_score is not None or g.needs_manual_grade for g in grades):
+            complete.add(submission.student.id)
+    return complete
+
+
+def cleanup_stale(course):
+    """What a killed run left half-written (called under the grading lock)."""
+    for folder in [*course.work.glob("grade-*"), *course.work.glob(".template-*")]:
+        shutil.rmtree(folder, ignore_errors=True)
+    if course.autograded.exists():
+        for student_dir in course.autograded.iterdir():
+            for trash in [
+                *student_dir.glob(f".{ASSIGNMENT}.old-*"),
+                *student_dir.glob(f".{ASSIGNMENT}.new-*"),
+            ]:
+                shutil.rmtree(trash, ignore_errors=True)

@@ -1,0 +1,401 @@
+"""One submission's grading: what a worker does, here or on a Dask cluster.
+
+A worker gets a `Submission` (the student's files, as bytes: no shared
+filesystem is assumed) and the run's `Context` (what the gradebook holds of the
+source notebooks, the release notebooks, the settings), and returns a plain
+dict: scores, outcomes, messages' material and the autograded notebooks as
+bytes. It writes nothing but its own scratch folder; the parent merges.
+
+Each notebook is read (a missing or invalid one is not run: its functions score
+0 and the report says why), scanned for code that could fake a pass
+(autograder.review), put in the state nbgrader grades (autograder.autograde),
+and run in a fresh child of this worker's notebook server (autograder.runner).
+Its hidden test cells only record what the student's functions return
+(bnlab.harness); the verdicts are decided here, from those records
+(autograder.verdicts), and are the hidden tests' scores and outputs. A notebook
+whose code ends its process or stops answering is run once more, then scored 0.
+"""
+
+import atexit
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from autograder import autograde, review, runner, verdicts
+from autograder.sandbox import Limits
+from bnlab.course import NOTEBOOKS
+
+TIMESTAMP = "timestamp.txt"
+RAN_WHY = {
+    "died": "the kernel died while running it: the code crashed or ended the process",
+    "unresponsive": "the kernel stopped responding after a cell ran past its time limit",
+}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A student's handed-in folder: {path relative to it: bytes}."""
+
+    student: str
+    files: dict
+
+    @classmethod
+    def read(cls, student, folder):
+        folder = Path(folder)
+        files = {
+            path.relative_to(folder).as_posix(): path.read_bytes()
+            for path in sorted(folder.rglob("*"))
+            if path.is_file() and not path.is_symlink()
+        }
+        return cls(student, files)
+
+    @property
+    def digest(self):
+        return files_digest(self.files)
+
+
+def files_digest(files):
+    """sha256 over the names and bytes of a folder's files ({relative path: bytes})."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0")
+        digest.update(hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every worker needs to grade any student; made once per run by the parent.
+
+    assignment -- {stem: autograde.SourceNotebook}; releases -- {stem: release notebook};
+    timeout -- seconds per cell; limits -- sandbox.Limits; sandboxed -- False: --no-sandbox;
+    run_all_cells -- also the notebooks' experiments;
+    python, cases, fonts, hide -- the student venv's Python, the recorded cases, the font
+        cache and the paths the sandbox hides, on this machine (None on a cluster: a
+        worker makes its own); scratch -- where this machine's workers work;
+    wheel -- the student wheel's name and bytes (for a worker that makes its own venv);
+    fingerprint -- of the grader's code that decides verdicts: a worker with other code
+        refuses to grade.
+    """
+
+    assignment: dict
+    releases: dict
+    timeout: int
+    limits: Limits
+    sandboxed: bool
+    run_all_cells: bool
+    fingerprint: str
+    python: Path | None = None
+    cases: Path | None = None
+    fonts: Path | None = None
+    hide: tuple = ()
+    wheel: tuple | None = None
+    scratch: Path | None = None
+
+
+# ------------------------------------------------------------------ the notebooks
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def inspect_notebook(name, data):
+    """(status, message, notebook or None) for one submitted notebook's bytes (None: missing)."""
+    if data is None:
+        return "missing", f"{name} was not submitted", None
+    try:
+        parsed = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        return "invalid", f"{name} is not a valid notebook (invalid JSON: {error})", None
+    try:
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("cells"), list):
+            raise ValueError("it has no list of cells")
+        notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
+        nbformat.validate(notebook)
+    except Exception as error:  # nbformat raises several kinds
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return "invalid", f"{name} is not a valid notebook ({first[:200]})", None
+    return "ok", "", notebook
+
+
+def restore_test_cells(notebook, release):
+    """Put back the graded test cells a student deleted, where the release has them.
+
+    (nbgrader's own add_missing_cells fails when the cell before a deleted test
+    is a locked cell that is not graded, such as a visible check.) Sanitizing then
+    overwrites every locked cell with the source version, as for any test cell.
+    Returns the grade_ids restored.
+    """
+    if release is None:
+        return []
+    present = {_grade_id(cell) for cell in notebook.cells}
+    restored = []
+    for index, cell in enumerate(release.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if not (meta.get("grade") and cell.cell_type == "code") or grade_id in present:
+            continue
+        position = len(notebook.cells)
+        for earlier in reversed(release.cells[:index]):
+            anchor = _grade_id(earlier)
+            if anchor in present:
+                position = 1 + max(
+                    i for i, c in enumerate(notebook.cells) if _grade_id(c) == anchor
+                )
+                break
+        notebook.cells.insert(position, nbformat.from_dict(json.loads(json.dumps(cell))))
+        present.add(grade_id)
+        restored.append(grade_id)
+    return restored
+
+
+def changed_test_cells(notebook, release):
+    """grade_ids of graded test cells whose source differs from the release (restored)."""
+    if release is None:
+        return []
+    released = {
+        _grade_id(c): c.source for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")
+    }
+    return [
+        _grade_id(cell)
+        for cell in notebook.cells
+        if cell.get("cell_type") == "code"
+        and _grade_id(cell) in released
+        and cell.get("source") != released[_grade_id(cell)]
+    ]
+
+
+# ------------------------------------------------------------------ one submission
+
+
+def grade_submission(submission, context):
+    """Grade one submission; a plain dict (see autograder.merge)."""
+    own = {  # the student's notebooks, as handed in: the home folder of their code
+        name: data for name, data in submission.files.items() if name in _NOTEBOOK_FILES
+    }
+    notebooks, flags, grades, graded = {}, [], [], {}
+    for stem in NOTEBOOKS:
+        name = f"{stem}.ipynb"
+        status, message, notebook = inspect_notebook(name, own.get(name))
+        info = notebooks[stem] = {"status": status, "message": message, "cells": {}}
+        if status != "ok":
+            continue
+        release = context.releases.get(stem)
+        sources = {_grade_id(c): c.source for c in release.cells} if release else {}
+        flags += [f.as_dict() for f in review.scan_notebook(notebook, stem, sources)]
+        info["changed_tests"] = changed_test_cells(notebook, release)
+        info["restored_tests"] = restore_test_cells(notebook, release)
+        try:
+            autograde.sanitize(notebook, context.assignment[stem])
+        except autograde.SanitizeError as error:
+            info.update(status="error", message=f"{name} could not be graded ({error})")
+            continue
+        ran, decided = _run_notebook(context, stem, notebook, release, own)
+        if ran.status != "ok":
+            info.update(status="error", message=f"{name} could not be graded ({ran.why})")
+            if ran.log:
+                info["log"] = "--- the kernel's own output (last lines)\n" + ran.log[-4000:]
+            continue
+        info["cells"] = _decided_outcomes(notebook, decided)
+        graded[name] = nbformat.writes(notebook).encode("utf-8")
+        grades += autograde.scores(notebook, context.assignment[stem])
+    _replace_scores(grades, notebooks)
+    timestamp = submission.files.get(TIMESTAMP)
+    return {
+        "student": submission.student,
+        "digest": submission.digest,
+        "timestamp": timestamp.decode("utf-8", "replace").strip() if timestamp else None,
+        "notebooks": notebooks,
+        "grades": grades,
+        "flags": flags,
+        "extra_files": sorted(set(submission.files) - _NOTEBOOK_FILES - {TIMESTAMP}),
+        "autograded": graded,
+    }
+
+
+_NOTEBOOK_FILES = {f"{stem}.ipynb" for stem in NOTEBOOKS}
+
+
+def _run_notebook(context, stem, notebook, release, own):
+    """(runner.Ran, decided verdicts) of running one sanitized notebook, whose outputs go
+    into `notebook`. A notebook whose code ends its process, or stops answering, is run
+    once more; a server that refuses to go on (its state was changed from outside) is
+    replaced without counting."""
+    cells, skipped = autograde.to_run(notebook, release, not context.run_all_cells)
+    attempts, restarts = 0, 0
+    while True:
+        server = worker_server(context)
+        server.reset(own)
+        try:
+            ran = server.run(cells, context.timeout)
+        except runner.ServerRefused:
+            restarts += 1
+            if restarts > 3:
+                raise
+            continue
+        except runner.ServerFailed as error:
+            ran = runner.Ran(status="died", log=str(error))
+        attempts += 1
+        if ran.status == "ok" or attempts == 2:
+            break
+    ran.why = RAN_WHY.get(ran.status, "")
+    decided = verdicts.decide_notebook(stem, _local(context).cases, server.results)
+    autograde.attach(notebook, ran.outputs, skipped)
+    return ran, decided
+
+
+def _cell_outcomes(notebook):
+    """{grade_id: (status, detail)} of the graded test cells of an autograded notebook."""
+    outcomes = {}
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        status, detail = "passed", ""
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                ename, evalue = output.get("ename", ""), str(output.get("evalue", ""))
+                # a cell over its time limit is interrupted: it ends in KeyboardInterrupt
+                if ename == "KeyboardInterrupt":
+                    status, detail = "timeout", "stopped: the cell ran longer than the time limit"
+                elif ename == "MemoryError":
+                    status, detail = "memory", "stopped: the code ran out of memory (MemoryError)"
+                else:
+                    status = "failed"
+                    detail = f"{ename}: {evalue.strip().splitlines()[0] if evalue.strip() else ''}"
+                break
+        outcomes[meta["grade_id"]] = (status, detail[:300])
+    return outcomes
+
+
+def _decided_outcomes(notebook, decided):
+    """{grade_id: (status, detail)} of the notebook's graded cells, the hidden tests' from
+    `decided` (autograder.verdicts); each hidden test cell's outputs are replaced by its
+    verdict, which is what the feedback shows."""
+    from_cells = _cell_outcomes(notebook)
+    outcomes = {}
+    for cell in notebook.cells:
+        grade_id = _grade_id(cell)
+        if grade_id not in from_cells:
+            continue
+        verdict = decided.get(grade_id)  # every graded code cell is a hidden test
+        if verdict is None:  # the kernel left no results: the cell's own error says why
+            status, detail = from_cells[grade_id]
+            if status == "passed":
+                status, detail = "failed", "the test did not run to the end"
+        else:
+            status, detail = verdict
+        outcomes[grade_id] = (status, detail)
+        streams = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
+        if status != "passed":
+            ename, _, evalue = detail.partition(": ")
+            streams.append(
+                nbformat.v4.new_output(
+                    "error", ename=ename or "Failed", evalue=evalue, traceback=[detail]
+                )
+            )
+        cell.outputs = streams
+    return outcomes
+
+
+def _replace_scores(grades, notebooks):
+    """The hidden test cells' scores are the decided verdicts, not nbgrader's."""
+    for grade in grades:
+        outcome = notebooks.get(grade["notebook"], {}).get("cells", {}).get(grade["name"])
+        if outcome is not None and grade["cell_type"] == "code":
+            passed = outcome[0] == "passed"
+            grade["auto_score"] = float(grade["max_score"]) if passed else 0.0
+            grade["needs_manual_grade"] = False
+
+
+# ------------------------------------------------------------------ this worker's server
+
+
+_WORKER = {}  # per process: the local context (venv, cases) and the notebook server
+
+
+@dataclass
+class _Local:
+    python: Path
+    cases: Path
+    fonts: Path | None
+    scratch: Path
+
+
+def _local(context):
+    """The student venv, cases and scratch folder this worker process uses: the parent's
+    (same machine), or its own, made once from the context (a cluster worker)."""
+    key = ("local", context.fingerprint)
+    if key not in _WORKER:
+        if context.python is not None:
+            scratch = Path(context.scratch or tempfile.mkdtemp(prefix="bnlab-grading-"))
+            _WORKER[key] = _Local(Path(context.python), Path(context.cases), context.fonts, scratch)
+        else:
+            _WORKER[key] = _prepare_remote(context)
+    return _WORKER[key]
+
+
+def _prepare_remote(context):
+    """On a worker without the course's files: a student venv from the wheel, the recorded
+    cases and the font cache, in a folder of its own (removed when the process exits)."""
+    from autograder import release, sandbox
+
+    if verdicts_fingerprint() != context.fingerprint:
+        raise RuntimeError(
+            "this worker's bnlab-instructor differs from the grader's (its reference "
+            "solutions or hidden tests are not the same): install the same version"
+        )
+    folder = Path(tempfile.mkdtemp(prefix="bnlab-worker-"))
+    atexit.register(shutil.rmtree, folder, True)
+    name, data = context.wheel
+    wheel = folder / name
+    wheel.write_bytes(data)
+    python = release.make_student_venv(folder / "student-venv", wheel)
+    cases = folder / "cases"
+    verdicts.write_cases(cases)
+    fonts = folder / "mpl-cache"
+    sandbox.prepare_matplotlib_cache(fonts, python)
+    return _Local(python, cases, fonts, folder / "scratch")
+
+
+def verdicts_fingerprint():
+    """sha256 of the grader's code and data that decide verdicts: the reference solutions,
+    the hidden tests and the verdicts module."""
+    from autograder import boundary
+
+    root = boundary.instructor_root()
+    digest = hashlib.sha256()
+    for path in sorted([root / "reference.py", root / "verdicts.py"]) + sorted(
+        (root / "hidden_tests").glob("*.py")
+    ):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def worker_server(context):
+    """This worker's notebook server (started at first use, and again if it stopped)."""
+    local = _local(context)
+    key = ("server", context.fingerprint)
+    server = _WORKER.get(key)
+    if server is None:
+        server = runner.NotebookServer(
+            local.python,
+            local.scratch / f"server-{os.getpid()}",
+            limits=context.limits,
+            sandboxed=context.sandboxed,
+            hide=list(context.hide),
+            cases=local.cases,
+            fonts=local.fonts,
+        )
+        _WORKER[key] = server
+        atexit.register(server.close)
+    if not server.alive:
+        server.start()
+    return server
