@@ -228,6 +228,14 @@ def _can_grade(course, here):
                 sandbox.check()
     except (MemoryLimitError, sandbox.SandboxUnavailable) as error:
         raise GradeError(str(error)) from None
+    if not here:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise GradeError(
+                "grading on a Dask cluster (--scheduler) needs the dask extra: "
+                "pip install 'bnlab-instructor[dask]' (on the workers too)"
+            ) from None
     if not all((course.source / f"{stem}.ipynb").exists() for stem in NOTEBOOKS):
         raise GradeError("no release yet: run `python -m autograder release` first")
 

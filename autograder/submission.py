@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,7 +319,8 @@ def _replace_scores(grades, notebooks):
 # ------------------------------------------------------------------ this worker's server
 
 
-_WORKER = {}  # per process: the local context (venv, cases) and the notebook server
+_WORKER = {}  # per process: the local context (venv, cases); per thread: a notebook server
+_PREPARING = threading.Lock()  # a Dask worker may run tasks in several threads
 
 
 @dataclass
@@ -380,14 +382,15 @@ def verdicts_fingerprint():
 
 
 def worker_server(context):
-    """This worker's notebook server (started at first use, and again if it stopped)."""
+    """This worker thread's notebook server (started at first use, and again if it
+    stopped)."""
     local = _local(context)
-    key = ("server", context.fingerprint)
+    key = ("server", context.fingerprint, threading.get_ident())
     server = _WORKER.get(key)
     if server is None:
         server = runner.NotebookServer(
             local.python,
-            local.scratch / f"server-{os.getpid()}",
+            local.scratch / f"server-{os.getpid()}-{len(_WORKER)}",
             limits=context.limits,
             sandboxed=context.sandboxed,
             hide=list(context.hide),

@@ -129,14 +129,21 @@ POISONS = {
                 while time.time() < deadline:
                     for folder in ("/grading/results", str(Path.home()), "/tmp"):
                         try:
-                            for name in os.listdir(folder):
-                                Path(folder, name).write_bytes(b"poison")
                             Path(folder, "poison-daemon.txt").write_text("x")
+                            names = os.listdir(folder)
                         except OSError:
-                            pass
+                            continue
+                        for name in names:
+                            try:
+                                Path(folder, name).write_bytes(b"poison")
+                            except OSError:
+                                pass
                     time.sleep(0.01)
             os._exit(0)
-        time.sleep(0.3)
+        for _ in range(100):
+            if Path("/tmp/poison-daemon.txt").exists():
+                break
+            time.sleep(0.05)
         print("POISONED", Path("/tmp/poison-daemon.txt").exists())
         """,
     "poison-kills-server": """
