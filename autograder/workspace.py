@@ -30,7 +30,11 @@ from pathlib import Path
 from bnlab.course import ASSIGNMENT
 
 COURSE_ID = "bnlab"
-MANUAL_ANSWERS = {"why_no_b": "03_removing_b"}  # markdown answers graded by hand
+MANUAL_ANSWERS = {
+    "why_no_b": "03_removing_b",
+    "running_or_recomputed": "06_test_time",
+    "b_before_layer_norm": "07_layer_norm",
+}  # markdown answers graded by hand
 
 # Deliberate limits of the grading kernel (see the instructor's guide).
 # Seconds per cell. While grading, the longest cell that runs (an imports cell)
