@@ -241,11 +241,15 @@ def table(summary):
     out += [fmt(cells) for cells in lines]
     pending = sum(1 for row in summary if row["pending"])
     out.append("")
+    answers = (
+        f"the written answer {manual_names} ({_number(manual_max)} points) is"
+        if len(MANUAL_ANSWERS) == 1
+        else f"the written answers {manual_names} ({_number(manual_max)} points in all) are"
+    )
     out.append(
         f"{len(summary)} student(s). 'auto' is the autograded total out of {_number(auto_max)}; "
-        f"the written answer {manual_names} ({_number(manual_max)} points) is graded by hand: "
-        f"'pending' means it needs manual grading ({pending} student(s)), and 'total' then "
-        "shows the autograded part followed by +?."
+        f"{answers} graded by hand: 'pending' means one still needs manual grading "
+        f"({pending} student(s)), and 'total' then shows the points so far followed by +?."
     )
     unlimited = [row["student"] for row in summary if row.get("memory_limit") == 0]
     if unlimited:

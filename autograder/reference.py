@@ -425,3 +425,99 @@ def batchnorm_forward_inference(Z, gamma, beta, running_mean, running_var, eps=1
     Z_norm = (Z - running_mean) / np.sqrt(running_var + eps)
     Z_tilde = gamma * Z_norm + beta
     return Z_tilde
+
+
+def model_forward_inference(X, parameters, running, activation="relu"):
+    """Forward pass of the whole network at test time.
+
+    Layers 1..L-1: Z[l] = W[l] A[l-1], then batchnorm_forward_inference with
+    that layer's running averages, then the activation. Layer L:
+    AL = softmax(WL A[L-1] + bL). Each column of AL depends on its own example
+    only, so m may be 1.
+
+    Arguments:
+    X -- (n_x, m) inputs, one example per column
+    parameters -- dict from initialize_parameters (trained): W1..WL (n_l, n_{l-1}),
+                  gamma1..gamma{L-1} and beta1..beta{L-1} (n_l, 1), bL (C, 1)
+    running -- dict of running averages, as training.train returns them in
+               history["running"]: "mean1", "var1", ..., "mean{L-1}", "var{L-1}",
+               each (n_l, 1)
+    activation -- activation of the hidden layers: "relu", "tanh" or "sigmoid"
+
+    Returns:
+    AL -- (C, m) class probabilities
+    """
+    L = sum(1 for key in parameters if key.startswith("W"))
+    A = X
+    for l in range(1, L):
+        Z = parameters[f"W{l}"] @ A
+        Z_tilde = batchnorm_forward_inference(
+            Z,
+            parameters[f"gamma{l}"],
+            parameters[f"beta{l}"],
+            running[f"mean{l}"],
+            running[f"var{l}"],
+        )
+        A = activation_forward(Z_tilde, activation)
+    ZL = parameters[f"W{L}"] @ A + parameters[f"b{L}"]
+    AL = softmax(ZL)
+    return AL
+
+
+# ------------------------------------------------------------- 07 layer norm
+
+
+def layernorm_forward(Z, gamma, beta, eps=1e-5):
+    """Layer Norm: each example (column) is normalized over the n_l units of the layer.
+
+    The computation of batchnorm_forward along the other axis: mu and var are
+    the mean and the biased variance of each column's n_l values, shape (1, m).
+    gamma and beta stay per unit, (n_l, 1). No example's output depends on the
+    other examples, so training and test time are the same.
+
+    Arguments:
+    Z -- (n_l, m) pre-activations of layer l, one example per column
+    gamma -- (n_l, 1) scale
+    beta -- (n_l, 1) shift
+    eps -- small constant added to the variance, inside the square root
+
+    Returns:
+    Z_tilde -- (n_l, m) gamma * Z_norm + beta
+    cache -- (Z, Z_norm, mu, var, gamma, beta, eps), with Z_norm (n_l, m),
+             mu and var (1, m)
+    """
+    mu = np.mean(Z, axis=0, keepdims=True)
+    Z_centered = Z - mu
+    var = np.mean(Z_centered * Z_centered, axis=0, keepdims=True)
+    Z_norm = Z_centered * (1 / np.sqrt(var + eps))
+    Z_tilde = gamma * Z_norm + beta
+    cache = (Z, Z_norm, mu, var, gamma, beta, eps)
+    return Z_tilde, cache
+
+
+def layernorm_backward(dZ_tilde, cache):
+    """Backward pass of Layer Norm.
+
+    gamma and beta are per unit, so, as in Batch Norm, their gradients sum over
+    the examples (axis 1). mu and var are per example, means over the n_l units,
+    so the two extra paths of dZ (through mu and through var) are means over the
+    units (axis 0). gamma varies along that axis: multiply by it before the means,
+    dZ_norm = gamma * dZ_tilde.
+
+    Arguments:
+    dZ_tilde -- (n_l, m) gradient of the cost with respect to Z_tilde
+    cache -- (Z, Z_norm, mu, var, gamma, beta, eps) from layernorm_forward
+
+    Returns:
+    dZ -- (n_l, m), dgamma -- (n_l, 1), dbeta -- (n_l, 1)
+    """
+    Z, Z_norm, mu, var, gamma, beta, eps = cache
+    dbeta = np.sum(dZ_tilde, axis=1, keepdims=True)
+    dgamma = np.sum(dZ_tilde * Z_norm, axis=1, keepdims=True)
+    dZ_norm = dZ_tilde * gamma
+    dZ = (1 / np.sqrt(var + eps)) * (
+        dZ_norm
+        - np.mean(dZ_norm, axis=0, keepdims=True)
+        - Z_norm * np.mean(dZ_norm * Z_norm, axis=0, keepdims=True)
+    )
+    return dZ, dgamma, dbeta

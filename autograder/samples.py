@@ -14,9 +14,10 @@ never edited by hand -- so they follow the notebooks as these change:
 
 Each sample carries what a careful human grader would give it (``Sample``):
 which graded functions lose their points, which notebooks are missing or
-unreadable, whether the manual answer ``why_no_b`` was written, and whether the
-code must be flagged for review. The tests compute the expected points from
-this and the notebooks' own test-cell points, never from the pipeline's output.
+unreadable, whether the written answers (``workspace.MANUAL_ANSWERS``) were
+written, and whether the code must be flagged for review. The tests compute the
+expected points from this and the notebooks' own test-cell points, never from
+the pipeline's output.
 
     python -m autograder.samples DEST [--source notebooks] [--release course/release/batchnorm]
 
@@ -38,13 +39,25 @@ from autograder import boundary
 from bnlab.course import ASSIGNMENT, NOTEBOOKS, notebook_of
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-MANUAL = "why_no_b"  # the manually graded markdown answer, in 03_removing_b
-MANUAL_NOTEBOOK = "03_removing_b"
-ANSWER = (
-    "Batch Norm subtracts the mini-batch mean of each unit, so a constant b[l] added "
-    "to Z[l] cancels out: Z_norm is the same with or without it. The shift beta[l] "
-    "of Batch Norm takes over its role, and it is learned like W[l]."
-)
+# What the samples write in each written answer (workspace.MANUAL_ANSWERS, graded by hand).
+ANSWERS = {
+    "why_no_b": (
+        "Batch Norm subtracts the mini-batch mean of each unit, so a constant b[l] added "
+        "to Z[l] cancels out: Z_norm is the same with or without it. The shift beta[l] "
+        "of Batch Norm takes over its role, and it is learned like W[l]."
+    ),
+    "running_or_recomputed": (
+        "The running averages mix the statistics of many earlier mini-batches, taken with "
+        "older weights, and with a small momentum they still hold much of their start values. "
+        "One pass over the training set measures the final network itself. Running averages "
+        "come free during training, so frameworks keep them."
+    ),
+    "b_before_layer_norm": (
+        "No. Layer Norm subtracts each example's mean over the units, which removes only the "
+        "average of b[l]; the rest changes how the units differ and what the example's "
+        "variance is, so the output changes."
+    ),
+}
 
 # Where the adversarial samples put their code. Every cell that calls the
 # looping function costs a full cell timeout, so the loop goes in a function
@@ -69,8 +82,9 @@ class Sample:
     student -- the student id (a folder name under submitted/)
     description -- one line saying what the submission is
     zero -- graded functions that earn 0 points; every other one earns full points
-    answered -- True when the manual answer why_no_b was written (it then needs
-                manual grading); False when it was left as released or is missing
+    answered -- True when the written answers were written (each then needs manual
+                grading, unless its notebook is in `broken`); False when they were left
+                as released
     broken -- notebooks (stems) that are missing or unreadable and must be reported
     flagged -- True when the code must be flagged for review
     """
@@ -134,14 +148,12 @@ def samples():
             "invalid-json",
             f"the solution with {INVALID_NOTEBOOK}.ipynb cut off halfway (invalid JSON)",
             zero=_functions(INVALID_NOTEBOOK),
-            answered=INVALID_NOTEBOOK != MANUAL_NOTEBOOK,
             broken=(INVALID_NOTEBOOK,),
         ),
         Sample(
             "missing-notebook",
             f"the solution without {MISSING_NOTEBOOK}.ipynb",
             zero=_functions(MISSING_NOTEBOOK),
-            answered=MISSING_NOTEBOOK != MANUAL_NOTEBOOK,
             broken=(MISSING_NOTEBOOK,),
         ),
         Sample(
@@ -220,7 +232,7 @@ def _solved(source_notebooks, release_notebooks, stems):
             if not meta.get("solution"):
                 continue
             if cell.cell_type == "markdown":
-                cell.source = ANSWER
+                cell.source = ANSWERS[meta["grade_id"]]
             else:
                 cell.source = _strip_markers(_cell(source_notebooks[stem], meta["grade_id"]).source)
         solved[stem] = notebook

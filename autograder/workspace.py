@@ -32,7 +32,11 @@ from pathlib import Path
 from bnlab.course import ASSIGNMENT
 
 COURSE_ID = "bnlab"
-MANUAL_ANSWERS = {"why_no_b": "03_removing_b"}  # markdown answers graded by hand
+MANUAL_ANSWERS = {
+    "why_no_b": "03_removing_b",
+    "running_or_recomputed": "06_test_time",
+    "b_before_layer_norm": "07_layer_norm",
+}  # markdown answers graded by hand
 # The first line of the nbgrader_config.py that older versions generated (Course.prepare
 # removes that file: nbgrader would load it beside nbgrader_config.json).
 OLD_CONFIG_HEADER = (

@@ -12,7 +12,7 @@ Its modules:
     cells       -- notebook cells as Python code (what IPython runs), for the loader
     checks      -- the visible checks that run in the notebooks
     plots       -- figures of notebooks 01-03: where BN sits, its graph, histograms
-    curves      -- plots of the training experiments of notebooks 04-06
+    curves      -- plots of the training experiments of notebooks 04-07
 
 There are no solutions here: the reference solutions and the hidden tests are
 in the instructor distribution, bnlab-instructor, which students never get.

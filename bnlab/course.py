@@ -21,7 +21,12 @@ NOTEBOOKS = {
         "update_parameters_with_rmsprop",
         "update_parameters_with_adam",
     ],
-    "06_test_time": ["update_running_averages", "batchnorm_forward_inference"],
+    "06_test_time": [
+        "update_running_averages",
+        "batchnorm_forward_inference",
+        "model_forward_inference",
+    ],
+    "07_layer_norm": ["layernorm_forward", "layernorm_backward"],
 }
 
 GRADED_FUNCTIONS = [name for names in NOTEBOOKS.values() for name in names]

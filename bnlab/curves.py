@@ -1,4 +1,4 @@
-"""Plots for the training experiments of notebooks 04-06: curves, sweeps and distributions.
+"""Plots for the training experiments of notebooks 04-07: curves, sweeps and distributions.
 
 Public. Plain matplotlib; each function draws on the axes you pass (or on new
 ones) and returns them, so a notebook cell can combine several panels.

@@ -1,5 +1,8 @@
 """Figures for the notebooks: where Batch Norm sits, its computation graph, distributions.
 
+Also the views inside a training run of notebook 04: each hidden layer's A[l]
+and dA[l] at a few steps, and each layer's update-to-data ratio per step.
+
 Public. Plain matplotlib; every function draws into a new figure (or the axes
 you pass) and returns the figure, so a notebook can show it or save it.
 """
@@ -221,4 +224,90 @@ def layer_distributions(named_rows, xlabel="value"):
         ax.set_yticks([])
     axes[0].legend(fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def layer_histograms(runs, symbol="A[{l}]", log=False):
+    """Histograms of every hidden layer's values at a few steps of training, for one or more runs.
+
+    Arguments:
+    runs -- {run label: {step: [V1, ..., V_{L-1}]}}, V_l the values of hidden layer l
+            at that step, e.g. A[l] or dA[l] of one mini-batch, an (n_l, m) array
+            (or any array: its entries are what count)
+    symbol -- the panel titles, with {l} for the layer: "A[{l}]" gives A[1], A[2], ...
+    log -- logarithmic y axis (to see the tails)
+
+    One row of panels per run, one column per hidden layer; in each panel one
+    line per step, a histogram drawn as a line (a density: the area under it
+    is 1), later steps darker. All panels share one x-range, that of all the
+    values trimmed of the 1 % most extreme (values beyond it are counted in the
+    outermost bins), so the runs and the layers can be compared at a glance.
+    Returns the figure.
+    """
+    labels = list(runs)
+    steps = sorted(runs[labels[0]])
+    num_layers = len(runs[labels[0]][steps[0]])
+    fig, axes = plt.subplots(
+        len(labels),
+        num_layers,
+        figsize=(3.6 * num_layers, 2.6 * len(labels)),
+        sharex=True,
+        squeeze=False,
+    )
+    every = [v for run in runs.values() for layers in run.values() for v in layers]
+    every = [v for v in every if np.size(v)] or [np.zeros(1)]
+    bins = np.linspace(*_range(every, 0.5, 99.5), 61)
+    centers = (bins[:-1] + bins[1:]) / 2
+    colors = plt.cm.viridis_r(np.linspace(0.25, 1.0, len(steps)))
+    for row, label in zip(axes, labels):
+        for l, ax in enumerate(row, start=1):
+            for step, color in zip(steps, colors):
+                values = np.asarray(runs[label][step][l - 1], dtype=np.float64).ravel()
+                if values.size == 0:
+                    continue
+                clipped = np.clip(values, bins[0], bins[-1])
+                density, _ = np.histogram(clipped, bins=bins, density=True)
+                ax.plot(centers, density, color=color, label=f"step {step}")
+            ax.set_title(f"{label}: " + symbol.format(l=l))
+            ax.set_xlim(bins[0], bins[-1])
+            if log:
+                ax.set_yscale("log")
+            ax.grid(True, alpha=0.3)
+        row[0].set_ylabel("density")
+    for ax in axes[-1]:
+        ax.set_xlabel("value")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def update_ratios(ratios, steps=None, guide=-3.0, title=None, ax=None):
+    """The update-to-data ratio of every layer's W[l], step by step.
+
+    Arguments:
+    ratios -- {l: (T,) values of log10(std(step of W[l]) / std(W[l]))}, one line per
+              layer l (training.layer_recorder records them)
+    steps -- (T,) step numbers (1, ..., T if None)
+    guide -- height of the dashed guide line (a common rule of thumb: about -3);
+             None for no guide
+    title -- panel title
+    ax -- axes to draw on (new ones if None)
+
+    Returns the figure.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = ax.figure
+    for l, values in sorted(ratios.items()):
+        values = np.asarray(values, dtype=np.float64)
+        x = np.arange(1, values.size + 1) if steps is None else np.asarray(steps)
+        ax.plot(x, values, lw=1, label=f"W[{l}]")
+    if guide is not None:
+        ax.axhline(guide, color="k", ls="--", lw=1, label=f"{guide:g}")
+    ax.set_xlabel("mini-batch step")
+    ax.set_ylabel("log10( std(step) / std(W) )")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
     return fig

@@ -7,12 +7,12 @@ in order. So in a notebook the training runs on *your* functions.
 
 Names looked up: ``random_mini_batches``, ``model_forward``, ``model_backward``,
 ``update_parameters_with_<optimizer>`` and, when present,
-``update_running_averages`` and ``batchnorm_forward_inference``.
+``update_running_averages`` and ``model_forward_inference``.
 """
 
 import numpy as np
 
-from bnlab.activations import activation_forward, compute_cost, softmax
+from bnlab.activations import compute_cost, softmax_cost_backward
 
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 
@@ -79,6 +79,7 @@ def train(
     X_test=None,
     Y_test=None,
     callback=None,
+    on_step=None,
 ):
     """Train on mini-batches, reshuffled every epoch (seed + epoch).
 
@@ -91,6 +92,11 @@ def train(
     momentum -- weight of the new batch in the BN running averages
     X_test, Y_test -- optional held-out set, scored after every epoch
     callback -- optional f(step, parameters, caches), called after every step
+    on_step -- optional f(step, record), called after every step (after `callback`);
+               record is a dict: "X", "Y" (the mini-batch), "AL", "caches" (its forward
+               pass), "grads", "parameters_before" (where the gradients were taken),
+               "parameters" (after the update), "learning_rate" and "activation".
+               See `layer_recorder`.
 
     Returns:
     parameters -- the trained parameters
@@ -117,6 +123,7 @@ def train(
             cost = compute_cost(AL, Y_t)
             grads = backward(AL, Y_t, caches)
             t += 1
+            parameters_before = parameters
             if optimizer == "gd":
                 parameters = update(parameters, grads, learning_rate)
             elif optimizer == "momentum":
@@ -138,6 +145,19 @@ def train(
             epoch_costs.append(cost)
             if callback is not None:
                 callback(t, parameters, caches)
+            if on_step is not None:
+                record = {
+                    "X": X_t,
+                    "Y": Y_t,
+                    "AL": AL,
+                    "caches": caches,
+                    "grads": grads,
+                    "parameters_before": parameters_before,
+                    "parameters": parameters,
+                    "learning_rate": learning_rate,
+                    "activation": activation,
+                }
+                on_step(t, record)
         history["epoch_cost"].append(float(np.mean(epoch_costs)))
         history["train_accuracy"].append(accuracy(X, Y, parameters, using, running, activation))
         if X_test is not None:
@@ -150,32 +170,20 @@ def train(
 
 
 def forward_inference(X, parameters, running, using, activation="relu"):
-    """Forward pass at test time: every BN layer normalizes with the running averages.
+    """Forward pass at test time: ``model_forward_inference`` from `using`.
 
-    Needs ``batchnorm_forward_inference`` in `using`. Returns AL: (C, m); each
-    column depends on its own example only.
+    Every BN layer normalizes with the running averages `running` (the dict of
+    history["running"]). Returns AL: (C, m); each column depends on its own
+    example only.
     """
-    bn_inference = _require(using, "batchnorm_forward_inference")
-    L = sum(1 for key in parameters if key.startswith("W"))
-    A = X
-    for l in range(1, L):
-        Z = parameters[f"W{l}"] @ A
-        Z_tilde = bn_inference(
-            Z,
-            parameters[f"gamma{l}"],
-            parameters[f"beta{l}"],
-            running[f"mean{l}"],
-            running[f"var{l}"],
-        )
-        A = activation_forward(Z_tilde, activation)
-    return softmax(parameters[f"W{L}"] @ A + parameters[f"b{L}"])
+    return _require(using, "model_forward_inference")(X, parameters, running, activation)
 
 
 def predict(X, parameters, using, running=None, activation="relu"):
     """Predicted class of every column of X, shape (m,).
 
-    With `running` (and a BN network), in inference mode; otherwise with
-    ``model_forward``, i.e. with the statistics of X taken as one batch.
+    With `running` (and a BN network), in inference mode (``model_forward_inference``);
+    otherwise with ``model_forward``, i.e. with the statistics of X taken as one batch.
     """
     if running and any(key.startswith("gamma") for key in parameters):
         AL = forward_inference(X, parameters, running, using, activation)
@@ -189,3 +197,122 @@ def accuracy(X, Y, parameters, using, running=None, activation="relu"):
     return float(
         np.mean(predict(X, parameters, using, running, activation) == np.argmax(Y, axis=0))
     )
+
+
+# ------------------------------------------------ looking inside a training run
+
+
+def update_to_data_ratio(W, dW, learning_rate=1.0):
+    """How large a step is next to the weights it changes, as a power of 10.
+
+        log10( std(learning_rate * dW) / std(W) ),  std over all entries
+
+    With gradient descent, learning_rate * dW is the step W takes. With another
+    optimizer, pass the step itself as dW and learning_rate=1. A ratio of -3
+    means a typical entry of the step is a thousandth of a typical entry of W.
+
+    Arguments:
+    W -- (n_l, n_{l-1}) weights (any shape)
+    dW -- gradient of W, same shape
+    learning_rate -- float
+
+    Returns:
+    ratio -- float; -inf for a zero step
+    """
+    step = learning_rate * np.asarray(dW, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.log10(np.std(step) / np.std(np.asarray(W, dtype=np.float64))))
+
+
+def _hidden_outputs(caches):
+    """[A[1], ..., A[L-1]]: each hidden layer's output, read where the next layer keeps its input.
+
+    The Batch Norm network's caches are one per layer: ((A_prev, W), bn_cache,
+    (Z_tilde, activation)) for a hidden layer, (A[L-1], W[L], b[L]) for the output;
+    bnlab.plain's are (layers, activation) with layers[l-1] = (A[l-1], W[l], Z[l]).
+    """
+    if isinstance(caches, tuple) and len(caches) == 2 and isinstance(caches[1], str):
+        return [A_prev for A_prev, _, _ in caches[0][1:]]
+    return [cache[0][0] for cache in caches[1:-1]] + [caches[-1][0]]
+
+
+def _layer_of(key):
+    """("gamma", 2) for the parameter key "gamma2"."""
+    name = key.rstrip("0123456789")
+    return name, int(key[len(name) :])
+
+
+def activations_and_gradients(AL, Y, parameters, caches, using, activation="relu"):
+    """A[l] and dA[l] of every hidden layer l = 1, ..., L-1 on one mini-batch.
+
+    dA[l] is the gradient of the cost J (averaged over the mini-batch) with
+    respect to A[l]. Next to the output, dA[L-1] = W[L]^T dZ[L] with
+    dZ[L] = (AL - Y) / m. Further down, dA[l] = W[l+1]^T dZ[l+1], where dZ[l+1]
+    comes from the network's own model_forward and model_backward (looked up in
+    `using`, so in a notebook they are yours), run on layers l+1, ..., L as a
+    network of their own: its input is the m x m identity matrix and its first
+    weights are W[l+1] A[l], so its Z is exactly Z[l+1] and its dW is dZ[l+1].
+    Works for the Batch Norm network and for bnlab.plain's.
+
+    Arguments:
+    AL -- (C, m) output of model_forward on the mini-batch
+    Y -- (C, m) one-hot labels of the mini-batch
+    parameters -- the parameters of that forward pass
+    caches -- its caches (the hidden layers' outputs are read from them)
+    using -- namespace(s), as for `train`
+    activation -- the hidden layers' activation
+
+    Returns:
+    layers -- list of (A, dA), one pair per hidden layer, each (n_l, m)
+    """
+    forward, backward = _require(using, "model_forward"), _require(using, "model_backward")
+    outputs = _hidden_outputs(caches)
+    L = len(outputs) + 1
+    m = AL.shape[1]
+    pairs = [(outputs[-1], parameters[f"W{L}"].T @ softmax_cost_backward(AL, Y))]
+    for l in range(L - 2, 0, -1):
+        upper = {}
+        for key, value in parameters.items():
+            name, k = _layer_of(key)
+            if k > l:
+                upper[f"{name}{k - l}"] = value
+        upper["W1"] = parameters[f"W{l + 1}"] @ outputs[l - 1]
+        AL_upper, caches_upper = forward(np.eye(m), upper, activation)
+        dZ_next = backward(AL_upper, Y, caches_upper)["dW1"]  # dZ[l+1], times the identity
+        pairs.append((outputs[l - 1], parameters[f"W{l + 1}"].T @ dZ_next))
+    return pairs[::-1]
+
+
+def layer_recorder(using, snapshot_steps=()):
+    """An `on_step` hook for `train` that follows every layer through training.
+
+    Arguments:
+    using -- namespace(s), as for `train` (for activations_and_gradients)
+    snapshot_steps -- the steps (from 1) at which to keep A[l] and dA[l]
+
+    Returns:
+    on_step -- pass it to train(..., on_step=on_step)
+    record -- a dict, filled during training:
+              "steps" -- the step numbers, 1, 2, ...
+              "ratio" -- {l: list}, for every layer l = 1, ..., L, the
+                         update_to_data_ratio of W[l] at each step: the step
+                         W[l] took, next to W[l] before it
+              "snapshots" -- {step: list of (A[l], dA[l]) for l = 1, ..., L-1},
+                             each (n_l, m), at the steps of snapshot_steps
+    """
+    wanted = set(snapshot_steps)
+    record = {"steps": [], "ratio": {}, "snapshots": {}}
+
+    def on_step(step, state):
+        before, after = state["parameters_before"], state["parameters"]
+        record["steps"].append(step)
+        for key in before:
+            if key.startswith("W"):
+                ratio = update_to_data_ratio(before[key], after[key] - before[key])
+                record["ratio"].setdefault(int(key[1:]), []).append(ratio)
+        if step in wanted:
+            record["snapshots"][step] = activations_and_gradients(
+                state["AL"], state["Y"], before, state["caches"], using, state["activation"]
+            )
+
+    return on_step, record

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.mistakes import all_mistakes
-from autograder.samples import MANUAL, samples
+from autograder.samples import samples
 from autograder.workspace import headless_environ
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
@@ -99,13 +99,28 @@ def points():
     return found
 
 
+def written_answers():
+    """{grade_id: notebook} of the answers graded by hand: the markdown grade cells of the
+    source notebooks."""
+    found = {}
+    for stem in NOTEBOOKS:
+        notebook = nbformat.read(SOURCE / f"{stem}.ipynb", as_version=4)
+        for cell in notebook.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and cell.cell_type == "markdown":
+                found[meta["grade_id"]] = stem
+    return found
+
+
 def expected_scores(sample, points):
-    """{function: points this sample should earn}; the manual answer maps to None
-    (needs manual grading) when it was written, else 0."""
+    """{function: points this sample should earn}; a written answer maps to None
+    (needs manual grading) when it was written and its notebook was graded, else 0."""
+    written = written_answers()
     scores = {}
     for name, value in points.items():
-        if name == MANUAL:
-            scores[name] = None if sample.answered else 0.0
+        if name in written:
+            answered = sample.answered and written[name] not in sample.broken
+            scores[name] = None if answered else 0.0
         else:
             scores[name] = value * sample.expected_fraction(name)
     return scores
@@ -311,6 +326,7 @@ MISTAKE_FUNCTIONS = [
     "model_forward",
     "update_parameters_with_adam",
     "update_running_averages",
+    "layernorm_backward",
 ]
 
 

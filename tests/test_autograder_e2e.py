@@ -42,6 +42,7 @@ from autograder_support import (
     sqlite_url,
     tree_digest,
     wait_for,
+    written_answers,
 )
 
 from autograder import samples as sample_module
@@ -53,7 +54,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 ALL_SAMPLES = sample_module.samples()
 SAMPLES = e2e_samples()  # what the session fixture graded_course grades
 BY_STUDENT = {sample.student: sample for sample in SAMPLES}
-MANUAL = sample_module.MANUAL
+MANUAL = written_answers()  # {grade_id: notebook}, from the source notebooks
 
 
 @pytest.fixture(scope="module")
@@ -174,21 +175,23 @@ def test_a_mistake_loses_the_points_of_its_own_hidden_test_and_no_other(
     assert set(got) == set(worth)
     assert got[function] == 0.0, f"{student} kept points on {function}"
     for name, value in worth.items():
-        if name == MANUAL:
+        if name in MANUAL:
             assert got[name] is None, "the written answer is there: it needs manual grading"
         elif name != function:
             assert got[name] == value, f"{student} lost points on {name}"
     rows = {
         row["student_id"]: row for row in read_csv(graded_course.course / "reports" / "grades.csv")
     }
-    autograded = sum(value for name, value in worth.items() if name not in (MANUAL, function))
+    autograded = sum(
+        value for name, value in worth.items() if name not in MANUAL and name != function
+    )
     assert float(rows[student]["raw_score"]) == pytest.approx(autograded)
 
 
 def test_every_sample_was_graded_and_nothing_else(scores):
     assert set(scores) == set(BY_STUDENT)
     for student, by_name in scores.items():
-        assert len(by_name) == len(GRADED_FUNCTIONS) + 1, student  # + the manual answer
+        assert len(by_name) == len(GRADED_FUNCTIONS) + len(MANUAL), student  # + written answers
 
 
 # ------------------------------------------------------------------ what the instructor reads
@@ -265,9 +268,10 @@ def test_breakdown_gives_every_function_of_every_student(graded_course, expected
             assert row["score"] == "" and row["status"] == "needs manual grading", row
         else:
             assert float(row["score"]) == want, row
-        if name != MANUAL and notebook_of(name) in sample.broken:
+        if name not in MANUAL and notebook_of(name) in sample.broken:
             assert row["status"] in ("not submitted", "invalid notebook"), row
-    assert by_key[("release", MANUAL)]["status"] == "not answered"
+    for answer in MANUAL:
+        assert by_key[("release", answer)]["status"] == "not answered"
     loop = by_key[("loop", sample_module.LOOP_FUNCTION)]
     assert loop["score"] == "0" and loop["status"] == "timeout", loop
     memhog = by_key[("memhog", sample_module.MEMHOG_FUNCTION)]
@@ -292,8 +296,9 @@ def _summary_table(text):
 
 
 def test_the_manual_answer_is_shown_as_needing_manual_grading(graded_course, scores, expected):
-    assert scores["solution"][MANUAL] is None
-    assert scores["release"][MANUAL] == 0.0  # left as released: nothing to grade
+    for answer in MANUAL:
+        assert scores["solution"][answer] is None
+        assert scores["release"][answer] == 0.0  # left as released: nothing to grade
     text = (graded_course.course / "reports" / "summary.txt").read_text(encoding="utf-8")
     header, rows = _summary_table(text)
     worth = points()  # from the source notebooks' grade cells
@@ -302,12 +307,16 @@ def test_the_manual_answer_is_shown_as_needing_manual_grading(graded_course, sco
         "student",
         *[f"{stem[:2]}/{sum(worth[name] for name in NOTEBOOKS[stem]):g}" for stem in stems],
         f"auto/{sum(worth[name] for name in GRADED_FUNCTIONS):g}",
-        f"manual/{worth[MANUAL]:g}",
+        f"manual/{sum(worth[answer] for answer in MANUAL):g}",
         f"total/{sum(worth.values()):g}",
         "notes",
     ]
     assert set(rows) == set(BY_STUDENT), "one row per student"
-    needs_manual = {student for student in BY_STUDENT if expected[student][MANUAL] is None}
+    needs_manual = {
+        student
+        for student in BY_STUDENT
+        if any(expected[student][answer] is None for answer in MANUAL)
+    }
     assert "solution" in needs_manual and "release" not in needs_manual
     for student, cells in rows.items():
         by_notebook, (auto, manual, total) = cells[1 : len(stems) + 1], cells[len(stems) + 1 :][:3]

@@ -529,6 +529,7 @@ def graded_calls():
     rng = np.random.default_rng(6)
     Z, gamma, beta = rng.standard_normal((3, 5)), rng.uniform(0.5, 2, (3, 1)), np.ones((3, 1))
     _, bn_cache = reference.batchnorm_forward(Z, gamma, beta)
+    _, ln_cache = reference.layernorm_forward(Z, gamma, beta)
     A_prev, W = rng.standard_normal((4, 5)), rng.standard_normal((3, 4))
     _, layer_cache = reference.linear_bn_activation_forward(A_prev, W, gamma, beta, "relu")
     X, Y = rng.standard_normal((4, 9)), data.one_hot(rng.integers(0, 3, 9), 3)
@@ -554,6 +555,9 @@ def graded_calls():
         "update_parameters_with_adam": ((parameters, grads, v, s, 2), {}),
         "update_running_averages": ((*running, Z.mean(axis=1, keepdims=True), bn_cache[3]), {}),
         "batchnorm_forward_inference": ((Z, gamma, beta, *running), {}),
+        "model_forward_inference": ((X, parameters, {"mean1": running[0], "var1": running[1]}), {}),
+        "layernorm_forward": ((Z, gamma, beta), {}),
+        "layernorm_backward": ((rng.standard_normal((3, 5)), ln_cache), {}),
     }
 
 

@@ -131,3 +131,40 @@ def test_tracebacks_show_the_saved_lines(tmp_path):
     text = "".join(traceback.format_exception(caught.value))
     assert '"<01_forward_bn.ipynb: batchnorm_forward>", line 4' in text
     assert "mu = 1 / 0" in text
+
+
+LAYER = """# GRADED FUNCTION: linear_bn_activation_forward
+def linear_bn_activation_forward(A_prev, W, gamma, beta, activation):
+    Z = W @ A_prev
+    Z_tilde, bn_cache = batchnorm_forward(Z, gamma, beta)
+    return Z_tilde, ((A_prev, W), bn_cache, (Z_tilde, activation))
+"""
+
+
+def test_replace_puts_another_function_under_a_graded_name(tmp_path):
+    """load_graded(..., replace={name: f}): the loaded functions call f where the saved code
+    calls `name` (notebook 07 turns the Batch Norm network into a Layer Norm one); a later
+    load without replace is not affected."""
+    write_notebook(tmp_path, {"batchnorm_forward": SAVED, "linear_bn_activation_forward": LAYER})
+    calls = []
+
+    def stand_in(Z, gamma, beta, eps=1e-5):
+        calls.append(Z.shape)
+        return reference.layernorm_forward(Z, gamma, beta, eps)
+
+    A_prev, W = np.arange(6.0).reshape(2, 3), np.array([[1.0, -2.0], [0.5, 3.0], [2.0, 1.0]])
+    gamma, beta = np.full((3, 1), 2.0), np.full((3, 1), -1.0)
+    layer = load_graded(
+        "linear_bn_activation_forward",
+        folder=tmp_path,
+        session={},
+        replace={"batchnorm_forward": stand_in},
+    )
+    Z_tilde, _ = layer(A_prev, W, gamma, beta, "relu")
+    assert calls == [(3, 3)]
+    np.testing.assert_allclose(Z_tilde, reference.layernorm_forward(W @ A_prev, gamma, beta)[0])
+
+    plain = load_graded("linear_bn_activation_forward", folder=tmp_path, session={})
+    Z_tilde, _ = plain(A_prev, W, gamma, beta, "relu")
+    assert calls == [(3, 3)]  # the stand-in was not called again
+    np.testing.assert_allclose(Z_tilde, reference.batchnorm_forward(W @ A_prev, gamma, beta)[0])

@@ -169,6 +169,8 @@ def test_hidden_test_grades_in_isolation(name, mistake):
         "batchnorm_backward_staged",
         "batchnorm_backward",
         "linear_bn_activation_backward",
+        "layernorm_forward",
+        "layernorm_backward",
     ],
 )
 def test_a_list_instead_of_a_tuple_is_accepted_by_check_and_hidden_test(name, capsys):

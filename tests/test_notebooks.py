@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 STEMS = list(NOTEBOOKS)
 
-# The points of the assignment (100 in all): every hidden test and the written answer.
+# The points of the assignment (100 in all): every hidden test and the written answers.
 POINTS = {
     "batchnorm_forward": 10,
     "linear_bn_activation_forward": 5,
@@ -47,10 +47,20 @@ POINTS = {
     "update_parameters_with_momentum": 4,
     "update_parameters_with_rmsprop": 4,
     "update_parameters_with_adam": 6,
-    "update_running_averages": 4,
-    "batchnorm_forward_inference": 4,
+    "update_running_averages": 1,
+    "batchnorm_forward_inference": 1,
+    "model_forward_inference": 1,
+    "running_or_recomputed": 1,
+    "layernorm_forward": 1,
+    "layernorm_backward": 2,
+    "b_before_layer_norm": 1,
 }
-MANUAL = {"why_no_b": "03_removing_b"}  # hand-graded markdown answers: grade_id -> notebook
+# hand-graded markdown answers: grade_id -> notebook
+MANUAL = {
+    "why_no_b": "03_removing_b",
+    "running_or_recomputed": "06_test_time",
+    "b_before_layer_norm": "07_layer_norm",
+}
 
 # What a student has of the course: the package bnlab, the files of this folder. No
 # notebook cell may import anything else of the course (the hidden-test blocks, which
@@ -248,6 +258,20 @@ def test_points_total_100():
     assert set(POINTS) == set(GRADED_FUNCTIONS) | set(MANUAL)
 
 
+def test_the_grader_knows_every_written_answer():
+    """The pipeline's list of hand-graded answers (export, grade) is the notebooks' own."""
+    from autograder.workspace import MANUAL_ANSWERS
+
+    assert MANUAL_ANSWERS == MANUAL
+    found = {
+        cell.metadata["nbgrader"]["grade_id"]: stem
+        for stem in STEMS
+        for cell in read(stem).cells
+        if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("grade")
+    }
+    assert found == MANUAL
+
+
 @pytest.mark.parametrize("stem", STEMS)
 def test_graded_functions_have_solution_check_and_hidden_test(stem):
     cells = nbgrader_cells(read(stem))
@@ -329,8 +353,8 @@ def test_grade_cells_are_all_known(stem):
 
 
 def test_written_answer_cell():
-    """why_no_b: a hand-graded markdown answer holding the model answer between the
-    solution markers (nbgrader replaces the region with 'YOUR ANSWER HERE')."""
+    """Each written answer: a hand-graded markdown answer holding the model answer between
+    the solution markers (nbgrader replaces the region with 'YOUR ANSWER HERE')."""
     for grade_id, stem in MANUAL.items():
         cell = nbgrader_cells(read(stem))[grade_id]
         meta = cell.metadata["nbgrader"]

@@ -1,4 +1,5 @@
-"""Property-based tests: Batch Norm's invariants over random shapes, dtypes and scales.
+"""Property-based tests: Batch Norm's and Layer Norm's invariants over random shapes, dtypes
+and scales, and Layer Norm's gradients against numeric ones.
 
 Each example draws n_l, m >= 2, a dtype, a scale and an offset; the data come
 from a seeded generator, so a failing example replays exactly. Tolerances are
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import reference
+from bnlab.gradcheck import bn_numeric_gradients, relative_error
 
 EPS = 1e-5
 FAST = settings(max_examples=50, deadline=None)
@@ -133,3 +135,88 @@ def test_mini_batches_partition_the_examples(m, size, seed):
     np.testing.assert_array_equal(np.sort(index), np.arange(m))
     for X_t, Y_t in batches:
         np.testing.assert_array_equal(Y_t, Y[:, X_t[0].astype(int)])
+
+
+# ------------------------------------------------------------------ Layer Norm
+
+
+def column_roundoff(Z):
+    """roundoff() of Layer Norm: per example (1, m), over the units of each column."""
+    return roundoff(Z.T).T
+
+
+@FAST
+@given(bn_batches())
+def test_layer_norm_shapes_and_dtypes(batch):
+    Z, gamma, beta, dZ_tilde, dtype = batch
+    n, m = Z.shape
+    Z_tilde, cache = reference.layernorm_forward(Z, gamma, beta)
+    assert Z_tilde.shape == (n, m) and Z_tilde.dtype == dtype
+    _, Z_norm, mu, var, *_ = cache
+    assert Z_norm.shape == (n, m) and mu.shape == (1, m) and var.shape == (1, m)
+    dZ, dgamma, dbeta = reference.layernorm_backward(dZ_tilde, cache)
+    assert dZ.shape == (n, m) and dgamma.shape == (n, 1) and dbeta.shape == (n, 1)
+    assert dZ.dtype == dtype and dgamma.dtype == dtype and dbeta.dtype == dtype
+
+
+@FAST
+@given(bn_batches())
+def test_layer_norm_is_batch_norm_along_the_other_axis(batch):
+    """Layer Norm of Z: Batch Norm of Z.T (gamma 1, beta 0), transposed back, then gamma and
+    beta per unit; its backward pass likewise, with gamma moved into the upstream gradient."""
+    Z, gamma, beta, dZ_tilde, dtype = batch
+    n, m = Z.shape
+    if n < 2:
+        return  # one unit: every example normalizes to 0 (Batch Norm's m = 1)
+    ones, zeros = np.ones((m, 1), dtype), np.zeros((m, 1), dtype)
+    _, cache_t = reference.batchnorm_forward(Z.T, ones, zeros)
+    Z_tilde, cache = reference.layernorm_forward(Z, gamma, beta)
+    error = column_roundoff(Z)
+    size = np.abs(gamma) + np.abs(beta)
+    assert np.all(np.abs(Z_tilde - (gamma * cache_t[1].T + beta)) <= error * size)
+    dZ_t, _, _ = reference.batchnorm_backward((gamma * dZ_tilde).T, cache_t)
+    dZ, dgamma, dbeta = reference.layernorm_backward(dZ_tilde, cache)
+    var = Z.astype(np.float64).var(axis=0, keepdims=True)
+    scale = np.abs(gamma * dZ_tilde).max(axis=0, keepdims=True) / np.sqrt(var + EPS)
+    assert np.all(np.abs(dZ - dZ_t.T) <= n * error * scale)
+    # gamma and beta are per unit: sums over the examples, as in Batch Norm
+    Z_norm = cache[1].astype(np.float64)
+    atol = m * 10 * np.finfo(dtype).eps * np.abs(dZ_tilde).max(axis=1, keepdims=True)
+    assert np.all(np.abs(dbeta - dZ_tilde.astype(np.float64).sum(axis=1, keepdims=True)) <= atol)
+    assert np.all(np.abs(dgamma - (dZ_tilde * Z_norm).sum(axis=1, keepdims=True)) <= atol)
+
+
+@FAST
+@given(bn_batches(), st.floats(-1e3, 1e3))
+def test_layer_norm_ignores_a_constant_added_to_an_example(batch, shift):
+    Z, gamma, beta, dZ_tilde, dtype = batch
+    if Z.shape[0] < 2:
+        return
+    if dtype == np.float32:
+        shift = float(np.clip(shift, -10, 10))
+    spread = Z.astype(np.float64).std(axis=0, keepdims=True)
+    rng = np.random.default_rng(abs(int(shift * 1000)))
+    c = (shift * rng.uniform(1, 2, spread.shape) * spread).astype(dtype)
+    Z_tilde, cache = reference.layernorm_forward(Z, gamma, beta)
+    Z_tilde_c, _ = reference.layernorm_forward(Z + c, gamma, beta)
+    error = np.maximum(column_roundoff(Z), column_roundoff(Z + c))
+    assert np.all(np.abs(Z_tilde_c - Z_tilde) <= error * (np.abs(gamma) + 1))
+    dZ, _, _ = reference.layernorm_backward(dZ_tilde, cache)
+    var = Z.astype(np.float64).var(axis=0, keepdims=True)
+    scale = np.abs(gamma * dZ_tilde).max(axis=0, keepdims=True) / np.sqrt(var + EPS)
+    assert np.all(np.abs(dZ.astype(np.float64).sum(axis=0)) <= Z.shape[0] * error * scale)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 6), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_layer_norm_backward_matches_numeric_gradients(n, m, seed):
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, m)) * 2 + rng.standard_normal((1, m)) * 3
+    gamma, beta = rng.uniform(-2, 2, (n, 1)), rng.standard_normal((n, 1))
+    dZ_tilde = rng.standard_normal((n, m))
+    _, cache = reference.layernorm_forward(Z, gamma, beta)
+    analytic = reference.layernorm_backward(dZ_tilde, cache)
+    numeric = bn_numeric_gradients(reference.layernorm_forward, Z, gamma, beta, dZ_tilde)
+    for name, got, want in zip(("dZ", "dgamma", "dbeta"), analytic, numeric):
+        # an entry whose true gradient is 0 leaves only the numeric error: compare absolutely
+        assert relative_error(got, want) < 1e-6 or np.abs(got - want).max() < 1e-8, name

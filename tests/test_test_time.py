@@ -199,3 +199,80 @@ def test_predict_with_running_averages_is_per_example():
     np.testing.assert_allclose(AL, E / E.sum(axis=0), rtol=1e-10)
     predictions = training.predict(X, parameters, reference, running)
     np.testing.assert_array_equal(predictions, np.argmax(AL, axis=0))
+
+
+# ---------------------------------------------------------- model_forward_inference
+
+
+def trained_network(layer_dims, m, seed):
+    """X, parameters with non-default gamma, beta and b, and running averages."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((layer_dims[0], m))
+    parameters = reference.initialize_parameters(layer_dims, seed=seed)
+    running = {}
+    for l, n_l in enumerate(layer_dims[1:-1], start=1):
+        parameters[f"gamma{l}"] = rng.uniform(0.5, 1.5, (n_l, 1))
+        parameters[f"beta{l}"] = rng.standard_normal((n_l, 1))
+        running[f"mean{l}"] = rng.standard_normal((n_l, 1))
+        running[f"var{l}"] = rng.uniform(0.5, 2.0, (n_l, 1))
+    parameters[f"b{len(layer_dims) - 1}"] = rng.standard_normal((layer_dims[-1], 1))
+    return X, parameters, running
+
+
+def by_hand(X, parameters, running, activation):
+    """The network at test time, written out from the lecture's formulas."""
+    g = {
+        "relu": lambda z: np.maximum(z, 0),
+        "tanh": np.tanh,
+        "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    }
+    L = len([k for k in parameters if k.startswith("W")])
+    A = X
+    for l in range(1, L):
+        Z = parameters[f"W{l}"] @ A
+        Z_norm = (Z - running[f"mean{l}"]) / np.sqrt(running[f"var{l}"] + EPS)
+        A = g[activation](parameters[f"gamma{l}"] * Z_norm + parameters[f"beta{l}"])
+    ZL = parameters[f"W{L}"] @ A + parameters[f"b{L}"]
+    E = np.exp(ZL - ZL.max(axis=0))
+    return E / E.sum(axis=0)
+
+
+@pytest.mark.parametrize(
+    "layer_dims, activation",
+    [([4, 5, 3], "relu"), ([6, 5, 4, 3], "tanh"), ([3, 4, 4, 4, 2], "sigmoid")],
+)
+def test_model_forward_inference_matches_the_formulas(layer_dims, activation):
+    X, parameters, running = trained_network(layer_dims, 7, seed=len(layer_dims))
+    AL = reference.model_forward_inference(X, parameters, running, activation)
+    assert AL.shape == (layer_dims[-1], 7)
+    np.testing.assert_allclose(AL, by_hand(X, parameters, running, activation), rtol=1e-12)
+    np.testing.assert_allclose(AL.sum(axis=0), 1, rtol=1e-12)
+
+
+def test_model_forward_inference_is_per_example():
+    X, parameters, running = trained_network([5, 6, 4, 3], 9, seed=21)
+    AL = reference.model_forward_inference(X, parameters, running)
+    for j in range(X.shape[1]):
+        alone = reference.model_forward_inference(X[:, j : j + 1], parameters, running)
+        np.testing.assert_allclose(alone[:, 0], AL[:, j], rtol=1e-12)
+
+
+def test_model_forward_inference_with_the_batch_statistics_is_model_forward():
+    """Running averages that happen to equal this batch's mean and biased variance, layer
+    by layer, give training mode's output."""
+    X, parameters, _ = trained_network([5, 6, 4, 3], 12, seed=22)
+    AL_train, caches = reference.model_forward(X, parameters)
+    batch = {}
+    for l, (mu, var) in enumerate(training.bn_statistics(caches), start=1):
+        batch[f"mean{l}"], batch[f"var{l}"] = mu, var
+    AL_test = reference.model_forward_inference(X, parameters, batch)
+    np.testing.assert_allclose(AL_test, AL_train, rtol=1e-10, atol=1e-12)
+
+
+def test_predict_needs_model_forward_inference_for_running_averages():
+    X, parameters, running = trained_network([4, 5, 3], 6, seed=23)
+    namespace = {"model_forward": reference.model_forward}
+    with pytest.raises(NameError, match="model_forward_inference"):
+        training.predict(X, parameters, namespace, running)
+    # without running averages, model_forward is enough
+    assert training.predict(X, parameters, namespace).shape == (6,)

@@ -1,9 +1,13 @@
 """Parity with PyTorch, in float64: training-mode Batch Norm and its gradients,
-the running statistics and inference output of torch.nn.BatchNorm1d, and the
-gradients of a whole network. torch stores examples as rows: we transpose.
+the running statistics and inference output of torch.nn.BatchNorm1d, the
+gradients of a whole network and its output at test time, and Layer Norm (one
+layer and a network) against torch.nn.functional.layer_norm and nn.LayerNorm.
+torch stores examples as rows: we transpose.
 
 Skipped where torch is not installed.
 """
+
+import inspect
 
 import numpy as np
 import pytest
@@ -174,5 +178,129 @@ def test_network_gradients_match_torch(activation):
         assert max_diff(grads[f"dW{l}"], n(linear.weight.grad)) < TOL, f"dW{l}"
         assert max_diff(grads[f"dgamma{l}"].ravel(), n(bn.weight.grad)) < TOL, f"dgamma{l}"
         assert max_diff(grads[f"dbeta{l}"].ravel(), n(bn.bias.grad)) < TOL, f"dbeta{l}"
+    assert max_diff(grads[f"dW{L}"], n(output.weight.grad)) < TOL, f"dW{L}"
+    assert max_diff(grads[f"db{L}"].ravel(), n(output.bias.grad)) < TOL, f"db{L}"
+
+
+# ------------------------------------------------------------------ test time and Layer Norm
+
+
+def test_model_forward_inference_matches_a_torch_network_in_eval_mode():
+    """The whole network at test time: Linear(bias=False) + BatchNorm1d (eval, with its running
+    statistics) + activation per hidden layer, Linear + softmax at the output."""
+    dims, m = [6, 5, 4, 3], 9
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((dims[0], m))
+    parameters = reference.initialize_parameters(dims, seed=10)
+    running = {}
+    L = len(dims) - 1
+    layers = []
+    for l in range(1, L):
+        parameters[f"gamma{l}"] = rng.uniform(0.5, 1.5, (dims[l], 1))
+        parameters[f"beta{l}"] = rng.standard_normal((dims[l], 1))
+        running[f"mean{l}"] = rng.standard_normal((dims[l], 1))
+        running[f"var{l}"] = rng.uniform(0.3, 3.0, (dims[l], 1))
+        linear = torch.nn.Linear(dims[l - 1], dims[l], bias=False, dtype=torch.float64)
+        bn = torch.nn.BatchNorm1d(dims[l], eps=EPS, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(t(parameters[f"W{l}"]))
+            bn.weight.copy_(t(parameters[f"gamma{l}"].ravel()))
+            bn.bias.copy_(t(parameters[f"beta{l}"].ravel()))
+            bn.running_mean.copy_(t(running[f"mean{l}"].ravel()))
+            bn.running_var.copy_(t(running[f"var{l}"].ravel()))
+        layers += [linear, bn, torch.nn.Tanh()]
+    parameters[f"b{L}"] = rng.standard_normal((dims[L], 1))
+    output = torch.nn.Linear(dims[L - 1], dims[L], dtype=torch.float64)
+    with torch.no_grad():
+        output.weight.copy_(t(parameters[f"W{L}"]))
+        output.bias.copy_(t(parameters[f"b{L}"].ravel()))
+    net = torch.nn.Sequential(*layers, output).eval()
+    expected = n(torch.softmax(net(t(X.T)), dim=1)).T
+    AL = reference.model_forward_inference(X, parameters, running, "tanh")
+    assert max_diff(AL, expected) < TOL
+
+
+LN_CASES = {
+    "n_l=4, m=6": (4, 6, 0.0, EPS),
+    "n_l=7, m=3": (7, 3, 0.0, EPS),
+    "m=1": (5, 1, 0.0, EPS),
+    "n_l=2": (2, 5, 0.0, EPS),
+    "offset 1e3": (6, 4, 1e3, EPS),
+    "eps=1e-3": (3, 8, 0.0, 1e-3),
+}
+
+
+@pytest.mark.parametrize("case", LN_CASES, ids=str)
+def test_layer_norm_forward_and_gradients(case):
+    """torch.nn.functional.layer_norm normalizes the last axis: our Z transposed, (m, n_l),
+    with normalized_shape (n_l,) and weight and bias of shape (n_l,)."""
+    n_l, m, offset, eps = LN_CASES[case]
+    rng = np.random.default_rng(20 + list(LN_CASES).index(case))
+    Z = rng.standard_normal((n_l, m)) * 2 + rng.standard_normal((1, m)) + offset
+    gamma, beta = rng.uniform(-2, 2, (n_l, 1)), rng.standard_normal((n_l, 1))
+    if n_l > 3:
+        gamma[0] = 0.0  # a unit switched off
+    dZ_tilde = rng.standard_normal((n_l, m))
+
+    x, weight, bias = t(Z.T, True), t(gamma.ravel(), True), t(beta.ravel(), True)
+    out = F.layer_norm(x, (n_l,), weight, bias, eps=eps)
+    (out * t(dZ_tilde.T)).sum().backward()
+
+    Z_tilde, cache = reference.layernorm_forward(Z, gamma, beta, eps)
+    assert max_diff(Z_tilde, n(out).T) < TOL
+    dZ, dgamma, dbeta = reference.layernorm_backward(dZ_tilde, cache)
+    assert max_diff(dZ, n(x.grad).T) < TOL
+    assert max_diff(dgamma.ravel(), n(weight.grad)) < TOL
+    assert max_diff(dbeta.ravel(), n(bias.grad)) < TOL
+
+
+def test_layer_norm_network_gradients_match_torch():
+    """The reference network with Layer Norm in place of Batch Norm (notebook 07's network)
+    against Linear(bias=False) + nn.LayerNorm + ReLU layers."""
+    dims, m = [6, 5, 4, 3], 8
+    rng = np.random.default_rng(30)
+    X = rng.standard_normal((dims[0], m))
+    labels = rng.integers(0, dims[-1], m)
+    Y = one_hot(labels, dims[-1])
+    parameters = reference.initialize_parameters(dims, seed=30)
+    L = len(dims) - 1
+    hidden = []
+    for l in range(1, L):
+        parameters[f"gamma{l}"] = rng.uniform(0.5, 1.5, (dims[l], 1))
+        parameters[f"beta{l}"] = rng.standard_normal((dims[l], 1)) * 0.3
+        linear = torch.nn.Linear(dims[l - 1], dims[l], bias=False, dtype=torch.float64)
+        ln = torch.nn.LayerNorm(dims[l], eps=EPS, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(t(parameters[f"W{l}"]))
+            ln.weight.copy_(t(parameters[f"gamma{l}"].ravel()))
+            ln.bias.copy_(t(parameters[f"beta{l}"].ravel()))
+        hidden.append((linear, ln))
+    output = torch.nn.Linear(dims[L - 1], dims[L], dtype=torch.float64)
+    with torch.no_grad():
+        output.weight.copy_(t(parameters[f"W{L}"]))
+        output.bias.copy_(t(parameters[f"b{L}"].ravel()))
+    a = t(X.T)
+    for linear, ln in hidden:
+        a = torch.relu(ln(linear(a)))
+    loss = F.cross_entropy(output(a), torch.tensor(labels))
+    loss.backward()
+
+    namespace = dict(vars(reference))
+    namespace["batchnorm_forward"] = reference.layernorm_forward
+    namespace["batchnorm_backward"] = reference.layernorm_backward
+    for name in (
+        "linear_bn_activation_forward",
+        "linear_bn_activation_backward",
+        "model_forward",
+        "model_backward",
+    ):
+        exec(compile(inspect.getsource(getattr(reference, name)), name, "exec"), namespace)
+    AL, caches = namespace["model_forward"](X, parameters, "relu")
+    grads = namespace["model_backward"](AL, Y, caches)
+    assert abs(compute_cost(AL, Y) - loss.item()) < TOL
+    for l, (linear, ln) in enumerate(hidden, start=1):
+        assert max_diff(grads[f"dW{l}"], n(linear.weight.grad)) < TOL, f"dW{l}"
+        assert max_diff(grads[f"dgamma{l}"].ravel(), n(ln.weight.grad)) < TOL, f"dgamma{l}"
+        assert max_diff(grads[f"dbeta{l}"].ravel(), n(ln.bias.grad)) < TOL, f"dbeta{l}"
     assert max_diff(grads[f"dW{L}"], n(output.weight.grad)) < TOL, f"dW{L}"
     assert max_diff(grads[f"db{L}"].ravel(), n(output.bias.grad)) < TOL, f"db{L}"

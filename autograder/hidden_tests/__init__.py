@@ -36,6 +36,7 @@ def isolated(function):
 from autograder.hidden_tests.backward_bn import *  # noqa: E402, F403
 from autograder.hidden_tests.deep_network import *  # noqa: E402, F403
 from autograder.hidden_tests.forward_bn import *  # noqa: E402, F403
+from autograder.hidden_tests.layer_norm import *  # noqa: E402, F403
 from autograder.hidden_tests.optimizers import *  # noqa: E402, F403
 from autograder.hidden_tests.removing_b import *  # noqa: E402, F403
 from autograder.hidden_tests.test_time import *  # noqa: E402, F403

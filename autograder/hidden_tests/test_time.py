@@ -7,7 +7,11 @@ import numpy as np
 from autograder import reference
 from bnlab.checks._core import first_difference
 
-__all__ = ["test_update_running_averages", "test_batchnorm_forward_inference"]
+__all__ = [
+    "test_update_running_averages",
+    "test_batchnorm_forward_inference",
+    "test_model_forward_inference",
+]
 
 
 def _same(got, expected, what, rtol=1e-6, atol=1e-9):
@@ -62,3 +66,39 @@ def test_batchnorm_forward_inference(batchnorm_forward_inference):
         if m > 1:
             alone = _call(batchnorm_forward_inference, (Z[:, :1], *args[1:]), {"eps": eps})
             _same(alone, want[:, :1], "Z_tilde of an example given on its own")
+
+
+def _network(layer_dims, m, rng):
+    """X, parameters (gamma, beta and b not the defaults) and running averages."""
+    X = rng.standard_normal((layer_dims[0], m)) * 1.5 + 0.3
+    parameters = reference.initialize_parameters(layer_dims, seed=int(rng.integers(1000)))
+    running = {}
+    for l in range(1, len(layer_dims) - 1):
+        n_l = layer_dims[l]
+        parameters[f"gamma{l}"] = rng.uniform(-1.5, 2.0, (n_l, 1))
+        parameters[f"beta{l}"] = rng.standard_normal((n_l, 1))
+        running[f"mean{l}"] = rng.standard_normal((n_l, 1)) * 2
+        running[f"var{l}"] = rng.uniform(0.2, 4.0, (n_l, 1))
+    L = len(layer_dims) - 1
+    parameters[f"b{L}"] = rng.standard_normal((layer_dims[L], 1))
+    return X, parameters, running
+
+
+def test_model_forward_inference(model_forward_inference):
+    rng = np.random.default_rng(603)
+    networks = [
+        ([6, 5, 4, 3], 8, "relu"),
+        ([4, 7, 3], 1, "relu"),
+        ([5, 4, 6, 3, 4], 5, "tanh"),
+        ([3, 6, 2], 9, "sigmoid"),
+    ]
+    for layer_dims, m, activation in networks:
+        X, parameters, running = _network(layer_dims, m, rng)
+        args = (X, parameters, running, activation)
+        want = reference.model_forward_inference(*args)
+        got = _call(model_forward_inference, args, {})
+        where = f"{len(layer_dims) - 1} layers, activation={activation!r}, m={m}"
+        _same(got, want, f"AL ({where})")
+        if m > 1:
+            alone = _call(model_forward_inference, (X[:, -1:], *args[1:]), {})
+            _same(alone, want[:, -1:], "AL of an example given on its own")

@@ -87,3 +87,70 @@ MISTAKES = [
         (("Z_tilde = gamma * Z_norm + beta", "Z_tilde = beta * Z_norm + gamma"),),
     ),
 ]
+
+# ----------------------------------------------------- model_forward_inference
+
+_BN_CALL = "Z_tilde = batchnorm_forward_inference("
+_RUNNING_ARGS = '            running[f"mean{l}"],\n            running[f"var{l}"],\n'
+_OUTPUT = 'ZL = parameters[f"W{L}"] @ A + parameters[f"b{L}"]'
+
+MISTAKES += [
+    Mistake(
+        "model_forward_inference",
+        "batch_statistics",
+        "the hidden layers normalize with the statistics of this batch (batchnorm_forward, "
+        'training mode); at test time call batchnorm_forward_inference with running[f"mean{l}"] '
+        'and running[f"var{l}"], so each example is processed on its own.',
+        ((_BN_CALL, "Z_tilde, _ = batchnorm_forward("), (_RUNNING_ARGS, "")),
+    ),
+    Mistake(
+        "model_forward_inference",
+        "mean_var_swapped",
+        'running[f"var{l}"] is passed as the mean and running[f"mean{l}"] as the variance: '
+        "batchnorm_forward_inference takes (Z, gamma, beta, running_mean, running_var).",
+        (
+            (
+                _RUNNING_ARGS,
+                '            running[f"var{l}"],\n            running[f"mean{l}"],\n',
+            ),
+        ),
+    ),
+    Mistake(
+        "model_forward_inference",
+        "gamma_beta_swapped",
+        "gamma and beta are passed in the wrong order: batchnorm_forward_inference takes "
+        "(Z, gamma, beta, running_mean, running_var).",
+        (
+            (
+                '            parameters[f"gamma{l}"],\n            parameters[f"beta{l}"],\n',
+                '            parameters[f"beta{l}"],\n            parameters[f"gamma{l}"],\n',
+            ),
+        ),
+    ),
+    Mistake(
+        "model_forward_inference",
+        "activation_ignored",
+        'the hidden layers always use relu; use the activation passed in (activation="tanh" '
+        'or "sigmoid" too), as model_forward does.',
+        (
+            (
+                "A = activation_forward(Z_tilde, activation)",
+                'A = activation_forward(Z_tilde, "relu")',
+            ),
+        ),
+    ),
+    Mistake(
+        "model_forward_inference",
+        "output_bias_missing",
+        "the output layer has no bias: the output layer has no Batch Norm, so it keeps bL: "
+        "ZL = WL A[L-1] + bL.",
+        ((_OUTPUT, 'ZL = parameters[f"W{L}"] @ A'),),
+    ),
+    Mistake(
+        "model_forward_inference",
+        "no_softmax",
+        "AL is the output layer's ZL; the network's output is softmax(ZL), the class "
+        "probabilities (each column sums to 1).",
+        (("AL = softmax(ZL)", "AL = ZL"),),
+    ),
+]

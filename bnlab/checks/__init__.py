@@ -13,6 +13,7 @@ from bnlab.checks._show import show_case  # noqa: F401
 from bnlab.checks.backward_bn import *  # noqa: F403
 from bnlab.checks.deep_network import *  # noqa: F403
 from bnlab.checks.forward_bn import *  # noqa: F403
+from bnlab.checks.layer_norm import *  # noqa: F403
 from bnlab.checks.optimizers import *  # noqa: F403
 from bnlab.checks.removing_b import *  # noqa: F403
 from bnlab.checks.test_time import *  # noqa: F403

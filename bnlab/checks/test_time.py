@@ -2,7 +2,11 @@
 
 from bnlab.checks._core import run_check
 
-__all__ = ["check_update_running_averages", "check_batchnorm_forward_inference"]
+__all__ = [
+    "check_update_running_averages",
+    "check_batchnorm_forward_inference",
+    "check_model_forward_inference",
+]
 
 
 def check_update_running_averages(update_running_averages):
@@ -15,3 +19,8 @@ def check_batchnorm_forward_inference(batchnorm_forward_inference):
     """Check batchnorm_forward_inference(Z, gamma, beta, running_mean, running_var, eps)."""
     labels = {"output": "Z_tilde"}
     run_check("batchnorm_forward_inference", batchnorm_forward_inference, labels)
+
+
+def check_model_forward_inference(model_forward_inference):
+    """Check model_forward_inference(X, parameters, running, activation) -> AL."""
+    run_check("model_forward_inference", model_forward_inference, {"output": "AL"})
