@@ -21,7 +21,15 @@ import textwrap
 
 import nbformat
 import pytest
-from autograder_support import MANUAL, SOURCE, collect, gradebook_scores, points, run, sqlite_url
+from autograder_support import (
+    SOURCE,
+    collect,
+    gradebook_scores,
+    points,
+    run,
+    sqlite_url,
+    written_answers,
+)
 
 from autograder import sandbox
 from autograder.samples import generate
@@ -249,7 +257,7 @@ def test_a_probe_after_a_poisoner_sees_what_the_first_probe_saw(poisoned, number
 
 @pytest.mark.parametrize("number", range(1, len(POISONS) + 1))
 def test_a_probe_after_a_poisoner_gets_the_full_solution_grades(poisoned, number):
-    full = {name: value for name, value in points().items() if name != MANUAL}
+    full = {name: value for name, value in points().items() if name not in written_answers()}
     first = poisoned["scores"]["probe-0"]
     assert {name: first[name] for name in full} == full
     assert poisoned["scores"][f"probe-{number}"] == first
