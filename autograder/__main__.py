@@ -28,10 +28,9 @@ def _gibibytes(text):
     return value
 
 
-def _parents():
-    """{name: parent parser}: each option defined once, shared by the steps that use it."""
-    course = argparse.ArgumentParser(add_help=False)
-    group = course.add_argument_group("course and gradebook")
+def _course_options():
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("course and gradebook")
     group.add_argument(
         "--course",
         metavar="DIR",
@@ -45,18 +44,24 @@ def _parents():
         help="the gradebook, e.g. postgresql+psycopg2://user@host/db (default: "
         "$BNLAB_DB_URL, or SQLite in the workspace); pass the same one to every step",
     )
+    return parser
 
-    release = argparse.ArgumentParser(add_help=False)
-    group = release.add_argument_group("release checks")
+
+def _release_options():
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("release checks")
     group.add_argument(
         "--skip-checks",
         action="store_true",
         help="skip the release checks (leaks, validation, the student wheel alone): "
         "for a quick look only",
     )
+    return parser
 
-    collect = argparse.ArgumentParser(add_help=False)
-    group = collect.add_argument_group("collecting")
+
+def _collect_options():
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("collecting")
     group.add_argument(
         "--from", dest="source", metavar="PATH", help="collect from this folder or .zip"
     )
@@ -71,9 +76,12 @@ def _parents():
         help="file-name pattern of the submissions, with the named groups student_id and "
         "file_id (nbgrader's zip-collect)",
     )
+    return parser
 
-    students = argparse.ArgumentParser(add_help=False)
-    group = students.add_argument_group("students")
+
+def _students_options():
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("students")
     group.add_argument(
         "--student",
         metavar="ID",
@@ -87,9 +95,12 @@ def _parents():
         default=None,
         help="this many submissions at a time (grade: default 1; feedback: default one per core)",
     )
+    return parser
 
-    grade = argparse.ArgumentParser(add_help=False)
-    group = grade.add_argument_group("grading")
+
+def _grade_options():
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("grading")
     group.add_argument(
         "--force", action="store_true", help="regrade everyone, even unchanged submissions"
     )
@@ -128,12 +139,17 @@ def _parents():
         help="send the submissions to the workers of this Dask scheduler, e.g. "
         "tcp://10.0.0.5:8786 (default: $BNLAB_SCHEDULER, or grade on this machine)",
     )
+    return parser
+
+
+def _parents():
+    """{name: parent parser}: each option defined once, shared by the steps that use it."""
     return {
-        "course": course,
-        "release": release,
-        "collect": collect,
-        "students": students,
-        "grade": grade,
+        "course": _course_options(),
+        "release": _release_options(),
+        "collect": _collect_options(),
+        "students": _students_options(),
+        "grade": _grade_options(),
     }
 
 

@@ -18,7 +18,7 @@ keeping a list:
 - the leak scans (``leaks.py``) reject any file of :func:`instructor_files`, by
   path or by content, and any import of :data:`INSTRUCTOR_PACKAGE`;
 - the review rules (``review.py``) flag any import of an instructor module;
-- the traceback filter (``preprocessors.HideGraderFrames``) hides every frame
+- the traceback filter (``preprocessors.hide_grader_frames``) hides every frame
   whose file is in :func:`instructor_root`.
 """
 

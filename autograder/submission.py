@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,6 +179,7 @@ def changed_test_cells(notebook, release):
 
 def grade_submission(submission, context):
     """Grade one submission; a plain dict (see autograder.merge)."""
+    started = time.monotonic()
     own = {  # the student's notebooks, as handed in: the home folder of their code
         name: data for name, data in submission.files.items() if name in _NOTEBOOK_FILES
     }
@@ -218,6 +220,7 @@ def grade_submission(submission, context):
         "flags": flags,
         "extra_files": sorted(set(submission.files) - _NOTEBOOK_FILES - {TIMESTAMP}),
         "autograded": graded,
+        "seconds": round(time.monotonic() - started, 2),
     }
 
 

@@ -295,43 +295,21 @@ class Course:
         # A student who deletes or empties a test cell gets it back, and it is graded.
         c.OverwriteCells.add_missing_cells = True
 
-        # Seconds per cell: far above the longest cell that runs under autograding,
-        # short enough that a loop that never ends costs little; the kernel is
-        # interrupted and the next cells still run.
+        # Seconds per cell of nbgrader's validation (the release checks): far above the
+        # longest cell, short enough that a loop that never ends costs little; the kernel
+        # is interrupted and the next cells still run.
         c.Execute.timeout = int(self.timeout)
         c.Execute.interrupt_on_timeout = True
-        # A kernel that does not answer within 10 s of that interrupt ends the notebook
-        # (autograder.preprocessors.Execute, in the autograde steps below): its code
-        # ignores the interrupt or broke the kernel, and every remaining cell would cost
-        # the time limit again.
         c.Execute.raise_on_iopub_timeout = False
         c.Execute.startup_timeout = 120
-        # The kernel of a graded notebook has nothing left to save: stop it at once
+        # A validated notebook's kernel has nothing left to save: stop it at once
         # instead of waiting for a graceful exit (about half a second per notebook).
         c.Execute.shutdown_kernel = "immediate"
 
-        # The notebooks' own experiments (training runs, plots) that no graded code
-        # depends on are not run while grading; see autograder/preprocessors.py.
-        c.SkipExperiments.enabled = not self.run_all_cells
-        c.SkipExperiments.release_dir = str(self.release)
-
-        # Autograding: nbgrader's steps, plus ours around execution (skipped experiments)
-        # and two right after it: stderr output of a test cell is kept but no longer
-        # scores it 0 (a passing test is a passing test), and traceback frames inside the
-        # grader-only modules are cut, so feedback never shows hidden-test or reference code.
-        c.Autograde.autograde_preprocessors = [
-            "autograder.preprocessors.SkipExperiments",
-            "autograder.preprocessors.Execute",
-            "autograder.preprocessors.RestoreSkipped",
-            "autograder.preprocessors.StderrIsNotFailure",
-            "autograder.preprocessors.HideGraderFrames",
-            "nbgrader.preprocessors.IgnorePattern",
-            "nbconvert.preprocessors.ClearMetadataPreprocessor",
-            "nbgrader.preprocessors.LimitOutput",
-            "nbgrader.preprocessors.SaveAutoGrades",
-            "nbgrader.preprocessors.AssignLatePenalties",
-            "nbgrader.preprocessors.CheckCellMetadata",
-        ]
+        # This course is graded by `python -m autograder grade`: nbgrader's own autograde
+        # (formgrader's button) stops and says so, instead of giving every hidden test
+        # its points (autograder.preprocessors.GradeWithTheGrader).
+        c.Autograde.autograde_preprocessors = ["autograder.preprocessors.GradeWithTheGrader"]
 
         # Validation counts every failing check cell, so an untouched stub never passes.
         c.Validator.validate_all = True

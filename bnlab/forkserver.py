@@ -328,15 +328,12 @@ class Cell:
 CELL = Cell()  # the cell a child is running
 
 
-def make_shell(cell):
-    """(IPython shell, Stream class) whose displays, results, streams and errors go to
-    `cell`. Built in the server, once, before any child: no history file, no thread."""
+def _capture(cell):
+    """(Stream, Publisher, Hook): IPython's stream, display and result hooks, into `cell`."""
     import io
 
     from IPython.core.displayhook import DisplayHook
     from IPython.core.displaypub import DisplayPublisher
-    from IPython.core.history import HistoryManager
-    from IPython.core.interactiveshell import InteractiveShell
 
     class Stream(io.TextIOBase):
         def __init__(self, name):
@@ -382,6 +379,17 @@ def make_shell(cell):
                     "execution_count": self.prompt_count,
                 }
             )
+
+    return Stream, Publisher, Hook
+
+
+def make_shell(cell):
+    """(IPython shell, Stream class) whose displays, results, streams and errors go to
+    `cell`. Built in the server, once, before any child: no history file, no thread."""
+    from IPython.core.history import HistoryManager
+    from IPython.core.interactiveshell import InteractiveShell
+
+    Stream, Publisher, Hook = _capture(cell)
 
     class Shell(InteractiveShell):
         def init_history(self):

@@ -4,14 +4,8 @@ collect, which experiment cells grading may skip, and hidden traceback frames.""
 import nbformat
 import pytest
 
-from autograder import collect, review
-from autograder.preprocessors import (
-    HIDDEN_FRAME,
-    RestoreSkipped,
-    SkipExperiments,
-    hide_grader_frames,
-    names_of,
-)
+from autograder import autograde, collect, review
+from autograder.preprocessors import HIDDEN_FRAME, hide_grader_frames, names_of
 
 # ------------------------------------------------------------------ review flags
 
@@ -129,7 +123,7 @@ def _code(source, grade_id=None):
 
 
 @pytest.fixture
-def release_dir(tmp_path):
+def release():
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         _code("import numpy as np", "imports"),
@@ -137,34 +131,32 @@ def release_dir(tmp_path):
         _code("history = train(X)"),  # an experiment nothing reads
         _code("def f(Z):\n    raise NotImplementedError()", "f"),
     ]
-    nbformat.write(notebook, tmp_path / "nb.ipynb")
-    return tmp_path
-
-
-def _skip(release_dir, cells):
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = cells
-    resources = {"nbgrader": {"notebook": "nb"}}
-    notebook, _ = SkipExperiments(release_dir=str(release_dir)).preprocess(notebook, resources)
     return notebook
 
 
-def test_only_experiments_nothing_reads_are_skipped(release_dir):
+def _skip(release, cells):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = cells
+    to_run, skipped = autograde.to_run(notebook, release)
+    assert [index for index, _ in to_run] == [i for i in range(len(cells)) if i not in skipped]
+    return notebook, skipped
+
+
+def test_only_experiments_nothing_reads_are_skipped(release):
     cells = [
         _code("import numpy as np", "imports"),
         _code("X = np.ones((2, 3))"),
         _code("history = train(X)"),
         _code("def f(Z):\n    return Z * X.sum()", "f"),
     ]
-    notebook = _skip(release_dir, cells)
-    assert [c.cell_type for c in notebook.cells] == ["code", "code", "raw", "code"]
-    notebook, _ = RestoreSkipped().preprocess(notebook, {})
-    assert notebook.cells[2].cell_type == "code"
+    notebook, skipped = _skip(release, cells)
+    assert skipped == {2}
+    autograde.attach(notebook, {}, skipped)
     assert "Not run by the autograder" in notebook.cells[2].outputs[0]["text"]
     nbformat.validate(notebook)
 
 
-def test_an_experiment_the_student_changed_or_reads_runs(release_dir):
+def test_an_experiment_the_student_changed_or_reads_runs(release):
     cells = [
         _code("import numpy as np", "imports"),
         _code("X = np.ones((2, 3))"),
@@ -172,8 +164,7 @@ def test_an_experiment_the_student_changed_or_reads_runs(release_dir):
         _code("def f(Z):\n    return Z", "f"),
         _code("print(history)"),
     ]
-    notebook = _skip(release_dir, cells)
-    assert [c.cell_type for c in notebook.cells] == ["code"] * 5
+    assert _skip(release, cells)[1] == set()
 
 
 # ------------------------------------------------------------------ hidden frames

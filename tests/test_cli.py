@@ -223,12 +223,9 @@ def test_the_config_file_holds_the_courses_config(tmp_path):
     assert loaded.Execute.interrupt_on_timeout is True
     assert loaded.Execute.shutdown_kernel == "immediate"
     assert loaded.OverwriteCells.add_missing_cells is True
-    assert loaded.SkipExperiments.enabled is True
-    assert loaded.SkipExperiments.release_dir == str(root.resolve() / "release" / "batchnorm")
     assert loaded.Validator.validate_all is True
-    assert loaded.Autograde.autograde_preprocessors[:2] == [
-        "autograder.preprocessors.SkipExperiments",
-        "autograder.preprocessors.Execute",
+    assert loaded.Autograde.autograde_preprocessors == [
+        "autograder.preprocessors.GradeWithTheGrader"
     ]
     assert "KernelManager" not in loaded  # per process only (ipc), never in the file
 
@@ -239,7 +236,6 @@ def test_the_config_follows_the_grading_options(tmp_path):
     loaded = _load(tmp_path)
     assert loaded == course.nbgrader_config()
     assert loaded.Execute.timeout == 120
-    assert loaded.SkipExperiments.enabled is False
     assert loaded.CourseDirectory.db_url == "postgresql+psycopg2://me@dbhost/bnlab"
     scratch = course.nbgrader_config(root="/s", db_url="sqlite:////s/g.db", ipc="/k/kernel")
     assert scratch.CourseDirectory.root == "/s"
@@ -291,3 +287,12 @@ def test_nbgrader_run_in_the_course_folder_reads_the_config(tmp_path):
         assert db.execute("select name, course_id from assignment").fetchall() == [
             ("probe", "bnlab")
         ]
+
+
+def test_nbgrader_s_own_autograde_refuses_and_names_the_grader():
+    import nbformat
+
+    from autograder.preprocessors import GradeWithTheGrader
+
+    with pytest.raises(RuntimeError, match="python -m autograder grade"):
+        GradeWithTheGrader().preprocess(nbformat.v4.new_notebook(), {})
