@@ -33,27 +33,34 @@ STEMS = list(NOTEBOOKS)
 
 # The points of the assignment (100 in all): every hidden test and the written answers.
 POINTS = {
-    "batchnorm_forward": 10,
-    "linear_bn_activation_forward": 5,
-    "batchnorm_backward_staged": 10,
-    "batchnorm_backward": 10,
-    "linear_bn_activation_backward": 5,
-    "initialize_parameters": 5,
-    "why_no_b": 5,
-    "random_mini_batches": 5,
-    "model_forward": 10,
-    "model_backward": 10,
-    "update_parameters_with_gd": 3,
-    "update_parameters_with_momentum": 4,
-    "update_parameters_with_rmsprop": 4,
-    "update_parameters_with_adam": 6,
-    "update_running_averages": 1,
-    "batchnorm_forward_inference": 1,
-    "model_forward_inference": 1,
-    "running_or_recomputed": 1,
-    "layernorm_forward": 1,
-    "layernorm_backward": 2,
-    "b_before_layer_norm": 1,
+    # 01: 12
+    "batchnorm_forward": 8,
+    "linear_bn_activation_forward": 4,
+    # 02: 20
+    "batchnorm_backward_staged": 8,
+    "batchnorm_backward": 8,
+    "linear_bn_activation_backward": 4,
+    # 03: 8
+    "initialize_parameters": 4,
+    "why_no_b": 4,
+    # 04: 20
+    "random_mini_batches": 4,
+    "model_forward": 8,
+    "model_backward": 8,
+    # 05: 13
+    "update_parameters_with_gd": 2,
+    "update_parameters_with_momentum": 3,
+    "update_parameters_with_rmsprop": 3,
+    "update_parameters_with_adam": 5,
+    # 06: 13
+    "update_running_averages": 3,
+    "batchnorm_forward_inference": 3,
+    "model_forward_inference": 4,
+    "running_or_recomputed": 3,
+    # 07: 14
+    "layernorm_forward": 5,
+    "layernorm_backward": 6,
+    "b_before_layer_norm": 3,
 }
 # hand-graded markdown answers: grade_id -> notebook
 MANUAL = {
@@ -256,6 +263,23 @@ def test_grade_ids_unique():
 def test_points_total_100():
     assert sum(POINTS.values()) == 100
     assert set(POINTS) == set(GRADED_FUNCTIONS) | set(MANUAL)
+    # 90 points graded automatically, 10 by hand
+    assert sum(POINTS[name] for name in GRADED_FUNCTIONS) == 90
+    assert sum(POINTS[name] for name in MANUAL) == 10
+    per_notebook = {
+        stem: sum(POINTS[name] for name in NOTEBOOKS[stem])
+        + sum(POINTS[name] for name, where in MANUAL.items() if where == stem)
+        for stem in STEMS
+    }
+    assert per_notebook == {
+        "01_forward_bn": 12,
+        "02_backward_bn": 20,
+        "03_removing_b": 8,
+        "04_deep_network": 20,
+        "05_optimizers": 13,
+        "06_test_time": 13,
+        "07_layer_norm": 14,
+    }
 
 
 def test_the_grader_knows_every_written_answer():
@@ -361,6 +385,12 @@ def test_written_answer_cell():
         assert cell.cell_type == "markdown"
         assert meta["solution"] and meta["grade"] and not meta["locked"]
         assert meta["points"] == POINTS[grade_id]
+        # the question above the answer states its points
+        cells = read(stem).cells
+        ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in cells]
+        question = cells[ids.index(grade_id) - 1]
+        stated = re.findall(r"\*\*Question \((\d+) points?, graded by hand\)\.", question.source)
+        assert stated == [str(POINTS[grade_id])], f"{grade_id}: the question states {stated} points"
         lines = cell.source.splitlines()
         assert SOLUTION_BEGIN in lines and SOLUTION_END in lines
         answer = lines[lines.index(SOLUTION_BEGIN) + 1 : lines.index(SOLUTION_END)]
