@@ -83,8 +83,9 @@ class Sample:
     description -- one line saying what the submission is
     zero -- graded functions that earn 0 points; every other one earns full points
     answered -- True when the written answers were written (each then needs manual
-                grading, unless its notebook is in `broken`); False when they were left
-                as released
+                grading, unless its notebook is in `broken` or `unanswered`); False when
+                they were all left as released
+    unanswered -- notebooks (stems) whose written answers were left as released
     broken -- notebooks (stems) that are missing or unreadable and must be reported
     flagged -- True when the code must be flagged for review
     """
@@ -93,6 +94,7 @@ class Sample:
     description: str
     zero: frozenset = field(default_factory=frozenset)
     answered: bool = True
+    unanswered: tuple = ()
     broken: tuple = ()
     flagged: bool = False
 
@@ -118,6 +120,7 @@ def samples():
             "partial",
             f"notebooks {', '.join(PARTIAL_SOLVED)} solved, the others untouched",
             zero=_functions(*unsolved),
+            unanswered=unsolved,
         ),
     ]
     for mistake in all_mistakes():

@@ -119,7 +119,7 @@ def expected_scores(sample, points):
     scores = {}
     for name, value in points.items():
         if name in written:
-            answered = sample.answered and written[name] not in sample.broken
+            answered = sample.answered and written[name] not in (*sample.broken, *sample.unanswered)
             scores[name] = None if answered else 0.0
         else:
             scores[name] = value * sample.expected_fraction(name)

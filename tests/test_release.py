@@ -47,11 +47,13 @@ def wheel(course):
 
 
 def solution_line(name):
-    """The longest line of the body of reference `name` (after its docstring)."""
+    """The longest line of the body of reference `name` (after its docstring) that is not one
+    public helpers share on purpose (leaks.SHARED_WITH_PUBLIC: the scanner skips those)."""
     source = inspect.getsource(getattr(reference, name))
     function = ast.parse(source).body[0]
     body = source.splitlines()[function.body[1].lineno - 1 :]
-    return max((line.strip() for line in body), key=len)
+    lines = [line.strip() for line in body if line.strip() not in leaks.SHARED_WITH_PUBLIC]
+    return max(lines, key=len)
 
 
 def _notebook_with(source_text, cell_type="code"):
