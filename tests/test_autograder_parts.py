@@ -189,3 +189,25 @@ def test_grader_frames_are_cut_from_tracebacks():
 def test_flags_keep_their_line_after_magics():
     source = "\n%matplotlib inline\n!pip install \\\n  foo\nx = !ls\nnp.allclose = print"
     assert review.scan_source(source) == [(6, "assigns to an attribute of np")]
+
+
+# ------------------------------------------------------------------ cluster workers
+
+
+def test_a_cluster_worker_with_other_grading_code_refuses_to_grade():
+    from autograder import submission
+    from autograder.sandbox import Limits
+
+    assert len(submission.verdicts_fingerprint()) == 64
+    context = submission.Context(
+        assignment={},
+        releases={},
+        timeout=15,
+        limits=Limits(),
+        sandboxed=True,
+        run_all_cells=False,
+        fingerprint="0" * 64,  # not this installation's reference and hidden tests
+        wheel=("bnlab-0.1.0-py3-none-any.whl", b""),
+    )
+    with pytest.raises(RuntimeError, match="differs from the grader's"):
+        submission.worker_server(context)
