@@ -36,6 +36,7 @@ from autograder.workspace import KERNEL_ENV
 from bnlab import exchange
 from bnlab.forkserver import HEADER, MAX_FRAME
 
+MAX_OUTPUT = 64 * 1024**2  # bytes a notebook's child may send; more ends the notebook
 STARTUP_SECONDS = 120  # for the server's imports, on a loaded machine
 EXIT_SECONDS = 15  # for the server to end a child and what it left, once asked
 WRITABLE = ("home", "tmp", "results")  # the folders of K the sandbox can write
@@ -76,6 +77,7 @@ class NotebookServer:
         self.limits, self.sandboxed, self.hide, self.cases = limits, sandboxed, hide, cases
         self.fonts = fonts  # matplotlib's font cache (sandbox.prepare_matplotlib_cache)
         self.process, self.buffer, self.skeleton = None, b"", set()
+        self.received = 0  # bytes of frames read from the server so far
 
     # ------------------------------------------------------------ life
     def start(self):
@@ -177,19 +179,17 @@ class NotebookServer:
         if not self.alive:
             raise ServerFailed("the grading server is not running")
         self._send({"run": [[int(i), s] for i, s in cells]})
-        ran, current, deadline, interrupted = Ran(), None, None, False
+        ran, watch = Ran(), _Watch([int(i) for i, _ in cells], timeout, answer_within)
+        received = self.received
         while True:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                kind, message = self._next(wait)
+                kind, message = self._next(watch.wait())
             except TimeoutError:
-                if current is not None and not interrupted:
+                if watch.may_interrupt():
                     self._send({"interrupt": True})
-                    interrupted, deadline = True, time.monotonic() + answer_within
                     continue
                 ran.status = "unresponsive"
-                self._send({"kill": True})
-                self._await_exit()
+                self._kill_child()
                 break
             if kind == "S":
                 if "exit" in message:
@@ -198,17 +198,21 @@ class NotebookServer:
                     break
                 self.close()
                 raise ServerRefused(str(message.get("poisoned") or message)[:300])
-            event, index = message.get("event"), message.get("cell")
-            if event == "start" and isinstance(index, int):
-                current, interrupted = index, False
-                deadline = time.monotonic() + timeout
-            elif event == "done" and index == current:
-                ran.outputs[index] = (_outputs(message.get("outputs")), message.get("count"))
+            if self.received - received > MAX_OUTPUT:
+                ran.status = "output"
+                self._kill_child()
+                break
+            done = watch.event(message.get("event"), message.get("cell"))
+            if done is not None:
+                ran.outputs[done] = (_outputs(message.get("outputs")), message.get("count"))
                 seconds = message.get("seconds")
-                ran.seconds[index] = seconds if isinstance(seconds, float) else None
-                current, deadline = None, time.monotonic() + answer_within
+                ran.seconds[done] = seconds if isinstance(seconds, float) else None
         ran.log = _tail(self.results / "kernel.log")
         return ran
+
+    def _kill_child(self):
+        self._send({"kill": True})
+        self._await_exit()
 
     def _await_exit(self):
         deadline = time.monotonic() + EXIT_SECONDS
@@ -259,6 +263,7 @@ class NotebookServer:
             raise ServerFailed("the grading server sent a frame over the size limit")
         if len(self.buffer) < HEADER.size + size:
             return None
+        self.received += size
         payload = self.buffer[HEADER.size : HEADER.size + size]
         self.buffer = self.buffer[HEADER.size + size :]
         kind, body = payload[:1].decode("latin-1"), payload[1:]
@@ -267,6 +272,43 @@ class NotebookServer:
         except ValueError:
             message = {}
         return kind, message if isinstance(message, dict) else {}
+
+
+class _Watch:
+    """The clock of one notebook's run. Cells must start in their order, one at a time
+    (what the child says otherwise is ignored: it is the student's process speaking); a
+    cell has `timeout` seconds, then, once interrupted, `answer_within` more; between
+    cells the child has `answer_within`. The whole notebook can never take longer than
+    its cells' shares together, whatever the child sends."""
+
+    def __init__(self, order, timeout, answer_within):
+        self.order, self.timeout, self.answer_within = order, timeout, answer_within
+        self.next, self.current, self.interrupted = 0, None, False
+        now = time.monotonic()
+        self.deadline = now + answer_within + STARTUP_SECONDS / 4
+        self.end = self.deadline + len(order) * (timeout + 2 * answer_within)
+
+    def wait(self):
+        return max(0.0, min(self.deadline, self.end) - time.monotonic())
+
+    def may_interrupt(self):
+        """Whether a timeout now is a cell's time limit (interrupt it) rather than the end."""
+        if self.current is None or self.interrupted or time.monotonic() >= self.end:
+            return False
+        self.interrupted, self.deadline = True, time.monotonic() + self.answer_within
+        return True
+
+    def event(self, event, index):
+        """Take one event of the child's; the index of a cell that is done, else None."""
+        now = time.monotonic()
+        expected = self.order[self.next] if self.next < len(self.order) else None
+        if event == "start" and self.current is None and index == expected:
+            self.current, self.next, self.interrupted = index, self.next + 1, False
+            self.deadline = now + self.timeout
+        elif event == "done" and index is not None and index == self.current:
+            self.current, self.deadline = None, now + self.answer_within
+            return index
+        return None
 
 
 def _outputs(raw):

@@ -37,6 +37,7 @@ TIMESTAMP = "timestamp.txt"
 RAN_WHY = {
     "died": "the kernel died while running it: the code crashed or ended the process",
     "unresponsive": "the kernel stopped responding after a cell ran past its time limit",
+    "output": "its code sent more output than the grader keeps (64 MiB)",
 }
 
 
