@@ -142,6 +142,18 @@ def _grade_options():
     return parser
 
 
+def _export_options():
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("grades into the LMS")
+    group.add_argument(
+        "--lms-map",
+        metavar="FILE",
+        help="a CSV file with the columns lms_id,nbgrader_id (optional: name, email): also "
+        "write reports/canvas.csv and reports/moodle.csv, the files Canvas and Moodle import",
+    )
+    return parser
+
+
 def _parents():
     """{name: parent parser}: each option defined once, shared by the steps that use it."""
     return {
@@ -150,6 +162,7 @@ def _parents():
         "collect": _collect_options(),
         "students": _students_options(),
         "grade": _grade_options(),
+        "export": _export_options(),
     }
 
 
@@ -159,7 +172,7 @@ OPTIONS = {
     "collect": ("course", "collect"),
     "grade": ("course", "students", "grade"),
     "feedback": ("course", "students"),
-    "export": ("course",),
+    "export": ("course", "export"),
     "all": ("course", "release", "collect", "students", "grade"),
 }
 
@@ -168,7 +181,8 @@ SUMMARIES = {
     "collect": "copy the submissions into the workspace (a folder or .zip; nbgrader or LMS layout)",
     "grade": "autograde the submissions (only new or changed ones, unless --force)",
     "feedback": "write the HTML feedback of every graded student",
-    "export": "write grades.csv, breakdown.csv and flags.csv, and print the summary table",
+    "export": "write grades.csv, breakdown.csv and flags.csv (with --lms-map also canvas.csv "
+    "and moodle.csv), and print the summary table",
     "all": "every step in turn (collect only with --from or --samples)",
 }
 
@@ -247,7 +261,7 @@ def run_step(step, course, args):
     elif step == "feedback":
         feedback.feedback(course, students=args.student, workers=args.workers or os.cpu_count())
     elif step == "export":
-        export.export(course)
+        export.export(course, lms_map=getattr(args, "lms_map", None))
 
 
 def course_of(args):

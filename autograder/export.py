@@ -16,16 +16,32 @@ reports/summary.txt   the table printed on the terminal: per-notebook
                       answer (pending, or its score), the total, and notes;
                       below it, how many students were graded without a
                       memory limit (--memory-limit 0), if any.
+With --lms-map FILE (a CSV mapping LMS ids to nbgrader ids, see read_lms_map), also:
+reports/canvas.csv    Canvas's gradebook import file (Grades > Import): Student, ID,
+                      SIS User ID, SIS Login ID, Section and one assignment column,
+                      a "Points Possible" row, one row per mapped graded student.
+reports/moodle.csv    Moodle's grade import file (Grades > Import > CSV file): an
+                      identifier column (Email address, or ID number) and the grade.
+A student whose written answer still needs manual grading gets an empty cell in
+canvas.csv and no row in moodle.csv (no provisional number reaches the LMS). Such
+students, students of the map who were not graded and graded students missing from the
+map are named on the terminal and in summary.txt.
 Every file is written whole (workspace.write_atomic): a reader never sees half of one.
 """
 
 import csv
 import io
 import json
+from pathlib import Path
 
 from autograder.reports import read_report
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
+
+LMS_MAP_COLUMNS = ["lms_id", "nbgrader_id"]  # required; "name" and "email" are optional
+LMS_MAP_OPTIONAL = ["name", "email"]
+LMS_ITEM = f"{COURSE_ID} {ASSIGNMENT}"  # the grade item's name in Canvas and Moodle
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", LMS_ITEM]
 
 GRADES_COLUMNS = [
     "assignment",
@@ -276,16 +292,162 @@ def table(summary):
     return "\n".join(out) + "\n"
 
 
-def export(course, log=print):
-    """Run step 5; returns the summary table's text."""
+class LmsMapError(ValueError):
+    """The --lms-map file cannot be used; the message names the file and the line."""
+
+
+def read_lms_map(path):
+    """The rows of the LMS map at `path`: a CSV file with a header row and the columns
+    lms_id and nbgrader_id (required), name and email (optional; other columns are
+    ignored). Returns a list of dicts with the four keys ("" where absent), in file order.
+    Raises LmsMapError naming the line for a missing column, an empty id, or an lms_id,
+    nbgrader_id or email used twice."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet may add a BOM
+    except UnicodeDecodeError as error:
+        raise LmsMapError(f"{path}: not UTF-8 text ({error.reason})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in reader.fieldnames or []]
+    if not header:
+        raise LmsMapError(f"{path}: empty file; line 1 must be the header lms_id,nbgrader_id")
+    missing = [name for name in LMS_MAP_COLUMNS if name not in header]
+    if missing:
+        raise LmsMapError(
+            f"{path}, line 1: the header has no column {', '.join(missing)} (it has "
+            f"{', '.join(header)}); the map needs lms_id and nbgrader_id, name and email "
+            "are optional"
+        )
+    reader.fieldnames = header
+    rows, seen = [], {}
+    for record in reader:
+        line = reader.line_num
+        if None in record:
+            raise LmsMapError(f"{path}, line {line}: more fields than the header has columns")
+        row = {key: (record.get(key) or "").strip() for key in LMS_MAP_COLUMNS + LMS_MAP_OPTIONAL}
+        if not any(row.values()):
+            continue
+        for key in LMS_MAP_COLUMNS:
+            if not row[key]:
+                raise LmsMapError(f"{path}, line {line}: empty {key}")
+        for key in ("lms_id", "nbgrader_id", "email"):
+            value = row[key].lower() if key == "email" else row[key]
+            if not value:
+                continue
+            if (key, value) in seen:
+                raise LmsMapError(
+                    f"{path}, line {line}: {key} {row[key]!r} is already on line "
+                    f"{seen[key, value]}; each student must appear once"
+                )
+            seen[key, value] = line
+        rows.append(row)
+    return rows
+
+
+def _student_name(mapped, grade):
+    """The name Canvas shows, "Last, First" as in its own export: the map's, else nbgrader's."""
+    if mapped["name"]:
+        return mapped["name"]
+    parts = [grade["last_name"], grade["first_name"]]
+    return ", ".join(part for part in parts if part) or grade["student_id"]
+
+
+def lms_files(grades, summary, lms_map):
+    """(canvas rows, moodle header, moodle rows, report lines) for the graded `grades` rows,
+    the `summary` rows and the LMS map's rows (read_lms_map). A student's score is the
+    `score` of grades.csv; empty while a written answer is pending."""
+    pending = {row["student"] for row in summary if row["pending"]}
+    by_student = {grade["student_id"]: grade for grade in grades}
+    use_email = bool(lms_map) and all(row["email"] for row in lms_map)
+    moodle_id = "Email address" if use_email else "ID number"
+    canvas = [{"Student": "Points Possible", LMS_ITEM: _number(_max_score(grades))}]
+    moodle = []
+    for mapped in lms_map:
+        grade = by_student.get(mapped["nbgrader_id"])
+        if grade is None:
+            continue
+        score = "" if grade["student_id"] in pending else grade["score"]
+        canvas.append(
+            {"Student": _student_name(mapped, grade), "ID": mapped["lms_id"], LMS_ITEM: score}
+        )
+        if score:  # Moodle reads an empty cell as "no grade" and would clear one: leave it out
+            moodle.append(
+                {moodle_id: mapped["email"] if use_email else mapped["lms_id"], LMS_ITEM: score}
+            )
+    mapped_ids = {row["nbgrader_id"] for row in lms_map}
+    not_graded = [row for row in lms_map if row["nbgrader_id"] not in by_student]
+    unmapped = [grade["student_id"] for grade in grades if grade["student_id"] not in mapped_ids]
+    waiting = [row for row in lms_map if row["nbgrader_id"] in pending]
+    lines = [
+        f"LMS files: {len(canvas) - 1} student(s) in canvas.csv, {len(moodle)} in moodle.csv "
+        f"(grade item '{LMS_ITEM}', out of {_number(_max_score(grades))}; moodle.csv "
+        f"identifies students by {moodle_id})."
+    ]
+    if waiting:
+        lines.append(
+            f"NO GRADE YET, MANUAL GRADING PENDING: {len(waiting)} student(s) have a written "
+            "answer not yet graded by hand: their cell in canvas.csv is empty and they are "
+            "left out of moodle.csv, so neither LMS records a provisional grade; grade the "
+            "answer in formgrader and run export again: "
+            + ", ".join(f"{row['nbgrader_id']} ({row['lms_id']})" for row in waiting)
+            + "."
+        )
+    if not_graded:
+        lines.append(
+            f"IN THE MAP BUT NOT GRADED: {len(not_graded)} student(s) of the LMS map have no "
+            "graded submission and are not in the LMS files: "
+            + ", ".join(f"{row['nbgrader_id']} ({row['lms_id']})" for row in not_graded)
+            + "."
+        )
+    if unmapped:
+        lines.append(
+            f"GRADED BUT NOT IN THE MAP: {len(unmapped)} graded student(s) have no line in "
+            "the LMS map, so their grade is not in the LMS files (add them to the map): "
+            + ", ".join(unmapped)
+            + "."
+        )
+    return canvas, moodle_id, moodle, lines
+
+
+def _max_score(grades):
+    return float(grades[0]["max_score"]) if grades else 100
+
+
+def _csv_text(columns, rows):
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
+
+
+def write_lms_files(reports, grades, summary, lms_map):
+    """Write reports/canvas.csv and reports/moodle.csv; returns the report lines."""
+    canvas, moodle_id, moodle, lines = lms_files(grades, summary, lms_map)
+    # Canvas: UTF-8 with a BOM, as its own gradebook export, so a spreadsheet opened on
+    # the way shows accents right. Moodle: plain UTF-8, comma-separated (its defaults).
+    write_atomic(Path(reports) / "canvas.csv", "\ufeff" + _csv_text(CANVAS_COLUMNS, canvas))
+    write_atomic(Path(reports) / "moodle.csv", _csv_text([moodle_id, LMS_ITEM], moodle))
+    return lines
+
+
+def export(course, log=print, lms_map=None):
+    """Run step 5; returns the summary table's text. `lms_map`: the path of a CSV mapping
+    LMS ids to nbgrader ids, to also write canvas.csv and moodle.csv (read_lms_map)."""
+    mapped = read_lms_map(lms_map) if lms_map else None  # a bad map stops before any write
     course.prepare()
     grades, breakdown, flags, summary = collect_rows(course)
     _write_csv(course.reports / "grades.csv", GRADES_COLUMNS, grades)
     _write_csv(course.reports / "breakdown.csv", BREAKDOWN_COLUMNS, breakdown)
     _write_csv(course.reports / "flags.csv", FLAG_COLUMNS, flags)
     text = table(summary)
+    if mapped is not None:
+        text += "\n" + "\n".join(write_lms_files(course.reports, grades, summary, mapped)) + "\n"
     write_atomic(course.reports / "summary.txt", text)
     write_atomic(course.reports / "summary.json", json.dumps(summary, indent=1) + "\n")
     log(text)
-    log(f"export: {course.reports / 'grades.csv'}, breakdown.csv, flags.csv, summary.txt")
+    written = "breakdown.csv, flags.csv, summary.txt"
+    if mapped is not None:
+        written += ", canvas.csv, moodle.csv"
+    log(f"export: {course.reports / 'grades.csv'}, {written}")
     return text

@@ -37,13 +37,14 @@ EXPECTED = {
     "collect": COURSE | COLLECT,
     "grade": COURSE | STUDENTS | GRADE,
     "feedback": COURSE | STUDENTS,
-    "export": COURSE,
+    "export": COURSE | {"--lms-map"},
     "all": COURSE | RELEASE | COLLECT | STUDENTS | GRADE,
 }
 VALUE = {  # a value for each option that takes one
     "--course": "c",
     "--db-url": "sqlite:////tmp/g.db",
     "--from": "inbox",
+    "--lms-map": "map.csv",
     "--regexp": "(?P<student_id>.+)_(?P<file_id>.+)",
     "--student": "ada",
     "--workers": "2",
