@@ -2,7 +2,9 @@
 
 1. Copy the source notebooks (only the .ipynb files) into source/batchnorm/ and
    run nbgrader generate_assignment: release/batchnorm/ and the gradebook's
-   record of every graded cell.
+   record of every graded cell. Beside the notebooks goes the students' own
+   nbgrader_config.json (student_config_text), so that nbgrader's Validate gives
+   students the verdict the release checks give.
 2. Build the student wheel (dist/) with `pip wheel`, from the student project
    (autograder.boundary): the package bnlab, which holds no instructor code.
 3. Check, and fail the step on any problem:
@@ -60,6 +62,27 @@ def generate(course):
             + (result.get("error") or "")
             + (result.get("log") or "")
         )
+
+
+# The students' nbgrader configuration, written into the release folder: nbgrader's Validate
+# (`nbgrader validate`, and the Validate button) reads nbgrader_config.py or .json from the
+# folder it runs in: the shell's for the command, the Jupyter server's (not the notebook's)
+# for the button, besides Jupyter's config folders. Without it Validate only checks the
+# graded test cells and says "Success!" on an untouched stub; with validate_all every
+# failing code cell counts, as in the release checks (Course.nbgrader_config). It holds
+# nothing of the instructor's: no path, no database, no course root. JSON, not .py:
+# nbgrader's exchange leaves out the *.py files of an assignment (CourseDirectory.ignore).
+STUDENT_CONFIG = "nbgrader_config.json"
+
+
+def student_config_text():
+    """The text of the students' nbgrader_config.json (traitlets' JSON config format)."""
+    return json.dumps({"Validator": {"validate_all": True}}, indent=1, sort_keys=True) + "\n"
+
+
+def write_student_config(folder):
+    """Write the students' nbgrader_config.json into `folder` (the release folder)."""
+    write_if_changed(Path(folder) / STUDENT_CONFIG, student_config_text())
 
 
 def build_student_wheel(dest):
@@ -343,6 +366,7 @@ def release(course, notebook_dir=None, checks=True, log=print):
     copy_source(course, notebook_dir)
     log(f"release: generating {course.release.relative_to(course.root)} with nbgrader")
     generate(course)
+    write_student_config(course.release)
     wheel = build_student_wheel(course.dist)
     log(f"release: student wheel {wheel.relative_to(course.root)}")
     report = {"release": str(course.release), "wheel": str(wheel), "problems": []}

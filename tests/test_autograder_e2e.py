@@ -442,7 +442,9 @@ def test_release_and_wheel_hold_no_solution_and_no_hidden_test(graded_course):
                 assert line not in text, f"a line of the reference {name} is in the release: {line}"
                 searched.add(name)
     assert len(searched) >= len(GRADED_FUNCTIONS) // 2, f"too few solution lines: {searched}"
-    assert sorted(p.name for p in release.iterdir()) == [f"{s}.ipynb" for s in NOTEBOOKS]
+    assert sorted(p.name for p in release.iterdir()) == sorted(
+        [f"{s}.ipynb" for s in NOTEBOOKS] + ["nbgrader_config.json"]  # the student's Validate
+    )
 
     wheels = sorted((graded_course.course / "dist").glob("*.whl"))
     assert len(wheels) == 1, wheels
