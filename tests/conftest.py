@@ -10,6 +10,7 @@ once per session by whichever module asks first, and any module runs alone or
 in any order with the same result. Tests that take them are marked slow.
 """
 
+import inspect
 import os
 
 import numpy as np
@@ -56,6 +57,23 @@ def bn_inputs():
 def network():
     """Factory: network(layer_dims, m, seed=0) -> (X, Y, parameters)."""
     return make_network
+
+
+@pytest.fixture(scope="session")
+def layer_norm_network():
+    """(model_forward, model_backward) of the reference with Layer Norm in place of Batch
+    Norm (what notebook 07 builds from the student's functions with load_graded(replace=...))."""
+    namespace = dict(vars(reference))
+    namespace["batchnorm_forward"] = reference.layernorm_forward
+    namespace["batchnorm_backward"] = reference.layernorm_backward
+    for name in (
+        "linear_bn_activation_forward",
+        "linear_bn_activation_backward",
+        "model_forward",
+        "model_backward",
+    ):
+        exec(compile(inspect.getsource(getattr(reference, name)), name, "exec"), namespace)
+    return namespace["model_forward"], namespace["model_backward"]
 
 
 @pytest.fixture

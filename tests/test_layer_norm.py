@@ -8,8 +8,6 @@ and var, along axis 0), the backward pass is held against central differences
 numeric gradients too.
 """
 
-import inspect
-
 import numpy as np
 import pytest
 
@@ -206,26 +204,10 @@ def test_gamma_cannot_be_factored_out_as_in_batch_norm(bn_inputs):
 # ------------------------------------------------------- the Layer Norm network
 
 
-def layer_norm_network():
-    """The reference model_forward and model_backward, with Layer Norm in place of Batch Norm
-    (what notebook 07 builds from the student's functions with load_graded(replace=...))."""
-    namespace = dict(vars(reference))
-    namespace["batchnorm_forward"] = reference.layernorm_forward
-    namespace["batchnorm_backward"] = reference.layernorm_backward
-    for name in (
-        "linear_bn_activation_forward",
-        "linear_bn_activation_backward",
-        "model_forward",
-        "model_backward",
-    ):
-        exec(compile(inspect.getsource(getattr(reference, name)), name, "exec"), namespace)
-    return namespace["model_forward"], namespace["model_backward"]
-
-
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_the_layer_norm_network_has_the_right_gradients(network, activation):
+def test_the_layer_norm_network_has_the_right_gradients(network, layer_norm_network, activation):
     X, Y, parameters = network([4, 5, 3, 3], m=6, seed=31)
-    forward, backward = layer_norm_network()
+    forward, backward = layer_norm_network
     AL, caches = forward(X, parameters, activation)
     grads = backward(AL, Y, caches)
 
@@ -238,12 +220,12 @@ def test_the_layer_norm_network_has_the_right_gradients(network, activation):
         assert error < TOL, f"d{key}: relative error {error:.2e}"
 
 
-def test_the_layer_norm_network_trains_on_one_example_per_step(network):
+def test_the_layer_norm_network_trains_on_one_example_per_step(network, layer_norm_network):
     """No batch statistics: mini-batches of 1 train it, and predictions are per example."""
     X, _, parameters = network([4, 6, 3], m=30, seed=32)
     labels = np.argmax(np.random.default_rng(33).standard_normal((3, 4)) @ X, axis=0)
     Y = np.eye(3)[:, labels]  # classes a network can learn from X
-    forward, backward = layer_norm_network()
+    forward, backward = layer_norm_network
     using = {
         "random_mini_batches": reference.random_mini_batches,
         "model_forward": forward,

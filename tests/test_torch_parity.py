@@ -7,8 +7,6 @@ torch stores examples as rows: we transpose.
 Skipped where torch is not installed.
 """
 
-import inspect
-
 import numpy as np
 import pytest
 
@@ -254,7 +252,7 @@ def test_layer_norm_forward_and_gradients(case):
     assert max_diff(dbeta.ravel(), n(bias.grad)) < TOL
 
 
-def test_layer_norm_network_gradients_match_torch():
+def test_layer_norm_network_gradients_match_torch(layer_norm_network):
     """The reference network with Layer Norm in place of Batch Norm (notebook 07's network)
     against Linear(bias=False) + nn.LayerNorm + ReLU layers."""
     dims, m = [6, 5, 4, 3], 8
@@ -285,18 +283,9 @@ def test_layer_norm_network_gradients_match_torch():
     loss = F.cross_entropy(output(a), torch.tensor(labels))
     loss.backward()
 
-    namespace = dict(vars(reference))
-    namespace["batchnorm_forward"] = reference.layernorm_forward
-    namespace["batchnorm_backward"] = reference.layernorm_backward
-    for name in (
-        "linear_bn_activation_forward",
-        "linear_bn_activation_backward",
-        "model_forward",
-        "model_backward",
-    ):
-        exec(compile(inspect.getsource(getattr(reference, name)), name, "exec"), namespace)
-    AL, caches = namespace["model_forward"](X, parameters, "relu")
-    grads = namespace["model_backward"](AL, Y, caches)
+    model_forward, model_backward = layer_norm_network
+    AL, caches = model_forward(X, parameters, "relu")
+    grads = model_backward(AL, Y, caches)
     assert abs(compute_cost(AL, Y) - loss.item()) < TOL
     for l, (linear, ln) in enumerate(hidden, start=1):
         assert max_diff(grads[f"dW{l}"], n(linear.weight.grad)) < TOL, f"dW{l}"
