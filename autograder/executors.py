@@ -15,7 +15,9 @@ dask -- the workers of a running ``dask.distributed`` scheduler, which need
     nothing of this machine: the submission and the context travel with the
     task, the result comes back. Twice as many tasks as the cluster has threads
     are in flight. When a worker is lost, the scheduler runs its tasks again
-    elsewhere; a task that loses its worker too often is yielded as a crash.
+    elsewhere; a task whose result is lost all the same (its worker died, or the
+    task was cancelled) is sent again, up to MAX_TRIES times, then yielded as a
+    crash. Each student is yielded once.
 """
 
 import contextlib
@@ -30,6 +32,7 @@ from autograder import submission
 
 KILLED = "the grading process died while grading it (it was retried alone)"
 LOST = "the grading process died while grading it, on every Dask worker that tried"
+MAX_TRIES = 3  # times a submission is sent to the cluster before it is reported lost
 
 
 def grade_in_worker(student_submission, context):
@@ -104,10 +107,11 @@ def dask(address, students, read, context, log=print):
             raise RuntimeError(f"the Dask scheduler at {address} has no workers")
         shared = client.scatter(context, broadcast=True)
         students, names, run = iter(students), {}, uuid.uuid4().hex[:8]
-        pending = completed()
+        pending, tries = completed(), {}
 
         def send(student):
-            key = f"bnlab-grade-{run}-{student}"
+            tries[student] = tries.get(student, 0) + 1
+            key = f"bnlab-grade-{run}-{student}-{tries[student]}"
             future = client.submit(grade_in_worker, read(student), shared, key=key, pure=False)
             names[future.key] = student
             pending.add(future)
@@ -118,10 +122,15 @@ def dask(address, students, read, context, log=print):
             student = names.pop(future.key)
             try:
                 result = future.result()
-            except Exception as error:  # noqa: BLE001 -- e.g. KilledWorker: its workers died
-                why = f"{LOST}: {type(error).__name__}: {error}"
-                result = {"student": student, "crash": why}
+            except Exception as error:  # noqa: BLE001 -- the task itself never raises: its
+                # worker was lost, or its result with it (KilledWorker, cancelled, ...)
+                future.release()
+                if tries[student] < MAX_TRIES:
+                    send(student)  # graded again elsewhere; merged once, when it comes back
+                    continue
+                result = {"student": student, "crash": f"{LOST}: {type(error).__name__}: {error}"}
             future.release()
+            tries.pop(student, None)
             yield student, result
             for following in _take(students, 1):
                 send(following)
