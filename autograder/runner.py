@@ -175,12 +175,24 @@ class NotebookServer:
 
     def run(self, cells, timeout, answer_within=10.0):
         """Run `cells` ([(index, source)]) in a fresh child; a Ran. Raises ServerFailed
-        when the server died or refused (start a new one; the notebook was not graded)."""
-        if not self.alive:
-            raise ServerFailed("the grading server is not running")
-        self._send({"run": [[int(i), s] for i, s in cells]})
-        ran, watch = Ran(), _Watch([int(i) for i, _ in cells], timeout, answer_within)
-        received = self.received
+        when the server died (start a new one; the notebook was not graded), and
+        ServerRefused when it refused or died before the first cell started: then none of
+        this notebook's code ran, and what ended the server came from before."""
+        watch = _Watch([int(i) for i, _ in cells], timeout, answer_within)
+        try:
+            if not self.alive:
+                raise ServerFailed("the grading server is not running")
+            self._send({"run": [[int(i), s] for i, s in cells]})
+            return self._run(watch)
+        except ServerRefused:
+            raise
+        except ServerFailed as error:
+            if watch.next > 0:
+                raise
+            raise ServerRefused(f"{error} (before this notebook's first cell)") from None
+
+    def _run(self, watch):
+        ran, received = Ran(), self.received
         while True:
             try:
                 kind, message = self._next(watch.wait())
@@ -193,7 +205,7 @@ class NotebookServer:
                 break
             if kind == "S":
                 if "exit" in message:
-                    if ran.status == "ok" and len(ran.outputs) < len(cells):
+                    if ran.status == "ok" and len(ran.outputs) < len(watch.order):
                         ran.status = "died"
                     break
                 self.close()

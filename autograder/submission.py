@@ -231,8 +231,9 @@ _NOTEBOOK_FILES = {f"{stem}.ipynb" for stem in NOTEBOOKS}
 def _run_notebook(context, stem, notebook, release, own):
     """(runner.Ran, decided verdicts) of running one sanitized notebook, whose outputs go
     into `notebook`. A notebook whose code ends its process, or stops answering, is run
-    once more; a server that refuses to go on (its state was changed from outside) is
-    replaced without counting."""
+    once more; a server that refuses to go on (its state was changed from outside) or
+    was found dead before the first cell is replaced without counting, up to three
+    times (then the notebook counts as died)."""
     cells, skipped = autograde.to_run(notebook, release, not context.run_all_cells)
     attempts, restarts = 0, 0
     while True:
@@ -240,11 +241,11 @@ def _run_notebook(context, stem, notebook, release, own):
         server.reset(own)
         try:
             ran = server.run(cells, context.timeout)
-        except runner.ServerRefused:
+        except runner.ServerRefused as error:
             restarts += 1
-            if restarts > 3:
-                raise
-            continue
+            if restarts <= 3:
+                continue
+            ran = runner.Ran(status="died", log=str(error))
         except runner.ServerFailed as error:
             ran = runner.Ran(status="died", log=str(error))
         attempts += 1

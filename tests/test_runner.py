@@ -83,3 +83,39 @@ def test_a_flood_of_output_ends_the_notebook(server, monkeypatch):
     assert ran.status == "output"
     assert server.received > 16 * 1024**2
     assert _fine(server) == ("ok", ["2\n"])
+
+
+@pytest.fixture
+def lone_server(tmp_path):
+    server = runner.NotebookServer(sys.executable, tmp_path / "K", limits=Limits(), sandboxed=False)
+    server.start()
+    yield server
+    server.close()
+
+
+def test_a_server_ended_between_notebooks_is_not_the_next_notebooks_failure(lone_server):
+    # what a process left by the previous notebook could do: the next notebook must be
+    # run again on a new server without counting as an attempt (ServerRefused)
+    lone_server.reset()
+    assert lone_server.run([(0, "x = 1")], timeout=5).status == "ok"
+    lone_server.process.kill()
+    lone_server.process.wait()
+    with pytest.raises(runner.ServerRefused, match="not running"):
+        lone_server.run([(0, "x = 1")], timeout=5)
+
+
+def test_a_server_whose_priority_was_changed_refuses_the_next_notebook(lone_server):
+    lone_server.reset()
+    poison = "import os\nos.setpriority(os.PRIO_PROCESS, os.getppid(), 19)"
+    assert lone_server.run([(0, poison)], timeout=5).status == "ok"
+    with pytest.raises(runner.ServerRefused, match="priority"):
+        lone_server.run([(0, "x = 1")], timeout=5)
+    assert not lone_server.alive
+
+
+def test_a_notebook_that_kills_its_server_has_failed_itself(lone_server):
+    lone_server.reset()
+    kill = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
+    with pytest.raises(runner.ServerFailed) as raised:
+        lone_server.run([(0, "x = 1"), (1, kill), (2, "print(x)")], timeout=5)
+    assert not isinstance(raised.value, runner.ServerRefused)
