@@ -7,22 +7,19 @@ differences (bnlab.gradcheck) with a relative error below 1e-7.
 
 import numpy as np
 import pytest
+from normalization_support import BATCH, EPS, assert_forward_matches_the_formulas, expected
 
 from autograder import reference
 from bnlab.activations import ACTIVATIONS
 from bnlab.gradcheck import bn_numeric_gradients, numeric_gradient, relative_error
 
-EPS = 1e-5
 BACKWARDS = [reference.batchnorm_backward_staged, reference.batchnorm_backward]
 TOL = 1e-7
 
 
 def expected_bn(Z, gamma, beta, eps=EPS):
-    """The lecture's formulas, with numpy's mean and biased var."""
-    mu = Z.mean(axis=1, keepdims=True)
-    var = Z.var(axis=1, keepdims=True)
-    Z_norm = (Z - mu) / np.sqrt(var + eps)
-    return gamma * Z_norm + beta, Z_norm, mu, var
+    """The lecture's formulas: statistics per unit, over the mini-batch."""
+    return expected(Z, gamma, beta, BATCH, eps)
 
 
 # ------------------------------------------------------------------ forward
@@ -31,20 +28,7 @@ def expected_bn(Z, gamma, beta, eps=EPS):
 @pytest.mark.parametrize("n, m", [(4, 6), (6, 4), (3, 1), (2, 2), (1, 9)])
 def test_forward_matches_the_formulas(bn_inputs, n, m):
     Z, gamma, beta, _ = bn_inputs(n, m, seed=n * 10 + m, offset=3.0)
-    Z_tilde, cache = reference.batchnorm_forward(Z, gamma, beta)
-    want, Z_norm, mu, var = expected_bn(Z, gamma, beta)
-    assert Z_tilde.shape == (n, m)
-    np.testing.assert_allclose(Z_tilde, want, rtol=1e-12, atol=1e-12)
-    assert len(cache) == 7
-    c_Z, c_Z_norm, c_mu, c_var, c_gamma, c_beta, c_eps = cache
-    np.testing.assert_array_equal(c_Z, Z)
-    np.testing.assert_allclose(c_Z_norm, Z_norm, rtol=1e-12, atol=1e-12)
-    assert c_mu.shape == (n, 1) and c_var.shape == (n, 1)
-    np.testing.assert_allclose(c_mu, mu, rtol=1e-12)
-    np.testing.assert_allclose(c_var, var, rtol=1e-12, atol=1e-15)
-    np.testing.assert_array_equal(c_gamma, gamma)
-    np.testing.assert_array_equal(c_beta, beta)
-    assert c_eps == EPS
+    assert_forward_matches_the_formulas(reference.batchnorm_forward, BATCH, Z, gamma, beta)
 
 
 def test_forward_uses_the_given_eps(bn_inputs):

@@ -10,21 +10,18 @@ numeric gradients too.
 
 import numpy as np
 import pytest
+from normalization_support import EPS, LAYER, assert_forward_matches_the_formulas, expected
 
 from autograder import reference
 from bnlab import training
 from bnlab.gradcheck import bn_numeric_gradients, numeric_gradient, relative_error
 
-EPS = 1e-5
 TOL = 1e-7
 
 
 def expected_ln(Z, gamma, beta, eps=EPS):
-    """The formulas, with numpy's mean and biased var of each column."""
-    mu = Z.mean(axis=0, keepdims=True)
-    var = Z.var(axis=0, keepdims=True)
-    Z_norm = (Z - mu) / np.sqrt(var + eps)
-    return gamma * Z_norm + beta, Z_norm, mu, var
+    """The formulas with statistics per example, over its n_l units."""
+    return expected(Z, gamma, beta, LAYER, eps)
 
 
 # ------------------------------------------------------------------ forward
@@ -33,20 +30,7 @@ def expected_ln(Z, gamma, beta, eps=EPS):
 @pytest.mark.parametrize("n, m", [(4, 6), (6, 4), (3, 1), (2, 2), (5, 5)])
 def test_forward_matches_the_formulas(bn_inputs, n, m):
     Z, gamma, beta, _ = bn_inputs(n, m, seed=n * 10 + m, offset=3.0)
-    Z_tilde, cache = reference.layernorm_forward(Z, gamma, beta)
-    want, Z_norm, mu, var = expected_ln(Z, gamma, beta)
-    assert Z_tilde.shape == (n, m)
-    np.testing.assert_allclose(Z_tilde, want, rtol=1e-12, atol=1e-12)
-    assert len(cache) == 7
-    c_Z, c_Z_norm, c_mu, c_var, c_gamma, c_beta, c_eps = cache
-    np.testing.assert_array_equal(c_Z, Z)
-    np.testing.assert_allclose(c_Z_norm, Z_norm, rtol=1e-12, atol=1e-12)
-    assert c_mu.shape == (1, m) and c_var.shape == (1, m)
-    np.testing.assert_allclose(c_mu, mu, rtol=1e-12)
-    np.testing.assert_allclose(c_var, var, rtol=1e-12, atol=1e-15)
-    np.testing.assert_array_equal(c_gamma, gamma)
-    np.testing.assert_array_equal(c_beta, beta)
-    assert c_eps == EPS
+    assert_forward_matches_the_formulas(reference.layernorm_forward, LAYER, Z, gamma, beta)
 
 
 def test_forward_entry_by_entry():

@@ -47,20 +47,40 @@ BN_CASES = {
 @pytest.mark.parametrize("case", BN_CASES, ids=str)
 def test_batchnorm_training_forward_and_gradients(case):
     n_l, m, offset, eps = BN_CASES[case]
-    rng = np.random.default_rng(list(BN_CASES).index(case))
+    Z, gamma, beta, dZ_tilde = _layer_inputs(n_l, m, offset, seed=list(BN_CASES).index(case))
+    _assert_layer_matches_torch(
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=eps),
+        reference.batchnorm_forward,
+        [reference.batchnorm_backward, reference.batchnorm_backward_staged],
+        (Z, gamma, beta, dZ_tilde, eps),
+    )
+
+
+def _layer_inputs(n_l, m, offset, seed, column_shifts=False):
+    """Z (n_l, m) of spread 2 around `offset` (plus a shift per example when
+    `column_shifts`), gamma (n_l, 1) of either sign with unit 0 switched off when n_l > 3,
+    beta (n_l, 1) and an upstream dZ_tilde (n_l, m)."""
+    rng = np.random.default_rng(seed)
     Z = rng.standard_normal((n_l, m)) * 2 + offset
+    if column_shifts:
+        Z = Z + rng.standard_normal((1, m))
     gamma, beta = rng.uniform(-2, 2, (n_l, 1)), rng.standard_normal((n_l, 1))
     if n_l > 3:
         gamma[0] = 0.0  # a unit switched off
-    dZ_tilde = rng.standard_normal((n_l, m))
+    return Z, gamma, beta, rng.standard_normal((n_l, m))
 
+
+def _assert_layer_matches_torch(torch_layer, forward, backwards, inputs):
+    """`forward` and each of `backwards` against `torch_layer(x, weight, bias)` on our Z
+    transposed, (m, n_l), with weight and bias of shape (n_l,): values and gradients."""
+    Z, gamma, beta, dZ_tilde, eps = inputs
     x, weight, bias = t(Z.T, True), t(gamma.ravel(), True), t(beta.ravel(), True)
-    out = F.batch_norm(x, None, None, weight, bias, training=True, eps=eps)
+    out = torch_layer(x, weight, bias)
     (out * t(dZ_tilde.T)).sum().backward()
 
-    Z_tilde, cache = reference.batchnorm_forward(Z, gamma, beta, eps)
+    Z_tilde, cache = forward(Z, gamma, beta, eps)
     assert max_diff(Z_tilde, n(out).T) < TOL
-    for backward in (reference.batchnorm_backward, reference.batchnorm_backward_staged):
+    for backward in backwards:
         dZ, dgamma, dbeta = backward(dZ_tilde, cache)
         assert max_diff(dZ, n(x.grad).T) < TOL, backward.__name__
         assert max_diff(dgamma.ravel(), n(weight.grad)) < TOL, backward.__name__
@@ -233,23 +253,13 @@ def test_layer_norm_forward_and_gradients(case):
     """torch.nn.functional.layer_norm normalizes the last axis: our Z transposed, (m, n_l),
     with normalized_shape (n_l,) and weight and bias of shape (n_l,)."""
     n_l, m, offset, eps = LN_CASES[case]
-    rng = np.random.default_rng(20 + list(LN_CASES).index(case))
-    Z = rng.standard_normal((n_l, m)) * 2 + rng.standard_normal((1, m)) + offset
-    gamma, beta = rng.uniform(-2, 2, (n_l, 1)), rng.standard_normal((n_l, 1))
-    if n_l > 3:
-        gamma[0] = 0.0  # a unit switched off
-    dZ_tilde = rng.standard_normal((n_l, m))
-
-    x, weight, bias = t(Z.T, True), t(gamma.ravel(), True), t(beta.ravel(), True)
-    out = F.layer_norm(x, (n_l,), weight, bias, eps=eps)
-    (out * t(dZ_tilde.T)).sum().backward()
-
-    Z_tilde, cache = reference.layernorm_forward(Z, gamma, beta, eps)
-    assert max_diff(Z_tilde, n(out).T) < TOL
-    dZ, dgamma, dbeta = reference.layernorm_backward(dZ_tilde, cache)
-    assert max_diff(dZ, n(x.grad).T) < TOL
-    assert max_diff(dgamma.ravel(), n(weight.grad)) < TOL
-    assert max_diff(dbeta.ravel(), n(bias.grad)) < TOL
+    seed = 20 + list(LN_CASES).index(case)
+    _assert_layer_matches_torch(
+        lambda x, w, b: F.layer_norm(x, (n_l,), w, b, eps=eps),
+        reference.layernorm_forward,
+        [reference.layernorm_backward],
+        (*_layer_inputs(n_l, m, offset, seed, column_shifts=True), eps),
+    )
 
 
 def test_layer_norm_network_gradients_match_torch(layer_norm_network):
