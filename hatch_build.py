@@ -24,6 +24,7 @@ INSTRUCTOR_DEPENDENCIES = [
     "jupyter_client>=8",  # kernels over Unix sockets (transport "ipc")
     "ipykernel>=6.25",  # the grading kernel: python -m ipykernel_launcher
     "tqdm>=4.60",
+    "latex2mathml>=3.81",  # the feedback pages' formulas, as MathML: no MathJax from a CDN
     # The release builds the student wheel with `pip wheel --no-build-isolation`, and
     # installs it into the student venv with `pip --python` (pip 22.3).
     "hatchling>=1.26",

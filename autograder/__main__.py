@@ -1,4 +1,5 @@
-"""The instructor's pipeline: python -m autograder {release,collect,grade,feedback,export,all}.
+"""The instructor's pipeline: python -m autograder {release,collect,grade,feedback,export,all},
+and the class roster: python -m autograder roster --from FILE.
 
 Also installed as the console script ``bnlab-grade``. Each step is a subcommand that
 accepts only the options it uses (``python -m autograder grade --help``), and is safe
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from autograder.workspace import CELL_TIMEOUT, CELL_TIMEOUT_ALL_CELLS, MEMORY_LIMIT, Course
 
-STEPS = ("release", "collect", "grade", "feedback", "export", "all")
+STEPS = ("release", "collect", "grade", "feedback", "export", "all", "roster")
 PIPELINE = ("release", "collect", "grade", "feedback", "export")  # the steps of `all`, in order
 
 
@@ -154,6 +155,18 @@ def _export_options():
     return parser
 
 
+def _roster_options():
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("roster")
+    group.add_argument(
+        "--from",
+        dest="source",
+        metavar="FILE",
+        help="a CSV file with the header id,first_name,last_name,email (UTF-8); required",
+    )
+    return parser
+
+
 def _parents():
     """{name: parent parser}: each option defined once, shared by the steps that use it."""
     return {
@@ -163,6 +176,7 @@ def _parents():
         "students": _students_options(),
         "grade": _grade_options(),
         "export": _export_options(),
+        "roster": _roster_options(),
     }
 
 
@@ -174,16 +188,20 @@ OPTIONS = {
     "feedback": ("course", "students"),
     "export": ("course", "export"),
     "all": ("course", "release", "collect", "students", "grade"),
+    "roster": ("course", "roster"),
 }
 
 SUMMARIES = {
     "release": "build what students receive (the release and the student wheel), and check it",
     "collect": "copy the submissions into the workspace (a folder or .zip; nbgrader or LMS layout)",
     "grade": "autograde the submissions (only new or changed ones, unless --force)",
-    "feedback": "write the HTML feedback of every graded student",
-    "export": "write grades.csv, breakdown.csv and flags.csv (with --lms-map also canvas.csv "
-    "and moodle.csv), and print the summary table",
+    "feedback": "write the HTML feedback of the graded students whose pages are missing or "
+    "out of date (of the --student ones: always)",
+    "export": "refresh the feedback of students whose grades changed (e.g. graded by hand in "
+    "formgrader), write grades.csv, breakdown.csv and flags.csv (with --lms-map also "
+    "canvas.csv and moodle.csv), and print the summary table",
     "all": "every step in turn (collect only with --from or --samples)",
+    "roster": "add or update the students' names and emails in the gradebook, from a CSV file",
 }
 
 
@@ -247,7 +265,7 @@ def _grade(course, args):
 
 def run_step(step, course, args):
     """Run `step` on `course`, with the options in `args` (parsed for that step or `all`)."""
-    from autograder import collect, export, feedback, release
+    from autograder import collect, export, feedback, release, roster
 
     if step == "release":
         release.release(course, checks=not args.skip_checks)
@@ -261,7 +279,11 @@ def run_step(step, course, args):
     elif step == "feedback":
         feedback.feedback(course, students=args.student, workers=args.workers or os.cpu_count())
     elif step == "export":
-        export.export(course, lms_map=getattr(args, "lms_map", None))
+        export.export(course, lms_map=getattr(args, "lms_map", None), refresh_feedback=True)
+    elif step == "roster":
+        if not args.source:
+            raise ValueError("roster needs --from FILE, a CSV file of the students")
+        roster.load_roster(course, args.source)
 
 
 def course_of(args):

@@ -4,16 +4,21 @@ reports/grades.csv    nbgrader's columns (assignment, duedate, timestamp,
                       student_id, last_name, first_name, email, raw_score,
                       late_submission_penalty, score, max_score), one row per
                       student, written with the csv module (names with commas
-                      stay in their column). A written answer that still needs
-                      manual grading counts 0 here until it is graded.
-reports/breakdown.csv one row per student and graded item: the points, and
-                      the status (passed, failed, timeout, memory, not
-                      submitted, invalid notebook, could not be graded, needs
-                      manual grading, manually graded, not answered).
+                      stay in their column); then pending_points and status. A
+                      written answer that still needs manual grading is left out
+                      of score until it is graded: pending_points holds its points
+                      and status says "pending manual grading" (else "complete").
+reports/breakdown.csv one row per student and graded item: the points (empty
+                      while a written answer waits for manual grading), the
+                      status (passed, failed, timeout, memory, not submitted,
+                      invalid notebook, could not be graded, needs manual
+                      grading, manually graded, not answered) and the detail
+                      (for a manually graded answer, the grader's comment).
 reports/flags.csv     one row per review flag: code that could fake a pass.
 reports/summary.txt   the table printed on the terminal: per-notebook
-                      autograded scores, the autograded total, the manual
-                      answer (pending, or its score), the total, and notes;
+                      autograded scores, the autograded total, the written
+                      answers (pending, the points so far followed by +?, or
+                      their score), the total, and notes;
                       below it, how many students were graded without a
                       memory limit (--memory-limit 0), if any.
 With --lms-map FILE (a CSV mapping LMS ids to nbgrader ids, see read_lms_map), also:
@@ -27,6 +32,9 @@ canvas.csv and no row in moodle.csv (no provisional number reaches the LMS). Suc
 students, students of the map who were not graded and graded students missing from the
 map are named on the terminal and in summary.txt.
 Every file is written whole (workspace.write_atomic): a reader never sees half of one.
+Before writing them, the command line's export rewrites the feedback pages of the
+students whose grades or comments changed since their pages were written
+(autograder.feedback.refresh): grading by hand in formgrader, then `export`, updates both.
 """
 
 import csv
@@ -55,7 +63,10 @@ GRADES_COLUMNS = [
     "late_submission_penalty",
     "score",
     "max_score",
+    "pending_points",
+    "status",
 ]
+PENDING = "pending manual grading"  # grades.csv's status while a written answer waits
 BREAKDOWN_COLUMNS = [
     "student_id",
     "notebook",
@@ -117,40 +128,13 @@ def collect_rows(course):
             )
             row = {"student": student.id, "notebooks": {}, "auto": 0.0, "auto_max": 0.0}
             row.update({"manual": 0.0, "manual_max": 0.0, "pending": 0.0, "notes": []})
+            row["manual_graded"] = 0  # written answers graded by hand so far
             for notebook in sorted(submission.notebooks, key=lambda n: n.name):
                 info = report.get("notebooks", {}).get(notebook.name, {})
-                cells = info.get("cells", {})
-                nb_score = nb_max = 0.0
-                for grade in sorted(notebook.grades, key=lambda g: _order(notebook.name, g.name)):
-                    manual = grade.name in MANUAL_ANSWERS
-                    status, detail = _status(grade, info, cells, manual)
-                    score = None if grade.needs_manual_grade else float(grade.score)
-                    breakdown.append(
-                        {
-                            "student_id": student.id,
-                            "notebook": notebook.name,
-                            "item": _item(grade.name),
-                            "grade_id": grade.name,
-                            "kind": "manual" if manual else "autograded",
-                            "score": _number(score),
-                            "max_score": _number(grade.max_score),
-                            "status": status,
-                            "detail": detail,
-                        }
-                    )
-                    if manual:
-                        row["manual_max"] += grade.max_score
-                        if score is None:
-                            row["pending"] += grade.max_score
-                        else:
-                            row["manual"] += score
-                    else:
-                        nb_score += score or 0.0
-                        nb_max += grade.max_score
-                row["notebooks"][notebook.name] = (nb_score, nb_max)
-                row["auto"] += nb_score
-                row["auto_max"] += nb_max
+                breakdown += _notebook_rows(student.id, notebook, info, row)
             row["max"] = submission.max_score
+            grades[-1]["pending_points"] = _number(row["pending"])
+            grades[-1]["status"] = PENDING if row["pending"] else "complete"
             row["notes"] = _notes(report)
             row["memory_limit"] = report.get("memory_limit")  # None: not recorded
             row["sandbox"] = report.get("sandbox")  # False: graded with --no-sandbox
@@ -158,6 +142,47 @@ def collect_rows(course):
             for flag in report.get("flags", []):
                 flags.append({"student_id": student.id, **{k: flag[k] for k in FLAG_COLUMNS[1:]}})
     return grades, breakdown, flags, summary
+
+
+def _notebook_rows(student, notebook, info, row):
+    """The breakdown rows of one submitted notebook (`info`: its part of the grading
+    report); adds its points to the student's summary `row`."""
+    cells = info.get("cells", {})
+    comments = {c.name: c.manual_comment for c in notebook.comments}
+    rows, nb_score, nb_max = [], 0.0, 0.0
+    for grade in sorted(notebook.grades, key=lambda g: _order(notebook.name, g.name)):
+        manual = grade.name in MANUAL_ANSWERS
+        status, detail = _status(grade, info, cells, manual)
+        if status == "manually graded":
+            detail = comments.get(grade.name) or ""
+        score = None if grade.needs_manual_grade else float(grade.score)
+        rows.append(
+            {
+                "student_id": student,
+                "notebook": notebook.name,
+                "item": _item(grade.name),
+                "grade_id": grade.name,
+                "kind": "manual" if manual else "autograded",
+                "score": _number(score),
+                "max_score": _number(grade.max_score),
+                "status": status,
+                "detail": detail,
+            }
+        )
+        if manual:
+            row["manual_max"] += grade.max_score
+            if score is None:
+                row["pending"] += grade.max_score
+            else:
+                row["manual"] += score
+                row["manual_graded"] += grade.manual_score is not None
+        else:
+            nb_score += score or 0.0
+            nb_max += grade.max_score
+    row["notebooks"][notebook.name] = (nb_score, nb_max)
+    row["auto"] += nb_score
+    row["auto_max"] += nb_max
+    return rows
 
 
 def _order(stem, grade_id):
@@ -237,8 +262,9 @@ def table(summary):
         cells = [row["student"]]
         cells += [_number(row["notebooks"].get(stem, (0, 0))[0]) for stem in stems]
         cells.append(_number(row["auto"]))
-        if row["pending"]:
-            cells.append("pending")
+        if row["pending"]:  # "pending" until one answer is graded, then "3+?"
+            graded = row.get("manual_graded", 0)
+            cells.append(f"{_number(row['manual'])}+?" if graded else "pending")
             cells.append(f"{_number(row['auto'] + row['manual'])}+?")
         else:
             cells.append(_number(row["manual"]))
@@ -264,8 +290,10 @@ def table(summary):
     )
     out.append(
         f"{len(summary)} student(s). 'auto' is the autograded total out of {_number(auto_max)}; "
-        f"{answers} graded by hand: 'pending' means one still needs manual grading "
-        f"({pending} student(s)), and 'total' then shows the points so far followed by +?."
+        f"{answers} graded by hand: 'pending' (or, once one is graded, the points so far "
+        f"followed by +?) means an answer still needs manual grading ({pending} student(s)); "
+        "'total' then shows the points so far followed by +?, without the pending points "
+        "(grades.csv: pending_points, status)."
     )
     unlimited = [row["student"] for row in summary if row.get("memory_limit") == 0]
     if unlimited:
@@ -431,11 +459,22 @@ def write_lms_files(reports, grades, summary, lms_map):
     return lines
 
 
-def export(course, log=print, lms_map=None):
+def export(course, log=print, lms_map=None, refresh_feedback=False):
     """Run step 5; returns the summary table's text. `lms_map`: the path of a CSV mapping
-    LMS ids to nbgrader ids, to also write canvas.csv and moodle.csv (read_lms_map)."""
+    LMS ids to nbgrader ids, to also write canvas.csv and moodle.csv (read_lms_map).
+    refresh_feedback: first rewrite the feedback pages of the students whose grades or
+    comments changed since they were written (autograder.feedback.refresh); if that
+    fails, the exports are still written, then its FeedbackError is raised."""
     mapped = read_lms_map(lms_map) if lms_map else None  # a bad map stops before any write
     course.prepare()
+    problem = None
+    if refresh_feedback:  # a page that fails is reported after the exports are written
+        from autograder import feedback
+
+        try:
+            feedback.refresh(course, log=log)
+        except feedback.FeedbackError as error:
+            problem = error
     grades, breakdown, flags, summary = collect_rows(course)
     _write_csv(course.reports / "grades.csv", GRADES_COLUMNS, grades)
     _write_csv(course.reports / "breakdown.csv", BREAKDOWN_COLUMNS, breakdown)
@@ -450,4 +489,6 @@ def export(course, log=print, lms_map=None):
     if mapped is not None:
         written += ", canvas.csv, moodle.csv"
     log(f"export: {course.reports / 'grades.csv'}, {written}")
+    if problem is not None:
+        raise problem
     return text
