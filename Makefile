@@ -1,6 +1,7 @@
 # bnlab: the two commands of the README, and a few more for course developers.
 #   make course   set up, then run the instructor's pipeline on the sample submissions
 #   make test     set up, then run the whole test suite (what CI runs)
+#   make lab      self-study: set up .venv-lab/, build selfstudy/ and open JupyterLab there
 
 PYTHON ?= python3
 VENV := .venv
@@ -58,6 +59,33 @@ course: setup sandbox
 	  $(PY) -m autograder all --samples --course $(COURSE) --workers $(WORKERS) --no-sandbox; \
 	fi
 
+# Self-study, for someone learning alone: a venv of its own (.venv-lab/) with only the
+# student package and JupyterLab (no nbgrader, no PyTorch, no test tools), the self-study
+# release in $(SELFSTUDY)/ (the class release plus model answers and reveal cells, built
+# from the source notebooks with nbformat, which JupyterLab brings), and JupyterLab on it.
+# The builder runs from this checkout (python -m puts it on the path): the instructor
+# package is not installed there. `make lab-release` builds without opening JupyterLab;
+# notebooks already in $(SELFSTUDY)/ are kept, they hold your work.
+.PHONY: lab lab-release
+LAB_VENV := .venv-lab
+LAB_PY := $(LAB_VENV)/bin/python
+SELFSTUDY ?= selfstudy
+
+$(LAB_VENV)/.installed: bnlab/pyproject.toml $(shell find bnlab -name '*.py' -o -name '*.npz')
+	test -x $(LAB_PY) || $(PYTHON) -m venv $(LAB_VENV)
+	$(LAB_PY) -m pip install --quiet --upgrade pip
+	$(LAB_PY) -m pip install --quiet ./bnlab jupyterlab ipykernel
+	touch $@
+
+lab-release: $(LAB_VENV)/.installed
+	$(LAB_PY) -m autograder.selfstudy $(SELFSTUDY)
+
+# (JupyterLab refuses to run as root unless told: containers often run as root.)
+lab: lab-release
+	cd $(SELFSTUDY) && env -u MPLBACKEND -u PYTHONWARNINGS \
+	  PATH="$(abspath $(LAB_VENV))/bin:$$PATH" "$(abspath $(LAB_VENV))/bin/jupyter" lab \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
 test: setup torch sandbox
 	$(BIN)/ruff check .
 	$(PY) -m pytest
@@ -83,4 +111,4 @@ sync: setup
 	$(PY) -m autograder.sync --outputs
 
 clean:
-	rm -rf $(VENV) course build dist bnlab/dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LAB_VENV) course build dist bnlab/dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -5,6 +5,10 @@ files beside them, every file of a student distribution):
 - a line of a graded function's reference body (``autograder.reference``), or a
   distinctive line of the hidden tests (``autograder.hidden_tests``);
 - nbgrader's solution or hidden-test delimiters;
+- what only the self-study release may hold: a line of the model answer of a
+  written question (the solution region of its markdown cell in the source
+  notebooks), or the file of encoded reference solutions
+  (``bnlab.selfstudy.SOLUTIONS_FILE``, known by its first line, under any name);
 - an import of the instructor-only package, or one of its files: by its path,
   or by its content under any name (see ``autograder.boundary``).
 
@@ -20,10 +24,12 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import boundary
+from autograder import boundary, selfstudy
+from bnlab import selfstudy as student_selfstudy
 from bnlab.course import GRADED_FUNCTIONS
 
 DELIMITERS = (
@@ -48,6 +54,8 @@ SHARED_WITH_PUBLIC = {
 # A hidden-test line is searched for when it is this long and not a comment,
 # import, signature or string: shorter lines are too common to tell anything.
 MIN_HIDDEN_LINE_LENGTH = 30
+# A line of a model answer is searched for when it is this long (the answers are prose).
+MIN_ANSWER_LINE_LENGTH = 40
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".json", ".cfg", ".toml", ".html", ".csv", ""}
 
 
@@ -133,13 +141,44 @@ def hidden_test_lines():
     return found
 
 
+def model_answer_lines():
+    """{normalized line: (whose, original line)} of the model answers of the written
+    questions: the lines of the solution regions of the source notebooks' markdown solution
+    cells, long enough to tell something."""
+    found = {}
+    for path in sorted(boundary.source_notebooks().glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell["cell_type"] != "markdown" or not meta.get("solution"):
+                continue
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            _, regions = selfstudy.strip_regions(source, selfstudy.SOLUTION)
+            for line in "\n".join(regions).splitlines():
+                if len(line.strip()) >= MIN_ANSWER_LINE_LENGTH:
+                    whose = f"the model answer of {meta['grade_id']}"
+                    found.setdefault(_normal(line), (whose, line.strip()[:60] + "..."))
+    return found
+
+
 def solution_lines():
     """{normalized line: (whose, original line)}: every line a student must never receive."""
     lines = {
         key: (f"the solution of {name}", code) for key, (name, code) in reference_lines().items()
     }
     lines.update(hidden_test_lines())
+    lines.update(model_answer_lines())
     return lines
+
+
+def solutions_file(data):
+    """The reference bodies in `data` when it is a self-study solutions file (any name),
+    else None."""
+    if not data.startswith(student_selfstudy.MAGIC.encode("utf-8")):
+        return None
+    try:
+        return student_selfstudy.decode(data.decode("utf-8"))
+    except (ValueError, zlib.error):  # damaged, but still that file
+        return {}
 
 
 def instructor_file(path, data):
@@ -182,6 +221,11 @@ def scan_file(name, data, lines=None, where=None):
     why = instructor_file(name, data)
     if why:
         leaks.append(Leak(where, why))
+    bodies = solutions_file(data)
+    if bodies is not None:
+        what = "is the self-study release's file of encoded reference solutions"
+        leaks.append(Leak(where, f"{what} ({len(bodies)} functions)"))
+        return leaks + scan_text("\n".join(bodies.values()), where, lines)
     return leaks + scan_text(_readable(where, data), where, lines)
 
 

@@ -54,7 +54,7 @@ def projects():
     return sorted(
         path.parent.relative_to(ROOT).as_posix()
         for path in ROOT.rglob("pyproject.toml")
-        if not {".venv", "course", "build", "dist"} & set(path.relative_to(ROOT).parts)
+        if not {".venv", ".venv-lab", "course", "build", "dist"} & set(path.relative_to(ROOT).parts)
     )
 
 
