@@ -43,6 +43,20 @@ sandbox:
 	    echo "bubblewrap (bwrap) is missing: install it (apt-get install bubblewrap, dnf install bubblewrap) to grade in the sandbox"; \
 	  fi; }
 
+# The browser tests' Chromium (driven by Playwright, from the dev extra): Debian's package,
+# installed with apt-get where this is root; elsewhere `make` says how, and those tests skip.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1)) \
+	    && echo "installed chromium, for the browser tests" \
+	    || echo "chromium could not be installed: the browser tests will be skipped"; \
+	  else \
+	    echo "chromium is missing: install it (apt-get install chromium, dnf install chromium) to run the browser tests; they are skipped without it"; \
+	  fi; }
+
 # The instructor's pipeline on the sample submissions, in the git-ignored course/:
 # release (with its checks), collect the samples, grade them (progress bar),
 # write feedback, export grades and print the summary table. Safe to run again:
@@ -86,7 +100,7 @@ lab: lab-release
 	  PATH="$(abspath $(LAB_VENV))/bin:$$PATH" "$(abspath $(LAB_VENV))/bin/jupyter" lab \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-test: setup torch sandbox
+test: setup torch sandbox browser
 	$(BIN)/ruff check .
 	$(PY) -m pytest
 
