@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from autograder_support import SOURCE, expected_scores, gradebook_scores, points, run, sqlite_url
 from nbgrader.preprocessors import ClearSolutions
 
 from autograder import boundary
@@ -232,3 +233,34 @@ def test_a_notebook_saved_during_the_check_is_reported(inbox, tmp_path, monkeypa
         "02_backward_bn.ipynb changed while it was being checked: save it, then run this again."
     ]
     assert not report.ok
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_zips_from_submit_go_through_collect_and_grade_unchanged(
+    course_copy, released_course, tmp_path
+):
+    """Each student packs their notebooks with `submit`; the LMS hands the instructor one
+    download of those zips, unrenamed; collect reads it and grade gives each student what
+    their sample should score (from its definition, not from the grader)."""
+    names = ["solution", MISTAKE_SAMPLE, "missing-notebook"]
+    written = generate(tmp_path / "inbox", SOURCE, released_course / "release" / ASSIGNMENT, names)
+    zips = tmp_path / "zips"
+    zips.mkdir()
+    when = time.strptime("2026-03-01 12:30:05", "%Y-%m-%d %H:%M:%S")
+    ids = {sample.student: f"s{number:03d}" for number, sample in enumerate(written)}
+    for sample in written:
+        folder = tmp_path / "inbox" / sample.student / ASSIGNMENT
+        student.submit(ids[sample.student], folder, dest=zips, now=when)
+    download = tmp_path / "download.zip"
+    with zipfile.ZipFile(download, "w") as outer:
+        for packed in sorted(zips.iterdir()):
+            outer.write(packed, packed.name)
+    course = course_copy("submitted-zips")
+    run("collect", course, "--from", download)
+    run("grade", course, "--workers", 2, "--no-progress")
+    scores = gradebook_scores(sqlite_url(course))
+    assert set(scores) == set(ids.values())
+    full = points()
+    for sample in written:
+        assert scores[ids[sample.student]] == expected_scores(sample, full), sample.student
