@@ -42,6 +42,7 @@ import io
 import json
 from pathlib import Path
 
+from autograder.csvfile import read_rows
 from autograder.reports import read_report
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
@@ -320,56 +321,20 @@ def table(summary):
     return "\n".join(out) + "\n"
 
 
-class LmsMapError(ValueError):
-    """The --lms-map file cannot be used; the message names the file and the line."""
-
-
 def read_lms_map(path):
     """The rows of the LMS map at `path`: a CSV file with a header row and the columns
     lms_id and nbgrader_id (required), name and email (optional; other columns are
     ignored). Returns a list of dicts with the four keys ("" where absent), in file order.
-    Raises LmsMapError naming the line for a missing column, an empty id, or an lms_id,
-    nbgrader_id or email used twice."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet may add a BOM
-    except UnicodeDecodeError as error:
-        raise LmsMapError(f"{path}: not UTF-8 text ({error.reason})") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [name.strip() for name in reader.fieldnames or []]
-    if not header:
-        raise LmsMapError(f"{path}: empty file; line 1 must be the header lms_id,nbgrader_id")
-    missing = [name for name in LMS_MAP_COLUMNS if name not in header]
-    if missing:
-        raise LmsMapError(
-            f"{path}, line 1: the header has no column {', '.join(missing)} (it has "
-            f"{', '.join(header)}); the map needs lms_id and nbgrader_id, name and email "
-            "are optional"
-        )
-    reader.fieldnames = header
-    rows, seen = [], {}
-    for record in reader:
-        line = reader.line_num
-        if None in record:
-            raise LmsMapError(f"{path}, line {line}: more fields than the header has columns")
-        row = {key: (record.get(key) or "").strip() for key in LMS_MAP_COLUMNS + LMS_MAP_OPTIONAL}
-        if not any(row.values()):
-            continue
-        for key in LMS_MAP_COLUMNS:
-            if not row[key]:
-                raise LmsMapError(f"{path}, line {line}: empty {key}")
-        for key in ("lms_id", "nbgrader_id", "email"):
-            value = row[key].lower() if key == "email" else row[key]
-            if not value:
-                continue
-            if (key, value) in seen:
-                raise LmsMapError(
-                    f"{path}, line {line}: {key} {row[key]!r} is already on line "
-                    f"{seen[key, value]}; each student must appear once"
-                )
-            seen[key, value] = line
-        rows.append(row)
-    return rows
+    Raises csvfile.CsvFileError naming the line for a missing column, an empty id, or an
+    lms_id, nbgrader_id or email used twice."""
+    return read_rows(
+        path,
+        LMS_MAP_COLUMNS,
+        optional=LMS_MAP_OPTIONAL,
+        filled=LMS_MAP_COLUMNS,
+        unique=[*LMS_MAP_COLUMNS, "email"],
+        needs="the map needs lms_id and nbgrader_id, name and email are optional",
+    )
 
 
 def _student_name(mapped, grade):

@@ -14,56 +14,24 @@ or repeated id, or a line with more fields than the header stops the command wit
 an error naming the file and the line, and the gradebook is left as it was.
 """
 
-import csv
-import io
-from pathlib import Path
-
+from autograder.csvfile import read_rows
 from autograder.workspace import COURSE_ID
 
 COLUMNS = ["id", "first_name", "last_name", "email"]
 FIELDS = COLUMNS[1:]  # what is stored for each student
 
 
-class RosterError(ValueError):
-    """The roster file cannot be used; the message names the file and the line."""
-
-
 def read_roster(path):
     """The students of the roster at `path`: a list of dicts with the keys of COLUMNS
-    (values stripped; "" for an empty cell), in file order. Raises RosterError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise RosterError(f"{path}: not UTF-8 text ({error.reason})") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [name.strip() for name in reader.fieldnames or []]
-    if not header:
-        raise RosterError(f"{path}: empty file; line 1 must be the header {','.join(COLUMNS)}")
-    missing = [name for name in COLUMNS if name not in header]
-    if missing:
-        raise RosterError(
-            f"{path}, line 1: the header has no column {', '.join(missing)} (it has "
-            f"{', '.join(header)}); a roster needs the columns {', '.join(COLUMNS)}"
-        )
-    reader.fieldnames = header
-    students, seen = [], {}
-    for record in reader:
-        line = reader.line_num
-        if None in record:
-            raise RosterError(f"{path}, line {line}: more fields than the header has columns")
-        row = {key: (record.get(key) or "").strip() for key in COLUMNS}
-        if not any(row.values()):
-            continue  # a blank line
-        if not row["id"]:
-            raise RosterError(f"{path}, line {line}: empty id")
-        if row["id"] in seen:
-            raise RosterError(
-                f"{path}, line {line}: id {row['id']!r} is already on line {seen[row['id']]}"
-            )
-        seen[row["id"]] = line
-        students.append(row)
-    return students
+    (values stripped; "" for an empty cell), in file order. Raises
+    csvfile.CsvFileError naming the line: a missing column, an empty or repeated id."""
+    return read_rows(
+        path,
+        COLUMNS,
+        filled=["id"],
+        unique=["id"],
+        needs=f"a roster needs the columns {', '.join(COLUMNS)}",
+    )
 
 
 def load_roster(course, path, log=print):

@@ -10,6 +10,7 @@ import pytest
 
 from autograder import __main__ as cli
 from autograder import export
+from autograder.csvfile import CsvFileError
 
 ITEM = "bnlab batchnorm"  # the grade item's column, in both files
 
@@ -226,7 +227,7 @@ def test_a_map_saved_with_a_bom_and_blank_lines_reads(tmp_path):
 def test_a_malformed_map_is_an_error_naming_the_line(tmp_path, text, message):
     path = tmp_path / "map.csv"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(export.LmsMapError) as error:
+    with pytest.raises(CsvFileError) as error:
         export.read_lms_map(path)
     assert message in str(error.value)
     assert str(path) in str(error.value)
