@@ -33,6 +33,10 @@ STUDENT_PACKAGE = "bnlab"
 STUDENT_DISTRIBUTION = "bnlab"
 INSTRUCTOR_PACKAGE = "autograder"
 INSTRUCTOR_DISTRIBUTION = "bnlab-instructor"
+# nbgrader's delimiters, as the source notebooks write them: what lies between a pair
+# is kept from students (the solution region of a graded cell, the hidden tests).
+SOLUTION_DELIMITERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+HIDDEN_TEST_DELIMITERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 
 
 def student_project():

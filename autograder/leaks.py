@@ -32,12 +32,7 @@ from autograder import boundary, selfstudy
 from bnlab import selfstudy as student_selfstudy
 from bnlab.course import GRADED_FUNCTIONS
 
-DELIMITERS = (
-    "### BEGIN SOLUTION",
-    "### END SOLUTION",
-    "### BEGIN HIDDEN TESTS",
-    "### END HIDDEN TESTS",
-)
+DELIMITERS = (*boundary.SOLUTION_DELIMITERS, *boundary.HIDDEN_TEST_DELIMITERS)
 MIN_LINE_LENGTH = 12
 # Lines too generic to give a solution away: returns (the docstring lists what is
 # returned), loop headers, reading a shape, seeding a generator, empty containers.
@@ -152,7 +147,7 @@ def model_answer_lines():
             if cell["cell_type"] != "markdown" or not meta.get("solution"):
                 continue
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            _, regions = selfstudy.strip_regions(source, selfstudy.SOLUTION)
+            _, regions = selfstudy.strip_regions(source, boundary.SOLUTION_DELIMITERS)
             for line in "\n".join(regions).splitlines():
                 if len(line.strip()) >= MIN_ANSWER_LINE_LENGTH:
                     whose = f"the model answer of {meta['grade_id']}"

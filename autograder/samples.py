@@ -38,7 +38,7 @@ import nbformat
 from autograder import boundary
 from bnlab.course import ASSIGNMENT, NOTEBOOKS, notebook_of
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN, END = boundary.SOLUTION_DELIMITERS
 # What the samples write in each written answer (workspace.MANUAL_ANSWERS, graded by hand).
 ANSWERS = {
     "why_no_b": (

@@ -41,11 +41,10 @@ from autograder import boundary
 from bnlab.course import NOTEBOOKS
 from bnlab.selfstudy import SOLUTIONS_FILE, encode
 
-# nbgrader's defaults (ClearSolutions.code_stub["python"], .text_stub, the delimiters).
+# nbgrader's stubs (ClearSolutions.code_stub["python"], .text_stub).
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
-SOLUTION = ("BEGIN SOLUTION", "END SOLUTION")
-HIDDEN_TESTS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+SOLUTION, HIDDEN_TESTS = boundary.SOLUTION_DELIMITERS, boundary.HIDDEN_TEST_DELIMITERS
 # The metadata key of the cells only the self-study release has: {MARK: "model_answer"}
 # or {MARK: "reveal"}.
 MARK = "bnlab_selfstudy"

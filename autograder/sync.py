@@ -30,7 +30,7 @@ from autograder import boundary, reference
 from bnlab.course import NOTEBOOKS
 
 NOTEBOOK_DIR = boundary.source_notebooks()
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN, END = boundary.SOLUTION_DELIMITERS
 
 
 def solution_cell_source(name):
