@@ -189,6 +189,23 @@ def _postgres_bindir():
     return Path(found).parent if found else None
 
 
+def apt_install(package):
+    """Install Debian's `package` with apt-get, as root; when the first try fails, update
+    the package lists and try again. None when it is installed, else why not, in words."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return f"installing Debian's {package} package needs root and apt-get"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-qq", package]
+    for attempt in ([install], [["apt-get", "update", "-qq"], install]):
+        for argv in attempt:
+            result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+            if result.returncode != 0:
+                break
+        else:
+            return None
+    return f"`{' '.join(argv)}` failed: {(result.stderr or result.stdout).strip()[-500:]}"
+
+
 def postgres_bindir(install=True):
     """The folder of initdb/pg_ctl; installs Debian's postgresql package when it is
     missing and this is root on a machine with apt-get. Raises PostgresUnavailable."""
@@ -197,25 +214,16 @@ def postgres_bindir(install=True):
         if bindir:
             return bindir
         raise PostgresUnavailable("PostgreSQL's initdb was not found")
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise PostgresUnavailable(
-            "PostgreSQL's initdb was not found, and installing Debian's postgresql package "
-            "needs root and apt-get"
-        )
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql"]):
-        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
-        if result.returncode != 0:
-            raise PostgresUnavailable(
-                f"`{' '.join(argv)}` failed: {(result.stderr or result.stdout)[-500:]}"
-            )
+    why = apt_install("postgresql")
+    if why:
+        raise PostgresUnavailable(f"PostgreSQL's initdb was not found, and {why}")
     bindir = _postgres_bindir()
     if not bindir:
         raise PostgresUnavailable("the postgresql package installed no initdb")
     return bindir
 
 
-def _free_port():
+def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -250,7 +258,7 @@ def postgres_server():
     if user is not None:
         for path in (folder, sockets):
             os.chown(path, user.pw_uid, grp.getgrgid(user.pw_gid).gr_gid)
-    port = _free_port()
+    port = free_port()
     log = folder / "server.log"
 
     def call(*argv, timeout=120):

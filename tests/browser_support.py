@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from autograder_support import apt_install, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_CHROMIUM = "/usr/bin/chromium"
@@ -68,24 +68,13 @@ def chromium_executable(install=True):
         if found:
             return found
         pytest.skip("Chromium is not installed: apt-get install chromium (or `make browser`)")
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip(
-            "Chromium is not installed, and installing it needs root and apt-get: "
-            "apt-get install chromium (or `make browser` as root)"
-        )
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install_argv = ["apt-get", "install", "-y", "-qq", "chromium"]
-    for attempt in ([install_argv], [["apt-get", "update", "-qq"], install_argv]):
-        for argv in attempt:
-            result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
-            if result.returncode != 0:
-                break
-        found = _find_chromium()
-        if found:
-            return found
+    why = apt_install("chromium")
+    found = _find_chromium()
+    if found:
+        return found
     pytest.skip(
-        "Chromium is not installed and `apt-get install chromium` failed: "
-        + (result.stderr or result.stdout).strip()[-300:]
+        f"Chromium is not installed, and {why or 'the chromium package installed no browser'}"
+        " (as root: apt-get install chromium, or `make browser`)"
     )
 
 
@@ -104,12 +93,6 @@ class Server:
 
     def log_text(self):
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _descendants(pid):
