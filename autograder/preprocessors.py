@@ -65,7 +65,7 @@ def names_of(source):
     code = python_source(source)
     try:
         table = symtable.symtable(code, "<cell>", "exec")
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # nesting past the parser's
         return None
     if re.search(r"^\s*from\s+\S+\s+import\s+\*", code, re.MULTILINE):
         return None

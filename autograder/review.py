@@ -25,6 +25,9 @@ PROTECTED_NAMES = {"np", "numpy", "bnlab", "builtins", "__builtins__"}
 FRAME_ATTRIBUTES = {"f_globals", "f_locals", "f_back", "_getframe", "gi_frame", "tb_frame"}
 # Text that names the instructor-only package, searched in cells that do not parse.
 TEXT_RE = re.compile(rf"\b{boundary.INSTRUCTOR_PACKAGE}\b")
+# Code nested deeper than Python's parser (or this scan) goes cannot be read for flags;
+# a person must read it.
+DEEP = "code nested too deeply for the grader to read: read it by hand"
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,11 @@ def _scan(source):
     code = python_source(source)
     try:
         tree = ast.parse(code)
-    except SyntaxError:
+        scanner = _Scanner()
+        scanner.visit(tree)
+    except (RecursionError, MemoryError):  # nested deeper than the parser or the scan go
+        return ((1, DEEP),)
+    except (SyntaxError, ValueError):  # ValueError: a null byte
         return tuple(
             (
                 code.count("\n", 0, match.start()) + 1,
@@ -190,8 +197,6 @@ def _scan(source):
             )
             for match in TEXT_RE.finditer(code)
         )
-    scanner = _Scanner()
-    scanner.visit(tree)
     return tuple(sorted(set(scanner.found)))
 
 

@@ -211,3 +211,15 @@ def test_a_cluster_worker_with_other_grading_code_refuses_to_grade():
     )
     with pytest.raises(RuntimeError, match="differs from the grader's"):
         submission.worker_server(context)
+
+
+@pytest.mark.parametrize("terms", [500, 5_000, 200_000])
+def test_code_nested_past_the_parser_is_flagged_for_a_person_not_a_crash(terms):
+    """A sum of thousands of terms, or a chain of unary minus, is nested deeper than
+    Python's parser (or the scan's recursion) goes: reading it must not raise in the
+    grader. The review asks a person to read it; the experiment analysis either reads
+    its names or says it cannot (and the cell runs)."""
+    for source in (f"x = {'a+' * terms}a", f"x = {'-' * terms}1"):
+        assert review.scan_source(source) == [(1, review.DEEP)]
+        names = names_of(source)
+        assert names is None or "x" in names[1]
