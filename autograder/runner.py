@@ -22,7 +22,6 @@ import json
 import os
 import selectors
 import shutil
-import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from nbformat.v4.nbbase import validate
 from autograder import sandbox
 from autograder.workspace import KERNEL_ENV
 from bnlab import exchange
-from bnlab.forkserver import HEADER, MAX_FRAME
+from bnlab.forkserver import HEADER, MAX_FRAME, empty_folder
 
 MAX_OUTPUT = 64 * 1024**2  # bytes a notebook's child may send; more ends the notebook
 STARTUP_SECONDS = 120  # for the server's imports, on a loaded machine
@@ -57,8 +56,10 @@ class Ran:
 
     outputs -- {cell index: (outputs, execution count)} of the cells that finished;
     seconds -- {cell index: how long it ran, by the child's clock (for profiles only)};
-    status -- "ok" (every cell ran), "died" (the child ended before the last cell) or
-        "unresponsive" (killed: it did not answer after a time-limit interrupt);
+    status -- "ok" (every cell ran), "died" (the child ended before the last cell),
+        "unresponsive" (killed: it did not answer after a time-limit interrupt) or
+        "budget" (killed: the notebook's time budget was used up; the cells after the
+        last one done were not run);
     log -- the end of what the child printed outside the notebook (C code, subprocesses).
     """
 
@@ -83,7 +84,7 @@ class NotebookServer:
     def start(self):
         """Start the server and wait until it has imported everything."""
         self.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        remove_scratch(self.scratch)
         self.scratch.mkdir(parents=True)
         argv, env = self._command()  # (makes K's folders without the sandbox)
         self.process = subprocess.Popen(
@@ -159,9 +160,14 @@ class NotebookServer:
     # ------------------------------------------------------------ one notebook
     def reset(self, files=()):
         """Empty every folder the sandbox can write, then put `files` ({name: bytes}: the
-        student's notebooks) in its home folder. Only between notebooks: no child runs."""
-        for name in WRITABLE:
-            _empty(self.scratch / name, self.skeleton)
+        student's notebooks) in its home folder. Only between notebooks: no child runs.
+        Nothing there is trusted: links are removed, never followed (empty_folder); if
+        something cannot be removed, the server is started anew on a new K."""
+        try:
+            for name in WRITABLE:
+                empty_folder(self.scratch / name, self.skeleton)
+        except OSError:
+            self.start()
         for name, data in dict(files).items():
             path = self.scratch / "home" / name
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
@@ -173,12 +179,13 @@ class NotebookServer:
         """Where the harness wrote its files (and the child its log)."""
         return self.scratch / "results"
 
-    def run(self, cells, timeout, answer_within=10.0):
-        """Run `cells` ([(index, source)]) in a fresh child; a Ran. Raises ServerFailed
+    def run(self, cells, timeout, answer_within=10.0, budget=None):
+        """Run `cells` ([(index, source)]) in a fresh child, within `budget` seconds for
+        the whole notebook (see _Watch); a Ran. Raises ServerFailed
         when the server died (start a new one; the notebook was not graded), and
         ServerRefused when it refused or died before the first cell started: then none of
         this notebook's code ran, and what ended the server came from before."""
-        watch = _Watch([int(i) for i, _ in cells], timeout, answer_within)
+        watch = _Watch([int(i) for i, _ in cells], timeout, answer_within, budget)
         try:
             if not self.alive:
                 raise ServerFailed("the grading server is not running")
@@ -200,7 +207,7 @@ class NotebookServer:
                 if watch.may_interrupt():
                     self._send({"interrupt": True})
                     continue
-                ran.status = "unresponsive"
+                ran.status = "budget" if watch.spent else "unresponsive"
                 self._kill_child()
                 break
             if kind == "S":
@@ -290,22 +297,33 @@ class _Watch:
     """The clock of one notebook's run. Cells must start in their order, one at a time
     (what the child says otherwise is ignored: it is the student's process speaking); a
     cell has `timeout` seconds, then, once interrupted, `answer_within` more; between
-    cells the child has `answer_within`. The whole notebook can never take longer than
-    its cells' shares together, whatever the child sends."""
+    cells the child has `answer_within`. The whole notebook has `budget` seconds (after
+    the child's start-up), whatever the child sends and however many cells the student
+    added: the grader gives a budget that does not grow with the student's cells (see
+    autograder.submission.notebook_budget). Without one, each cell adds its share
+    (`timeout` and twice `answer_within`), for callers that run trusted cells only."""
 
-    def __init__(self, order, timeout, answer_within):
+    def __init__(self, order, timeout, answer_within, budget=None):
         self.order, self.timeout, self.answer_within = order, timeout, answer_within
         self.next, self.current, self.interrupted = 0, None, False
         now = time.monotonic()
+        if budget is None:
+            budget = len(order) * (timeout + 2 * answer_within)
+        self.budget = budget
         self.deadline = now + answer_within + STARTUP_SECONDS / 4
-        self.end = self.deadline + len(order) * (timeout + 2 * answer_within)
+        self.end = self.deadline + budget
 
     def wait(self):
         return max(0.0, min(self.deadline, self.end) - time.monotonic())
 
+    @property
+    def spent(self):
+        """Whether the notebook's budget is used up (then the rest of it is not run)."""
+        return time.monotonic() >= self.end
+
     def may_interrupt(self):
         """Whether a timeout now is a cell's time limit (interrupt it) rather than the end."""
-        if self.current is None or self.interrupted or time.monotonic() >= self.end:
+        if self.current is None or self.interrupted or self.spent:
             return False
         self.interrupted, self.deadline = True, time.monotonic() + self.answer_within
         return True
@@ -349,21 +367,9 @@ def _tail(path, size=3000):
         return ""
 
 
-def _empty(folder, keep=frozenset()):
-    """Remove everything inside `folder` but the folders of `keep` (paths), whatever modes
-    the sandbox gave them; links are removed, never followed."""
-    folder = Path(folder)
-    os.chmod(folder, 0o755)
-    for entry in list(os.scandir(folder)):
-        path = Path(entry.path)
-        if not entry.is_dir(follow_symlinks=False):
-            path.unlink()
-        elif path in keep:
-            _empty(path, keep)
-        else:
-            os.chmod(path, stat.S_IRWXU)
-            for inner, dirs, _ in os.walk(path):  # top-down: each folder opened before it is read
-                for name in dirs:
-                    with contextlib.suppress(OSError):
-                        os.chmod(os.path.join(inner, name), stat.S_IRWXU)
-            shutil.rmtree(path)
+def remove_scratch(folder):
+    """Remove a scratch folder K and everything in it, as the sandbox left it: links not
+    followed, unreadable folders opened (empty_folder)."""
+    if os.path.lexists(folder):
+        empty_folder(folder)
+        os.rmdir(folder)

@@ -8,13 +8,17 @@ the sandbox); the first must end "unresponsive" within its cells' time, the seco
 "output", and the server must grade the next notebook as if nothing had happened.
 """
 
+import os
+import stat
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from autograder import runner
 from autograder.sandbox import Limits
+from bnlab import forkserver
 
 CLAIMS_PROGRESS = """
 import json, os, struct, threading, time
@@ -113,9 +117,124 @@ def test_a_server_whose_priority_was_changed_refuses_the_next_notebook(lone_serv
     assert not lone_server.alive
 
 
+IOPRIO_SET = {"x86_64": 251, "aarch64": 30}
+
+FROM_OUTSIDE = {
+    "scheduler": "os.sched_setscheduler(os.getppid(), os.SCHED_IDLE, os.sched_param(0))",
+    "I/O priority": (
+        "import ctypes, platform\n"
+        f"number = {IOPRIO_SET!r}[platform.machine()]\n"
+        "assert ctypes.CDLL(None).syscall(number, 1, os.getppid(), (3 << 13) | 0) == 0"
+    ),
+}
+
+
+@pytest.mark.parametrize("what", sorted(FROM_OUTSIDE))
+def test_a_server_whose_scheduling_was_changed_refuses_the_next_notebook(lone_server, what):
+    lone_server.reset()
+    before = forkserver.process_state()[what]
+    ran = lone_server.run([(0, "import os\n" + FROM_OUTSIDE[what])], timeout=5)
+    assert ran.status == "ok" and "error" not in str(ran.outputs), ran
+    assert forkserver.process_state()[what] == before  # this process was not the one changed
+    with pytest.raises(runner.ServerRefused, match=what):
+        lone_server.run([(0, "x = 1")], timeout=5)
+    assert not lone_server.alive
+
+
 def test_a_notebook_that_kills_its_server_has_failed_itself(lone_server):
     lone_server.reset()
     kill = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
     with pytest.raises(runner.ServerFailed) as raised:
         lone_server.run([(0, "x = 1"), (1, kill), (2, "print(x)")], timeout=5)
     assert not isinstance(raised.value, runner.ServerRefused)
+
+
+# ------------------------------------------------------------------ emptying K
+
+
+def _snapshot(folder):
+    """{relative path: (mode, owner, group, bytes or link target)} of everything under
+    `folder`, links not followed: what must not change."""
+    found = {}
+    for root, dirs, files in os.walk(folder):
+        for name in [".", *dirs, *files]:
+            path = os.path.join(root, name)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                content = os.readlink(path)
+            elif stat.S_ISREG(info.st_mode):
+                content = Path(path).read_bytes()
+            else:
+                content = None
+            found[os.path.relpath(path, folder)] = (info.st_mode, info.st_uid, info.st_gid, content)
+    return found
+
+
+@pytest.fixture
+def canary(tmp_path):
+    """A folder outside K with odd modes (and, as root, odd owners) that links lead to."""
+    folder = tmp_path / "canary"
+    (folder / "inner").mkdir(parents=True)
+    (folder / "inner" / "deep.txt").write_text("deep")
+    (folder / "file.txt").write_text("canary")
+    os.chmod(folder / "file.txt", 0o604)
+    os.chmod(folder / "inner", 0o711)
+    os.chmod(folder, 0o751)
+    if os.geteuid() == 0:
+        os.chown(folder / "inner", 4321, 8765)
+        os.chown(folder / "file.txt", 4322, 8766)
+    return folder
+
+
+def test_reset_removes_links_and_never_follows_them(tmp_path, canary):
+    """What a student's code can leave in K: links to folders and files outside it (also
+    where a kept folder was, and inside folders it made unreadable), a FIFO, a tree far
+    deeper than the folders emptying holds open. All of it goes; nothing outside K changes
+    -- contents, modes, owners."""
+    before = _snapshot(canary)
+    assert before["inner"][0] & 0o777 == 0o711 and before["file.txt"][0] & 0o777 == 0o604
+    server = runner.NotebookServer(sys.executable, tmp_path / "K", limits=Limits(), sandboxed=False)
+    home = server.scratch / "home"
+    for name in runner.WRITABLE:
+        (server.scratch / name).mkdir(parents=True)
+    (home / ".config").mkdir()
+    server.skeleton = {home, home / ".config", server.scratch / "tmp", server.scratch / "results"}
+    (home / "to-canary").symlink_to(canary, target_is_directory=True)
+    (home / "to-file").symlink_to(canary / "file.txt")
+    (home / "locked" / "sub").mkdir(parents=True)
+    (home / "locked" / "sub" / "to-inner").symlink_to(canary / "inner")
+    os.chmod(home / "locked" / "sub", 0)
+    os.chmod(home / "locked", 0)
+    (home / ".config" / "to-canary").symlink_to(canary)
+    os.mkfifo(server.scratch / "tmp" / "fifo")
+    (server.scratch / "results" / "kept").symlink_to(canary)  # where a folder was kept
+    server.skeleton.add(server.scratch / "results" / "kept")
+    deep = server.scratch / "tmp"
+    fd = os.open(deep, os.O_RDONLY)
+    for _ in range(3 * forkserver.MAX_DEPTH + 5):
+        os.mkdir("d", dir_fd=fd)
+        os.symlink(str(canary), "link", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+    os.chmod(home, 0)
+
+    server.reset({"01.ipynb": b"{}"})
+
+    assert sorted(os.listdir(home)) == [".config", "01.ipynb"]
+    assert os.listdir(home / ".config") == []
+    assert os.listdir(server.scratch / "tmp") == [] == os.listdir(server.scratch / "results")
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o755
+    assert _snapshot(canary) == before
+
+
+def test_a_dead_servers_scratch_is_removed_links_and_all(tmp_path, canary):
+    before = _snapshot(canary)
+    scratch = tmp_path / "K"
+    (scratch / "home" / "locked").mkdir(parents=True)
+    (scratch / "home" / "locked" / "to-canary").symlink_to(canary)
+    os.chmod(scratch / "home" / "locked", 0)
+    runner.remove_scratch(scratch)
+    assert not os.path.lexists(scratch)
+    assert _snapshot(canary) == before
