@@ -302,11 +302,9 @@ def _grade_all(course, gradebook, todo, context, source, workers, scheduler, pro
         for student, result in results:
             if "crash" in result:
                 log(f"grade: {student}: could not be graded:\n{result['crash']}")
-                digest = read(student).digest
-                result = reports.could_not_grade(student, digest, result["crash"])
+                result = reports.could_not_grade(student, read(student).digest, result["crash"])
+            if not _merged(course, gradebook, result, source, log) or result.get("crashed"):
                 crashed.append(student)
-            previous = reports.read_report(course, student)
-            merge.merge(course, gradebook, result, (previous or {}).get("digest"), source)
             graded.append(student)
             bar.set_postfix_str(student[-24:])
             bar.update(1)
@@ -318,6 +316,25 @@ def _grade_all(course, gradebook, todo, context, source, workers, scheduler, pro
             f"(see their reports): {', '.join(crashed)}"
         )
     return graded
+
+
+def _merged(course, gradebook, result, source, log):
+    """Merge one student's result; if that fails (a value of their submission cannot be
+    written, or anything else while merging them), undo what was half written and merge
+    them as "could not be graded" with the reason instead, so the run goes on for the
+    others. Whether the result itself was merged."""
+    student = result["student"]
+    previous = (reports.read_report(course, student) or {}).get("digest")
+    try:
+        merge.merge(course, gradebook, result, previous, source)
+        return True
+    except Exception as error:  # noqa: BLE001 -- one student's merge never stops the run
+        gradebook.db.rollback()
+        reason = str(error) if isinstance(error, merge.MergeError) else repr(error)[:300]
+        log(f"grade: {student}: could not be graded: {reason}")
+        failed = reports.could_not_grade(student, result["digest"], reason)
+        merge.merge(course, gradebook, failed, previous, source)
+        return False
 
 
 def _progress(total, enabled):

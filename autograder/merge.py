@@ -4,26 +4,65 @@ Each finished student is merged in one go: the autograded notebooks (written
 to a new folder, then swapped in), the scores, comments and review flags in
 the gradebook, and last the report -- the marker that the student is done. A
 run killed between two students leaves every merged student whole.
+
+What a result carries from the submission is checked before anything is written:
+an attempt time that is not a date and time (attempt_time) is a MergeError, which
+autograder.grade turns into that student's "could not be graded".
 """
 
 import os
+import re
 import shutil
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from autograder import reports
+from autograder import inert, reports
 from autograder.workspace import write_atomic
 from bnlab.course import ASSIGNMENT
+
+
+class MergeError(ValueError):
+    """A result that cannot be written as it is (a value of the submission's is unreadable)."""
+
+
+# The attempt times nbgrader and collect write: 2024-03-01 12:30:00[.123456][ UTC|Z|+01:00]
+_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?"
+    r"(?: ?(?:(UTC|GMT|Z)|([+-])([0-9]{2}):?([0-9]{2})))?"
+)
+
+
+def attempt_time(text):
+    """The attempt time `text` (timestamp.txt: what the student's upload was named) as a
+    naive UTC datetime, as nbgrader stores it; MergeError for anything but a date and
+    time in the forms above. Checked here, strictly, and never handed to a general date
+    parser: the text comes from the student's side of collect."""
+    match = _TIME.fullmatch(text.strip()) if isinstance(text, str) and len(text) < 64 else None
+    if match is None:
+        raise MergeError(f"its attempt time {str(text)[:40]!r} is not a date and time")
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    micro = int((match.group(7) or "0").ljust(6, "0"))
+    offset = timedelta(0)
+    if match.group(9):
+        offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
+        offset = -offset if match.group(9) == "-" else offset
+    try:
+        when = datetime(year, month, day, hour, minute, second, micro, timezone(offset))
+        return when.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        raise MergeError(f"its attempt time {text.strip()[:40]!r} is not a valid date") from None
 
 
 def merge(course, gradebook, result, previous_digest, source):
     """Write one graded student (a result of autograder.submission) into the course;
     returns the report. Manual grades are kept when the submission is unchanged
-    (previous_digest: the digest of the submission the last report graded)."""
+    (previous_digest: the digest of the submission the last report graded). Raises
+    MergeError, before writing anything, for a result it cannot write."""
     student = result["student"]
+    kwargs = {"timestamp": attempt_time(result["timestamp"])} if result.get("timestamp") else {}
     _write_autograded(course.autograded / student / ASSIGNMENT, result["autograded"])
     keep_manual = previous_digest is not None and previous_digest == result["digest"]
     gradebook.update_or_create_student(student)
-    kwargs = {"timestamp": result["timestamp"]} if result.get("timestamp") else {}
     submission = gradebook.update_or_create_submission(ASSIGNMENT, student, **kwargs)
     by_key = {(g["notebook"], g["name"]): g for g in result["grades"]}
     flagged = {flag["notebook"] for flag in result["flags"]}
@@ -48,7 +87,8 @@ def merge(course, gradebook, result, previous_digest, source):
 
 
 def _write_autograded(dest, files):
-    """Replace the folder `dest` by one holding `files` ({name: bytes})."""
+    """Replace the folder `dest` by one holding `files` ({name: bytes}); the notebooks
+    made inert (autograder.inert): formgrader renders them in the instructor's browser."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     new = dest.with_name(f".{dest.name}.new-{os.getpid()}")
@@ -56,6 +96,8 @@ def _write_autograded(dest, files):
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
     for name, data in files.items():
+        if name.endswith(".ipynb"):
+            data = inert.inert_notebook_bytes(data)
         write_atomic(new / Path(name).name, data)
     if dest.exists():
         os.rename(dest, trash)

@@ -14,11 +14,24 @@ Its hidden test cells only record what the student's functions return
 (bnlab.harness); the verdicts are decided here, from those records
 (autograder.verdicts), and are the hidden tests' scores and outputs. A notebook
 whose code ends its process or stops answering is run once more, then scored 0.
+
+Time: a cell has the run's time limit (--timeout); a notebook has a budget that
+does not grow with the cells a student adds (notebook_budget: from the cells the
+release runs), and the submission the sum of its notebooks' budgets, which a rerun
+draws on. A notebook over its budget is stopped there: the tests it decided before
+stand, the rest score 0, and the report says so.
+
+Everything here reads what the student handed in, so it is bounded and total: a
+notebook too large or with too many cells is not parsed (MAX_NOTEBOOK_BYTES,
+MAX_CELLS), any failure while one notebook is read, checked or scored is that
+notebook's "could not be graded" (the others are graded), and a name a kernel
+reports for an exception is kept only if it is a plain Python name.
 """
 
 import atexit
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -31,6 +44,7 @@ import nbformat
 
 from autograder import autograde, review, runner, verdicts
 from autograder.sandbox import Limits
+from bnlab import exchange
 from bnlab.course import NOTEBOOKS
 
 TIMESTAMP = "timestamp.txt"
@@ -39,6 +53,14 @@ RAN_WHY = {
     "unresponsive": "the kernel stopped responding after a cell ran past its time limit",
     "output": "its code sent more output than the grader keeps (64 MiB)",
 }
+MAX_NOTEBOOK_BYTES = 32 * 1024**2  # a submitted notebook larger than this is not parsed
+MAX_CELLS = 1000  # nor one with more cells (a released notebook has fewer than 60)
+MAX_COUNT = 10**9  # an execution count above this (or not an int) is dropped
+# A notebook's budget: the time limits of the cells the release runs, over BUDGET_SHARE
+# (the reference runs all seven notebooks in about two seconds), and at least
+# BUDGET_CELLS time limits, so any one cell can use its whole limit.
+BUDGET_SHARE = 4
+BUDGET_CELLS = 2
 
 
 @dataclass(frozen=True)
@@ -109,22 +131,34 @@ def _grade_id(cell):
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
+def _first_line(error):
+    """The first line of an exception's message (at most 200 characters), or its kind."""
+    text = str(error).strip()
+    kind = exchange.plain_name(type(error).__name__)
+    return text.splitlines()[0][:200] if text else kind
+
+
 def inspect_notebook(name, data):
     """(status, message, notebook or None) for one submitted notebook's bytes (None: missing)."""
     if data is None:
         return "missing", f"{name} was not submitted", None
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        size, limit = f"{len(data) / 1024**2:.0f} MiB", f"{MAX_NOTEBOOK_BYTES >> 20} MiB"
+        return "invalid", f"{name} is too large to grade ({size}; the limit is {limit})", None
     try:
         parsed = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        return "invalid", f"{name} is not a valid notebook (invalid JSON: {error})", None
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        why = _first_line(error)
+        return "invalid", f"{name} is not a valid notebook (invalid JSON: {why})", None
     try:
         if not isinstance(parsed, dict) or not isinstance(parsed.get("cells"), list):
             raise ValueError("it has no list of cells")
+        if len(parsed["cells"]) > MAX_CELLS:
+            raise ValueError(f"{len(parsed['cells'])} cells, more than {MAX_CELLS}")
         notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(notebook)
     except Exception as error:  # nbformat raises several kinds
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return "invalid", f"{name} is not a valid notebook ({first[:200]})", None
+        return "invalid", f"{name} is not a valid notebook ({_first_line(error)})", None
     return "ok", "", notebook
 
 
@@ -184,6 +218,7 @@ def grade_submission(submission, context):
     own = {  # the student's notebooks, as handed in: the home folder of their code
         name: data for name, data in submission.files.items() if name in _NOTEBOOK_FILES
     }
+    deadline = started + submission_budget(context)
     notebooks, flags, grades, graded = {}, [], [], {}
     for stem in NOTEBOOKS:
         name = f"{stem}.ipynb"
@@ -192,30 +227,50 @@ def grade_submission(submission, context):
         if status != "ok":
             continue
         release = context.releases.get(stem)
-        sources = {_grade_id(c): c.source for c in release.cells} if release else {}
-        flags += [f.as_dict() for f in review.scan_notebook(notebook, stem, sources)]
-        info["changed_tests"] = changed_test_cells(notebook, release)
-        info["restored_tests"] = restore_test_cells(notebook, release)
         try:
-            autograde.sanitize(notebook, context.assignment[stem])
+            flags += _prepare(notebook, stem, release, context, info)
         except autograde.SanitizeError as error:
             info.update(status="error", message=f"{name} could not be graded ({error})")
             continue
-        ran, decided = _run_notebook(context, stem, notebook, release, own)
-        if ran.status != "ok":
+        except Exception as error:  # noqa: BLE001 -- a notebook shaped as no check foresaw
+            info.update(
+                status="invalid", message=f"{name} is not a valid notebook ({_first_line(error)})"
+            )
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            info.update(status="error", message=f"{name} was not run: {_spent(context)}")
+            continue
+        ran, decided = _run_notebook(context, stem, notebook, release, own, left)
+        if ran.status not in ("ok", "budget"):
             info.update(status="error", message=f"{name} could not be graded ({ran.why})")
             if ran.log:
                 info["log"] = "--- the kernel's own output (last lines)\n" + ran.log[-4000:]
             continue
-        info["cells"] = _decided_outcomes(notebook, decided)
-        graded[name] = nbformat.writes(notebook).encode("utf-8")
-        grades += autograde.scores(notebook, context.assignment[stem])
+        try:
+            if ran.status == "budget":
+                info["budget"] = (
+                    f"{name} was stopped when it had run for its time budget ({ran.why}): "
+                    "the cells after the last one that finished were not run, their tests "
+                    "score 0, and the tests decided before stand"
+                )
+            info["cells"] = _decided_outcomes(notebook, decided, ran.status == "budget")
+            _clean_outputs(notebook)
+            graded[name] = nbformat.writes(notebook).encode("utf-8")
+            grades += autograde.scores(notebook, context.assignment[stem])
+        except Exception as error:  # noqa: BLE001 -- what its code left could not be scored
+            info.update(
+                status="error", message=f"{name} could not be graded ({_first_line(error)})"
+            )
+            info["cells"] = {}
+            graded.pop(name, None)
+            grades = [g for g in grades if g["notebook"] != stem]
     _replace_scores(grades, notebooks)
     timestamp = submission.files.get(TIMESTAMP)
     return {
         "student": submission.student,
         "digest": submission.digest,
-        "timestamp": timestamp.decode("utf-8", "replace").strip() if timestamp else None,
+        "timestamp": timestamp[:200].decode("utf-8", "replace").strip() if timestamp else None,
         "notebooks": notebooks,
         "grades": grades,
         "flags": flags,
@@ -225,22 +280,76 @@ def grade_submission(submission, context):
     }
 
 
+def _prepare(notebook, stem, release, context, info):
+    """Scan one valid notebook, note and restore its test cells, and sanitize it for
+    nbgrader; its review flags."""
+    sources = {_grade_id(c): c.source for c in release.cells} if release else {}
+    flags = [f.as_dict() for f in review.scan_notebook(notebook, stem, sources)]
+    info["changed_tests"] = changed_test_cells(notebook, release)
+    info["restored_tests"] = restore_test_cells(notebook, release)
+    autograde.sanitize(notebook, context.assignment[stem])
+    return flags
+
+
+def notebook_budget(context, stem):
+    """Seconds notebook `stem` may run, whatever the student added to it: the time limits of
+    the cells its release runs, over BUDGET_SHARE, and at least BUDGET_CELLS limits."""
+    release = context.releases.get(stem)
+    cells = 0
+    if release is not None:
+        cells = len(autograde.to_run(release, release, not context.run_all_cells)[0])
+    return context.timeout * max(BUDGET_CELLS, math.ceil(cells / BUDGET_SHARE))
+
+
+def submission_budget(context):
+    """Seconds a whole submission may run: its notebooks' budgets together (a notebook run
+    again draws on what the others left)."""
+    return sum(notebook_budget(context, stem) for stem in NOTEBOOKS)
+
+
+def _spent(context):
+    return f"the submission used up its time budget ({submission_budget(context):g} s)"
+
+
+def _clean_outputs(notebook):
+    """What the kernel reported, made plain before it is kept: an exception's name is a
+    plain Python name (else exchange.NEUTRAL_NAME), an execution count an int in range."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        if not _count_ok(cell.get("execution_count")):
+            cell.execution_count = None
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["ename"] = exchange.plain_name(output.get("ename"))
+            if "execution_count" in output and not _count_ok(output["execution_count"]):
+                output["execution_count"] = None
+
+
+def _count_ok(count):
+    return count is None or (type(count) is int and 0 <= count <= MAX_COUNT)
+
+
 _NOTEBOOK_FILES = {f"{stem}.ipynb" for stem in NOTEBOOKS}
 
 
-def _run_notebook(context, stem, notebook, release, own):
+def _run_notebook(context, stem, notebook, release, own, left):
     """(runner.Ran, decided verdicts) of running one sanitized notebook, whose outputs go
-    into `notebook`. A notebook whose code ends its process, or stops answering, is run
-    once more; a server that refuses to go on (its state was changed from outside) or
-    was found dead before the first cell is replaced without counting, up to three
-    times (then the notebook counts as died)."""
+    into `notebook`, within its budget and the `left` seconds of the submission's. A
+    notebook whose code ends its process, or stops answering, is run once more (if
+    time is left); a server that refuses to go on (its state was changed from outside)
+    or was found dead before the first cell is replaced without counting, up to three
+    times (then the notebook counts as died). A notebook over its budget is not run
+    again."""
     cells, skipped = autograde.to_run(notebook, release, not context.run_all_cells)
     attempts, restarts = 0, 0
+    deadline = time.monotonic() + left
     while True:
         server = worker_server(context)
         server.reset(own)
+        budget = min(notebook_budget(context, stem), max(0.0, deadline - time.monotonic()))
         try:
-            ran = server.run(cells, context.timeout)
+            ran = server.run(cells, context.timeout, budget=budget)
         except runner.ServerRefused as error:
             restarts += 1
             if restarts <= 3:
@@ -249,9 +358,11 @@ def _run_notebook(context, stem, notebook, release, own):
         except runner.ServerFailed as error:
             ran = runner.Ran(status="died", log=str(error))
         attempts += 1
-        if ran.status == "ok" or attempts == 2:
+        if ran.status in ("ok", "budget") or attempts == 2 or time.monotonic() >= deadline:
             break
     ran.why = RAN_WHY.get(ran.status, "")
+    if ran.status == "budget":
+        ran.why = f"{budget:g} s"
     decided = verdicts.decide_notebook(stem, _local(context).cases, server.results)
     autograde.attach(notebook, ran.outputs, skipped)
     return ran, decided
@@ -267,7 +378,8 @@ def _cell_outcomes(notebook):
         status, detail = "passed", ""
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                ename, evalue = output.get("ename", ""), str(output.get("evalue", ""))
+                ename = exchange.plain_name(output.get("ename"))
+                evalue = str(output.get("evalue", ""))
                 # a cell over its time limit is interrupted: it ends in KeyboardInterrupt
                 if ename == "KeyboardInterrupt":
                     status, detail = "timeout", "stopped: the cell ran longer than the time limit"
@@ -281,10 +393,11 @@ def _cell_outcomes(notebook):
     return outcomes
 
 
-def _decided_outcomes(notebook, decided):
+def _decided_outcomes(notebook, decided, stopped=False):
     """{grade_id: (status, detail)} of the notebook's graded cells, the hidden tests' from
     `decided` (autograder.verdicts); each hidden test cell's outputs are replaced by its
-    verdict, which is what the feedback shows."""
+    verdict, which is what the feedback shows. stopped: the notebook was stopped at its
+    time budget (a test that left no results was not run)."""
     from_cells = _cell_outcomes(notebook)
     outcomes = {}
     for cell in notebook.cells:
@@ -295,7 +408,12 @@ def _decided_outcomes(notebook, decided):
         if verdict is None:  # the kernel left no results: the cell's own error says why
             status, detail = from_cells[grade_id]
             if status == "passed":
-                status, detail = "failed", "the test did not run to the end"
+                status = "failed"
+                detail = (
+                    "not run: the notebook used up its time budget"
+                    if stopped
+                    else "the test did not run to the end"
+                )
         else:
             status, detail = verdict
         outcomes[grade_id] = (status, detail)

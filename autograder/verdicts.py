@@ -144,9 +144,12 @@ def write_cases(folder):
 
 
 class StudentRaised(Exception):
-    """The student's function raised this (by name and message) in the kernel."""
+    """The student's function raised this (by name and message) in the kernel. The name is
+    what the student's process reported: kept only if it is a plain Python name
+    (exchange.plain_name), so no report or CSV cell shows anything else."""
 
     def __init__(self, ename, evalue):
+        ename = exchange.plain_name(ename)
         super().__init__(f"{ename}: {evalue}")
         self.ename, self.evalue = ename, evalue
 
@@ -169,8 +172,10 @@ class _Replay:
         if not isinstance(result, dict):
             raise AssertionError("The results of the test are unreadable.")
         if "raised" in result:
-            ename, evalue = (list(result["raised"]) + ["", ""])[:2]
-            raise StudentRaised(str(ename)[:100], str(evalue))
+            raised = result["raised"]
+            listed = list(raised) if isinstance(raised, (list, tuple)) else []
+            ename, evalue = (listed + ["", ""])[:2]
+            raise StudentRaised(ename, evalue if isinstance(evalue, str) else "")
         for given, after in zip(args, result.get("args") or []):
             _carry_over(given, after)
         for key, after in (result.get("kwargs") or {}).items():
@@ -227,19 +232,41 @@ def decide(name, calls, results_file):
     """(status, detail) of graded function `name`, or None when the kernel left no results.
 
     status: "passed", "failed" or "memory"; detail: the failing test's message
-    as "ExceptionName: message" (what the feedback shows).
+    as "ExceptionName: message" (what the feedback shows). Total: whatever the
+    results file holds, the answer is a verdict, never an exception -- a file that
+    cannot be read, or whose values make the test itself fail in an unforeseen way,
+    fails this function only.
     """
     path = Path(results_file)
     if not os.path.lexists(path):
         return None
     try:
+        return _decide(name, calls, path)
+    except Exception as error:  # noqa: BLE001 -- a value no check foresaw
+        return "failed", f"the test's results could not be read ({_kind(error)})"
+
+
+def _kind(error):
+    return exchange.plain_name(type(error).__name__)
+
+
+def _first_line(text):
+    text = text.strip() if isinstance(text, str) else ""
+    return text.splitlines()[0][:300] if text else ""
+
+
+def _decide(name, calls, path):
+    try:
         data = exchange.load(path)
-        if not (isinstance(data, dict) and data.get("function") == name):
+        if not (isinstance(data, dict) and isinstance(data.get("function"), str)):
+            raise exchange.ExchangeError("it is not the results of a function")
+        if data["function"] != name:
             raise exchange.ExchangeError("it is not the results of this function")
     except exchange.ExchangeError as error:
-        return "failed", f"the test's results could not be read ({error})"
+        return "failed", f"the test's results could not be read ({str(error)[:200]})"
     if "unsaved" in data:
-        return "failed", f"what the function returned could not be kept: {data['unsaved']}"[:300]
+        why = data["unsaved"] if isinstance(data["unsaved"], str) else "(no reason given)"
+        return "failed", f"what the function returned could not be kept: {why}"[:300]
     results = data.get("results")
     if not isinstance(results, list):
         return "failed", "the test's results could not be read"
@@ -249,14 +276,20 @@ def decide(name, calls, results_file):
     except StudentRaised as error:
         if error.ename == "MemoryError":
             return "memory", MEMORY
-        first = error.evalue.strip().splitlines()[0] if error.evalue.strip() else ""
-        return "failed", f"{error.ename}: {first}"[:300]
+        return "failed", f"{error.ename}: {_first_line(error.evalue)}"[:300]
     except AssertionError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return "failed", f"AssertionError: {first}"[:300]
+        return "failed", f"AssertionError: {_first_line(_text(error))}"[:300]
     except Exception as error:  # the test choked on a value of the wrong kind
-        return "failed", f"{type(error).__name__}: {error}"[:300]
+        return "failed", f"{_kind(error)}: {_first_line(_text(error))}"[:300]
     return "passed", ""
+
+
+def _text(error):
+    """str(error), or "" when even that fails (a message built from a hostile value)."""
+    try:
+        return str(error)
+    except Exception:  # noqa: BLE001
+        return ""
 
 
 @functools.cache

@@ -13,11 +13,19 @@ whose class has the original type's name (so a check can say "got Foo").
     save(path, value)   write `value` to `path` (a new .npz file)
     load(path)          the value back; raises ExchangeError for anything malformed,
                         too large (MAX_BYTES) or too deeply nested (MAX_DEPTH)
+
+The file is the student's process speaking, so ``load`` is total: it bounds every
+part before parsing it (the file, the number of members, each member's declared and
+actual size, the JSON structure's bytes and nodes, each array's header, dtype and
+shape against its bytes) and any other malformed value -- an int of too many digits,
+an unknown tag, a key that cannot be a key, a type name that is no name -- is an
+ExchangeError too, never another exception.
 """
 
 import io
 import json
 import os
+import re
 import stat
 import zipfile
 
@@ -26,7 +34,15 @@ import numpy as np
 MAX_BYTES = 256 * 1024**2  # a results file larger than this is not read
 MAX_DEPTH = 40  # containers nested deeper than this are not read
 MAX_ITEMS = 200_000  # nodes of the structure (arrays, numbers, containers...)
+MAX_TREE = 16 * 1024**2  # bytes of the structure's JSON (a real one takes a few KiB)
+MAX_MEMBERS = 20_000  # arrays in one file (a real one holds a few hundred)
+MAX_DIGITS = 4000  # of an int (Python refuses to convert more than 4300)
+ARRAY_KINDS = "biufcSU"  # bool, ints, floats, complex, bytes, text: no objects, records,
+# void, times or dates
 _TREE = "__tree__"
+_INT = re.compile(rf"-?[0-9]{{1,{MAX_DIGITS}}}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}(\.[A-Za-z_][A-Za-z0-9_]{0,79}){0,7}")
+NEUTRAL_NAME = "UnnamedError"
 
 
 class ExchangeError(ValueError):
@@ -76,18 +92,30 @@ def save(path, value):
         np.savez(handle, **members)
 
 
+def plain_name(name, default=NEUTRAL_NAME):
+    """`name` if it is a plain Python name (ASCII letters, digits and underscores, not
+    starting with a digit; dotted parts allowed, e.g. ``numpy.linalg.LinAlgError``),
+    else `default`: a name a student's process reports may reach a report or a CSV cell,
+    so nothing else (a formula, markup, control characters) passes."""
+    return name if isinstance(name, str) and _NAME.fullmatch(name) else default
+
+
 def _decode(node, arrays, budget, depth=0):
     budget[0] -= 1
     if budget[0] < 0:
         raise ExchangeError(f"more than {MAX_ITEMS} values")
     if depth > MAX_DEPTH:
         raise ExchangeError(f"nested deeper than {MAX_DEPTH} levels")
-    if node is None or isinstance(node, (bool, int, float, str)):
+    if node is None or isinstance(node, (bool, float, str)):
+        return node
+    if isinstance(node, int):  # save writes larger ints tagged
+        if abs(node) >= 2**53:
+            raise ExchangeError("an untagged int out of range")
         return node
     if not (isinstance(node, dict) and len(node) == 1):
         raise ExchangeError("malformed structure")
     ((kind, body),) = node.items()
-    if kind in ("array", "scalar"):
+    if kind in ("array", "scalar") and type(body) is int:
         array = arrays(body)
         return array if kind == "array" else array[()]
     if kind in ("tuple", "list") and isinstance(body, list):
@@ -100,15 +128,17 @@ def _decode(node, arrays, budget, depth=0):
         ]
         try:
             return dict(pairs)
-        except TypeError:
+        except Exception:  # unhashable, or a key whose hash or comparison fails
             raise ExchangeError("a dict key that cannot be a key") from None
-    if kind == "int" and isinstance(body, str) and body.lstrip("-").isdigit():
-        return int(body[:5000])
-    if kind == "float" and body in ("nan", "inf", "-inf"):
+    if kind == "int" and isinstance(body, str):
+        if not _INT.fullmatch(body):
+            raise ExchangeError(f"an int that is not up to {MAX_DIGITS} decimal digits")
+        return int(body)
+    if kind == "float" and isinstance(body, str) and body in ("nan", "inf", "-inf"):
         return float(body)
     if kind == "opaque" and isinstance(body, str):
-        return type(body[:80] or "Opaque", (Opaque,), {})()
-    raise ExchangeError(f"malformed structure ({kind!r})")
+        return type(plain_name(body[:80], "Opaque"), (Opaque,), {})()
+    raise ExchangeError(f"malformed structure ({str(kind)[:40]!r})")
 
 
 def _pair(item):
@@ -117,25 +147,56 @@ def _pair(item):
     return item
 
 
+def _members(data):
+    """{name without .npy: bytes} of the zip archive `data`, each member bounded before it
+    is read: how many, their declared sizes, and the bytes read against the declaration."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise ExchangeError(f"more than {MAX_MEMBERS} members")
+        if sum(info.file_size for info in infos) > MAX_BYTES:
+            raise ExchangeError(f"larger than {MAX_BYTES // 1024**2} MiB")
+        members = {}
+        for info in infos:
+            name = info.filename.removesuffix(".npy")
+            limit = MAX_TREE if name == _TREE else MAX_BYTES
+            if info.file_size > limit or name in members:
+                raise ExchangeError(f"a member too large or repeated ({name[:40]!r})")
+            with archive.open(info) as handle:
+                content = handle.read(info.file_size + 1)
+            if len(content) != info.file_size:
+                raise ExchangeError("a member whose size is not the one declared")
+            members[name] = content
+    return members
+
+
+def _tree(member):
+    """The structure's JSON, bounded before it is parsed: its bytes (MAX_TREE, checked by
+    _members) and the containers and separators that make nodes (MAX_ITEMS)."""
+    text = _npy(member)
+    if text.dtype != np.uint8 or text.ndim != 1:
+        raise ExchangeError("a structure that is not bytes")
+    raw = text.tobytes()
+    marks = sum(raw.count(mark) for mark in (b"[", b"{", b","))
+    if marks > 4 * MAX_ITEMS:
+        raise ExchangeError(f"more than {MAX_ITEMS} values")
+    return json.loads(raw.decode("utf-8"))
+
+
 def load(path):
     """The value saved at `path`; ExchangeError if it is not a well-formed, bounded file."""
     try:
-        with zipfile.ZipFile(io.BytesIO(read_regular_file(path))) as archive:
-            total = sum(info.file_size for info in archive.infolist())
-            if total > MAX_BYTES:
-                raise ExchangeError(f"larger than {MAX_BYTES // 1024**2} MiB")
-            members = {
-                info.filename.removesuffix(".npy"): archive.read(info)
-                for info in archive.infolist()
-            }
-        tree = json.loads(_npy(members[_TREE]).tobytes().decode("utf-8"))
+        members = _members(read_regular_file(path))
+        tree = _tree(members[_TREE])
     except ExchangeError:
         raise
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, RecursionError) as error:
         raise ExchangeError(f"not a readable exchange file ({type(error).__name__})") from None
+    except Exception as error:  # noqa: BLE001 -- zipfile and json on hostile bytes
+        raise ExchangeError(f"not a readable exchange file ({type(error).__name__})") from None
 
     def arrays(index):
-        if not isinstance(index, int) or f"a{index}" not in members:
+        if f"a{index}" not in members:
             raise ExchangeError("a reference to a missing array")
         return _npy(members[f"a{index}"])
 
@@ -162,7 +223,32 @@ def read_regular_file(path, size=MAX_BYTES, tail=False):
 
 
 def _npy(data):
+    """The array in the .npy bytes `data`, its header checked before any of it is read: a
+    version numpy knows, a dtype of ARRAY_KINDS (native byte order once read), and a
+    shape whose size is exactly the bytes that follow."""
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise ExchangeError(f"an unreadable array ({error})"[:200]) from None
+        handle = io.BytesIO(data)
+        version = np.lib.format.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):
+            raise ExchangeError(f"an array of unknown format {version}")
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(handle, max_header_size=10_000)
+        if dtype.kind not in ARRAY_KINDS or dtype.fields is not None or dtype.itemsize < 1:
+            raise ExchangeError(f"an array of dtype {str(dtype)[:40]} is not read")
+        count = 1
+        for size in shape:
+            if size < 0:
+                raise ExchangeError("an array of negative shape")
+            count *= size
+        if count * dtype.itemsize != len(data) - handle.tell():
+            raise ExchangeError("an array whose shape does not match its bytes")
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+        return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+    except ExchangeError:
+        raise
+    except Exception as error:  # noqa: BLE001 -- numpy's header parser on hostile bytes
+        raise ExchangeError(f"an unreadable array ({type(error).__name__})") from None
