@@ -208,7 +208,8 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
         )
         if not todo:
             return []
-        scratch = course.work / f"grade-{os.getpid()}"
+        # outside the course: the sandbox's mount table shows where its folders come from
+        scratch = Path(tempfile.mkdtemp(prefix="bnlab-grading-"))
         try:
             context = _context(course, scratch, remote=scheduler is not None)
             return _grade_all(

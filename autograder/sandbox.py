@@ -70,10 +70,12 @@ Run as root
 """
 
 import argparse
+import errno
 import json
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -89,6 +91,7 @@ HOME = "/home/student"
 RESULTS = "/grading/results"
 CASES = "/grading/cases"
 CONNECTION = "/run/kernel.json"
+VENV = "/opt/student-venv"  # where the student venv shows, whatever its path on the host
 SHM_SIZE = 64 * MiB  # /dev/shm is memory: capped
 
 # Variables of the kernelspec's own environment that reach the kernel; nothing else does.
@@ -112,6 +115,16 @@ ETC_FILES = (
     "/etc/localtime",
     "/etc/fonts",
 )
+# The kernel's keyring calls (add_key, request_key, keyctl), by the audit architecture a
+# syscall comes in with; refused in the sandbox (keyring_filter): keys outlive processes,
+# so one notebook's child could leave one for the next.
+KEYRING_CALLS = {
+    0xC000003E: (248, 249, 250),  # x86_64 (and, with bit 30 set, x32)
+    0x40000003: (286, 287, 288),  # i386, also a 64-bit process's int 0x80
+    0xC00000B7: (217, 218, 219),  # aarch64
+    0x40000028: (309, 310, 311),  # 32-bit ARM, on aarch64
+}
+X32_BIT = 0x40000000
 # Where root's launcher mounts its staging tmpfs (in its own mount namespace only): the first
 # that exists. Not /tmp: bwrap mounts its own new root there.
 STAGING_POINTS = ("/mnt", "/var/tmp", "/media", "/srv")
@@ -322,7 +335,8 @@ def _under(path, folder):
 class Mount:
     """One bwrap operation. kind: ro or rw (a bind of source at dest), cover (a read-only
     bind of the empty file source over the file dest), tmpfs (an empty read-only folder over
-    dest), symlink (dest links to source)."""
+    dest), symlink (dest links to source), dir (a folder at dest), file (a file at dest in
+    the sandbox's own root, with the bytes of the descriptor source: no mount)."""
 
     kind: str
     source: str
@@ -333,6 +347,10 @@ class Mount:
             return ["--symlink", self.source, self.dest]
         if self.kind == "tmpfs":  # made read-only once everything is mounted
             return ["--tmpfs", self.dest]
+        if self.kind == "dir":
+            return ["--dir", self.dest]
+        if self.kind == "file":
+            return ["--file", self.source, self.dest]
         return ["--bind" if self.kind == "rw" else "--ro-bind", self.source, self.dest]
 
 
@@ -378,18 +396,90 @@ def _installation(python):
     return sorted(path for path in paths if not any(_under(path, o) for o in paths - {path}))
 
 
-def _venv_mounts(python, empty=None):
-    """The student venv of `python` (if it is one) and the real targets of the links of the
-    folders its .pth files put on the path (release.student_venv's `borrowed/`): only those
-    targets, never their neighbours; a .pth folder outside the venv is shown whole.
-    empty -- an empty file, to cover files with (see _targets_mounts)."""
+def _data(content):
+    """An inheritable descriptor holding `content` (bytes), for bwrap's --file: a memory
+    file, so that it names nothing of the host."""
+    fd = os.memfd_create("sandbox-file", 0)
+    os.write(fd, content)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    return fd
+
+
+def _file_mounts(source, dest, skip=lambda path, data: False, rewrite=lambda path, data: data):
+    """Mounts that copy the folder `source` (its regular files, its links as links) to
+    `dest` in the sandbox's own root: no bind, so the sandbox's mount table does not show
+    where it came from. A file for which skip(path, bytes) is true is left out; the others
+    get rewrite(path, bytes)."""
+    mounts = [Mount("dir", "", dest)]
+    for folder, dirs, files in os.walk(source):
+        inside = os.path.normpath(os.path.join(dest, os.path.relpath(folder, source)))
+        for name in sorted(dirs + files):
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                mounts.append(Mount("symlink", os.readlink(path), os.path.join(inside, name)))
+            elif os.path.isdir(path):
+                mounts.append(Mount("dir", "", os.path.join(inside, name)))
+            elif os.path.isfile(path):
+                with open(path, "rb") as handle:
+                    data = handle.read()
+                if not skip(path, data):
+                    fd = _data(rewrite(path, data))
+                    mounts.append(Mount("file", str(fd), os.path.join(inside, name)))
+        dirs[:] = [name for name in dirs if not os.path.islink(os.path.join(folder, name))]
+    return mounts
+
+
+def shown_python(python):
+    """The path of `python` inside the sandbox: in VENV when it is a venv's."""
+    python = os.path.abspath(python)
+    venv = os.path.dirname(os.path.dirname(python))
+    if os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+        return os.path.join(VENV, "bin", os.path.basename(python))
+    return python
+
+
+def _venv_mounts(python, empty=None, hide=()):
+    """The student venv of `python` (if it is one), copied to VENV, and the real targets of
+    the links of the folders its .pth files put on the path (release.student_venv's
+    `borrowed/`): only those targets, never their neighbours; a .pth folder outside the venv
+    is shown whole. The venv's host path shows nowhere: in the .pth files it is rewritten
+    to VENV; a file that names it or a hidden path otherwise (pyvenv.cfg's command, scripts,
+    the kernelspec, bytecode, pip's record of the wheel's path) is left out, and pyvenv.cfg
+    keeps only the lines that name neither. Its bin/ holds only `python`, a link to the
+    interpreter. empty -- an empty file, to cover files with (see _targets_mounts)."""
     python = os.path.abspath(python)
     venv = os.path.dirname(os.path.dirname(python))
     if not os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
         return []
-    mounts, links = [], []
-    _bind(mounts, venv)
     real_venv = os.path.realpath(venv)
+    names = {os.path.normpath(venv).encode(), real_venv.encode()}
+    secret = names | {os.path.realpath(path).encode() for path in hide}
+
+    def skip(path, data):
+        if os.sep + "__pycache__" + os.sep in path or path.endswith(".pyc"):
+            return True
+        if _under(path, os.path.join(real_venv, "bin")):
+            return True
+        rewritten = path.endswith(".pth") or os.path.basename(path) == "pyvenv.cfg"
+        return any(name in data for name in secret) and not rewritten
+
+    def rewrite(path, data):
+        for name in sorted(names, key=len, reverse=True):
+            data = data.replace(name, VENV.encode())
+        if os.path.basename(path) == "pyvenv.cfg":
+            lines = [line for line in data.splitlines(True) if VENV.encode() not in line]
+            data = b"".join(line for line in lines if not any(n in line for n in secret))
+        return data
+
+    bin_folder = os.path.join(VENV, "bin")
+    mounts = [m for m in _file_mounts(real_venv, VENV, skip, rewrite) if m.dest != bin_folder]
+    mounts = [m for m in mounts if not _under(m.dest, bin_folder)]
+    mounts += [
+        Mount("dir", "", bin_folder),
+        Mount("symlink", os.path.realpath(python), shown_python(python)),
+    ]
+    links = []
     for pth in sorted(Path(venv).glob("lib/python*/site-packages/*.pth")):
         for line in pth.read_text(encoding="utf-8").splitlines():
             line = line.strip()
@@ -590,7 +680,7 @@ def bwrap_command(
         empty = os.path.join(os.path.abspath(scratch), "empty") if scratch is not None else None
         for path in _installation(python):
             _bind(mounts, path)
-        mounts += _venv_mounts(python, empty)
+        mounts += _venv_mounts(python, empty, hide)
     for path in read_only:
         _bind(mounts, path)
     if scratch is not None:
@@ -611,7 +701,7 @@ def bwrap_command(
     if cases:
         if not os.path.isdir(cases):
             raise LaunchError(f"BNLAB_GRADING_CASES is not a folder: {cases}")
-        mounts.append(Mount("ro", os.path.realpath(cases), CASES))
+        mounts += _file_mounts(os.path.realpath(cases), CASES)  # copies: no host path shows
     mounts = _ordered(mounts + _masks(mounts, hide))
 
     argv = [_bwrap() or "bwrap"]
@@ -627,7 +717,8 @@ def bwrap_command(
     if limits is not None:
         prlimit = shutil.which("prlimit", path="/usr/bin:/bin") or "/usr/bin/prlimit"
         command = [prlimit, *limits.prlimit_options(), "--", *command]
-    return [*argv, "--", *command], sandbox_environ(python, cases=bool(cases))
+    shown = shown_python(python) if python else None
+    return [*argv, "--", *command], sandbox_environ(shown, cases=bool(cases))
 
 
 # ------------------------------------------------------------ root: staging, then nobody
@@ -711,6 +802,27 @@ def _stage(argv):
     return staged
 
 
+def keyring_filter():
+    """A classic BPF seccomp program (for bwrap's --seccomp) that makes the keyring calls
+    of KEYRING_CALLS fail with EPERM and allows every other call: struct seccomp_data holds
+    the syscall number at offset 0 and the architecture at 4."""
+    load, equal, give = 0x20, 0x15, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_RET|K
+    allow, refuse = 0x7FFF0000, 0x00050000 | errno.EPERM  # SECCOMP_RET_ALLOW, _ERRNO
+    program = []  # (code, jump if true, jump if false, k); "refuse": to the last one
+    for arch, numbers in KEYRING_CALLS.items():
+        if arch == 0xC000003E:
+            numbers = numbers + tuple(X32_BIT | number for number in numbers)
+        program += [(load, 0, 0, 4), (equal, 0, len(numbers) + 2, arch), (load, 0, 0, 0)]
+        program += [(equal, "refuse", 0, number) for number in numbers]
+        program.append((give, 0, 0, allow))
+    program += [(give, 0, 0, allow), (give, 0, 0, refuse)]
+    last = len(program) - 1
+    return b"".join(
+        struct.pack("=HBBI", code, last - i - 1 if true == "refuse" else true, false, k)
+        for i, (code, true, false, k) in enumerate(program)
+    )
+
+
 def _hand_over(paths):
     """chown `paths` (and what is inside folders, links not followed) to the sandbox uid."""
     for path in paths:
@@ -743,11 +855,18 @@ def _log_to(path, streams=(1, 2)):
 
 
 def _exec(argv, env):
-    """As root, stage and become the sandbox uid; then replace this process with bwrap."""
+    """As root, stage and become the sandbox uid; then replace this process with bwrap,
+    with the keyring filter, and its options read from a descriptor (--args): what is on
+    the command line of the sandbox's first process can be read in the sandbox, and the
+    options name host paths."""
     if os.geteuid() == 0:
         argv = _stage(argv)
         _become_sandbox_user()
     os.chdir("/")
+    end = argv.index("--")
+    options = ["--seccomp", str(_data(keyring_filter())), *argv[1:end]]
+    listed = _data(b"".join(option.encode() + b"\0" for option in options))
+    argv = [argv[0], "--args", str(listed), *argv[end:]]
     os.execve(argv[0], argv, env)
 
 
@@ -803,13 +922,13 @@ def main(argv=None):
             raise LaunchError(
                 "BNLAB_KERNEL_SCRATCH is not set: the grader makes one empty folder per kernel"
             )
-        connection = None
+        connection, shown = None, shown_python(args.python)
         if args.serve:
-            command = [args.python, "-I", "-m", "bnlab.forkserver", "--own-pid-namespace"]
+            command = [shown, "-I", "-m", "bnlab.forkserver", "--own-pid-namespace"]
         else:
             with open(args.connection_file, encoding="utf-8") as handle:
                 connection = json.load(handle)
-            command = [args.python, "-m", "ipykernel_launcher", "-f", CONNECTION, *kernel_options]
+            command = [shown, "-m", "ipykernel_launcher", "-f", CONNECTION, *kernel_options]
         limits = Limits(args.memory, args.cpu, args.processes, args.file_size)
         argv, env = bwrap_command(
             command,
