@@ -95,13 +95,17 @@ def test_collect_takes_a_custom_pattern():
     assert collect.classify("ada-05_optimizers.ipynb", pattern) == ("ada", "05_optimizers", None)
 
 
-def test_collect_keeps_the_newest_copy(tmp_path):
+def test_collect_keeps_the_newest_attempt(tmp_path):
+    (tmp_path / "in").mkdir()
     for stamp, text in (("2024-01-01-00-00-00", "old"), ("2024-02-01-00-00-00", "new")):
         name = f"batchnorm_ada_attempt_{stamp}_01_forward_bn.ipynb"
-        (tmp_path / name).write_text(text)
-    found, _, skipped = collect.gather(tmp_path)
-    assert skipped == []
-    assert found["ada"]["01_forward_bn"][0].read_text() == "new"
+        (tmp_path / "in" / name).write_text(text)
+    found, _, skipped = collect.gather(tmp_path / "in", tmp_path / "scratch")
+    assert [row["path"] for row in skipped] == [
+        "batchnorm_ada_attempt_2024-01-01-00-00-00_01_forward_bn.ipynb"
+    ]
+    assert skipped[0]["reason"].startswith("an older attempt")
+    assert found["ada"]["01_forward_bn"].path.read_text() == "new"
 
 
 # ------------------------------------------------------------------ skipped experiments

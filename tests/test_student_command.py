@@ -21,7 +21,7 @@ from autograder_support import SOURCE, expected_scores, gradebook_scores, points
 from nbgrader.preprocessors import ClearSolutions
 
 from autograder import boundary
-from autograder.collect import _extract, classify, gather
+from autograder.collect import classify, gather
 from autograder.mistakes import all_mistakes
 from autograder.samples import INVALID_NOTEBOOK, LOOP_FUNCTION, MISSING_NOTEBOOK, generate
 from bnlab import student
@@ -155,7 +155,7 @@ def test_submit_packs_what_collect_reads(inbox, tmp_path, name, capsys):
     for member in members:
         assert member in out
     # collect reads the zip's contents as they are: one student, every packed notebook
-    found, _, skipped = gather(tmp_path / "unpacked")
+    found, _, skipped = gather(tmp_path / "unpacked", tmp_path / "scratch")
     assert skipped == [] and sorted(found[student_id]) == sorted(expected)
     if sample.zero or sample.broken:
         assert "packed anyway" in out
@@ -163,8 +163,7 @@ def test_submit_packs_what_collect_reads(inbox, tmp_path, name, capsys):
     download = tmp_path / "download.zip"
     with zipfile.ZipFile(download, "w") as outer:
         outer.write(target, target.name)
-    _extract(download, tmp_path / "download")
-    found, _, skipped = gather(tmp_path / "download")
+    found, _, skipped = gather(download, tmp_path / "scratch")
     assert skipped == [] and sorted(found[student_id]) == sorted(expected)
 
 
