@@ -1,0 +1,409 @@
+"""Student text made inert: nothing a student wrote or printed runs where an instructor reads it.
+
+A submission reaches the instructor in three places. formgrader renders the autograded
+notebook as HTML (nbconvert's HTMLExporter) inside the instructor's logged-in session,
+where a script could call formgrader's API; the feedback pages are HTML made from the same
+notebook; the CSV exports are opened in spreadsheets, where a cell starting with `=` is a
+formula. This module is the one place that makes student text inert for all three.
+
+inert_notebook(nb) -- the notebook as the grader writes it to autograded/ (merge.py) and
+as the feedback step renders it (InertNotebook, a preprocessor):
+
+- A Markdown cell stays as written when what nbconvert renders of it is inert: the raw
+  HTML in it is only attribute-free tags of SAFE_TAGS (``<details>``, ``<b>``, ``<br>``...);
+  every link points to http(s), mailto or an address on the page; every image to those, a
+  raster attachment or a raster data URL; no Mermaid block; and its formulas use no TeX
+  command that makes links, styles or HTML in MathJax (UNSAFE_TEX). Otherwise the cell shows
+  its source as text, in a code block, under a note: the instructor reads every character
+  the student typed, and none of it runs. The verdict is taken on what nbconvert's own
+  Markdown renderer produces (the one formgrader uses), not on a guess at the syntax.
+- Outputs keep text/plain and PNG/JPEG images (valid base64) only; every other type (HTML,
+  JavaScript, SVG, Markdown, LaTeX, JSON, widget and vendor types) is dropped, and an output
+  left without a text says what was dropped. Output metadata keeps an image's numeric
+  width and height, nothing else (no file names, no isolated iframes).
+- Attachments keep PNG/JPEG only; cell metadata keeps nbgrader's and plain tags (no hidden
+  inputs or outputs, no raw-cell formats); a raw cell shows its source as text; notebook
+  metadata keeps kernelspec and language_info (no widget state); cell ids and execution
+  counts are checked.
+
+A notebook with nothing to change keeps its bytes (inert_notebook_bytes): honest
+submissions are written and rendered exactly as before.
+
+csv_cell(value) -- a text cell of a CSV export that starts with = + - @, a tab or a carriage
+return gets a leading apostrophe, the usual way to make a spreadsheet read it as text; a
+plain number (the scores, negative ones too) is left a number.
+"""
+
+import base64
+import binascii
+import copy
+import html
+import json
+import re
+
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from nbconvert.preprocessors import Preprocessor
+
+# ------------------------------------------------------------------ what may stay
+
+# Tags a Markdown cell may hold as raw HTML, without attributes (an attribute is how a
+# tag runs code or fetches something). The course's notebooks use <details>/<summary>.
+SAFE_TAGS = frozenset(
+    "b i u s em strong sub sup small mark del ins kbd code samp var br hr p div span pre "
+    "blockquote details summary ul ol li dl dt dd table thead tbody tr th td center".split()
+)
+_SAFE_TAG = re.compile(r"</?(?:" + "|".join(sorted(SAFE_TAGS)) + r")\s*/?>", re.IGNORECASE)
+# What a browser reads as the start of markup: a tag, an end tag, a comment, a declaration.
+_MARKUP = re.compile(r"<[A-Za-z/!?]")
+LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+RASTER_DATA_URL = re.compile(r"data:image/(?:png|jpeg|gif|webp)[;,]", re.IGNORECASE)
+# TeX commands with which MathJax (formgrader's formulas) makes links, CSS, HTML attributes,
+# loads extensions, or defines commands that could spell those.
+UNSAFE_TEX = re.compile(
+    r"\\(?:href|url|class|cssId|style|unicode|require|html[A-Za-z]*|data|texttip|tooltip|"
+    r"mathtip|toggle|mmlToken|bbox|csname|def|edef|gdef|let|newcommand|renewcommand|"
+    r"newenvironment|renewenvironment|DeclareMathOperator)(?![A-Za-z])"
+)
+RASTER_TYPES = ("image/png", "image/jpeg")
+KEPT_OUTPUT_TYPES = ("text/plain", *RASTER_TYPES)
+KEPT_CELL_METADATA = ("nbgrader", "tags")
+KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
+_TAG = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+_CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+NOTE = (
+    "**[bnlab: this cell held markup that can run in a browser ({why}); it is shown as "
+    "the student typed it, as text.]**"
+)
+
+# ------------------------------------------------------------------ Markdown
+
+
+class _Recorder(IPythonRenderer):
+    """nbconvert's Markdown renderer, noting what could be active in what it renders."""
+
+    def __init__(self, **kwargs):
+        super().__init__(escape=False, **kwargs)
+        self.html, self.links, self.images, self.tex, self.mermaid = [], [], [], [], []
+
+    def block_html(self, html):
+        self.html.append(html)
+        return super().block_html(html)
+
+    def inline_html(self, html):
+        self.html.append(html)
+        return super().inline_html(html)
+
+    def block_mermaidjs(self, code):  # nbconvert writes a Mermaid block's code unescaped
+        self.mermaid.append(code)
+        return super().block_mermaidjs(code)
+
+    def link(self, text, url, title=None):
+        self.links.append(url)
+        return super().link(text, url, title)
+
+    def image(self, text, url, title=None):
+        self.images.append(url)
+        return super().image(text, url, title)
+
+    def block_math(self, body):
+        self.tex.append(body)
+        return super().block_math(body)
+
+    def inline_math(self, body):
+        self.tex.append(body)
+        return super().inline_math(body)
+
+    def latex_environment(self, name, body):
+        self.tex.append(name + body)
+        return super().latex_environment(name, body)
+
+
+def _scheme(url):
+    """The scheme of `url` as a browser reads it (entities decoded, the tabs, newlines and
+    spaces a browser ignores removed), lower case; "" for a relative address."""
+    bare = re.sub(r"[\x00-\x20\x7f]", "", html.unescape(url))
+    found = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", bare)
+    return found.group(1).lower() if found else ""
+
+
+def markup_problems(html_text):
+    """Why the raw HTML `html_text` is not inert: [] when it is text and attribute-free
+    SAFE_TAGS only."""
+    rest = _SAFE_TAG.sub("", html_text)
+    found = _MARKUP.search(rest)
+    if not found:
+        return []
+    tag = re.match(r"</?([A-Za-z][A-Za-z0-9-]*)", rest[found.start() :])
+    return [f"<{tag.group(1).lower()}>" if tag else "markup"]
+
+
+def markdown_problems(source, attachments=None):
+    """Why the Markdown `source` (with `attachments`) would not be inert once nbconvert
+    renders it: a list of short reasons, [] when it is inert."""
+    renderer = _Recorder(attachments=attachments or {})
+    try:
+        MarkdownWithMath(renderer=renderer).render(source)
+    except Exception as error:  # e.g. a missing attachment: nbconvert fails on it too
+        return [f"it cannot be rendered: {type(error).__name__}"]
+    problems = [p for fragment in renderer.html for p in markup_problems(fragment)]
+    if renderer.mermaid:
+        problems.append("a Mermaid block")
+    for url in renderer.links:
+        if _scheme(url) not in LINK_SCHEMES | {""}:
+            problems.append(f"a {_scheme(url)}: link")
+    for url in renderer.images:
+        scheme = _scheme(url)
+        if scheme == "data" and RASTER_DATA_URL.match(re.sub(r"\s", "", url)):
+            continue
+        if scheme == "attachment":
+            continue  # resolved to the attachment, which keeps raster types only
+        if scheme not in LINK_SCHEMES | {""}:
+            problems.append(f"a {scheme}: image")
+    for tex in renderer.tex:
+        command = UNSAFE_TEX.search(tex)
+        if command:
+            problems.append(f"the TeX command {command.group()}")
+    return sorted(set(problems))
+
+
+def _as_text(source, why):
+    """Markdown showing `source` verbatim in a fenced code block, under NOTE."""
+    longest = max((len(run) for run in re.findall(r"`+", source)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{NOTE.format(why=why)}\n\n{fence}text\n{source}\n{fence}\n"
+
+
+def inert_markdown(source, attachments=None):
+    """(source, changed): `source` itself when it is inert, else its text in a code block."""
+    problems = markdown_problems(source, attachments)
+    if not problems:
+        return source, False
+    why = ", ".join("`" + problem.replace("`", "'") + "`" for problem in problems[:3])
+    text = _as_text(source, why)
+    if markdown_problems(text):  # cannot happen with a fenced block; never keep markup
+        text = NOTE.format(why="unreadable")
+    return text, True
+
+
+# ------------------------------------------------------------------ outputs
+
+
+def _is_base64(data):
+    if not isinstance(data, str) or not _BASE64.fullmatch(data):
+        return False
+    try:
+        base64.b64decode(re.sub(r"\s", "", data), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _text(value):
+    """A text field of nbformat (a string, or a list of strings), or None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(part, str) for part in value):
+        return "".join(value)
+    return None
+
+
+def _image_metadata(metadata):
+    """Only the numeric width and height of each raster image."""
+    kept = {}
+    for kind in RASTER_TYPES:
+        sizes = metadata.get(kind) if isinstance(metadata, dict) else None
+        if isinstance(sizes, dict):
+            size = {
+                key: sizes[key]
+                for key in ("width", "height")
+                if isinstance(sizes.get(key), int | float) and not isinstance(sizes[key], bool)
+            }
+            if size:
+                kept[kind] = size
+    return kept
+
+
+def inert_output(output):
+    """One output, inert: a stream or an error as text, a display keeping KEPT_OUTPUT_TYPES."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        text = _text(output.get("text"))
+        name = output.get("name") if output.get("name") in ("stdout", "stderr") else "stdout"
+        return {"output_type": "stream", "name": name, "text": text or ""}
+    if kind == "error":
+        trace = output.get("traceback")
+        return {
+            "output_type": "error",
+            "ename": _text(output.get("ename")) or "",
+            "evalue": _text(output.get("evalue")) or "",
+            "traceback": [line for line in trace if isinstance(line, str)]
+            if isinstance(trace, list)
+            else [],
+        }
+    data = output.get("data") if isinstance(output.get("data"), dict) else {}
+    kept = {}
+    text = _text(data.get("text/plain"))
+    if text is not None:
+        kept["text/plain"] = text
+    for image in RASTER_TYPES:
+        if _is_base64(data.get(image)):
+            kept[image] = data[image]
+    dropped = sorted(set(data) - set(kept))
+    if dropped and not kept:
+        kept["text/plain"] = f"[bnlab: output of type {', '.join(dropped)} not shown]"
+    if kind not in ("display_data", "execute_result"):
+        kind = "display_data"
+    new = {"output_type": kind, "data": kept, "metadata": _image_metadata(output.get("metadata"))}
+    if kind == "execute_result":
+        count = output.get("execution_count")
+        new["execution_count"] = count if isinstance(count, int) and count >= 0 else None
+    return new
+
+
+# ------------------------------------------------------------------ cells, notebooks
+
+
+def _cell_metadata(metadata):
+    kept = {}
+    if isinstance(metadata.get("nbgrader"), dict):
+        kept["nbgrader"] = metadata["nbgrader"]
+    tags = metadata.get("tags")
+    if isinstance(tags, list):
+        kept["tags"] = [tag for tag in tags if isinstance(tag, str) and _TAG.fullmatch(tag)]
+    return kept
+
+
+def _attachments(attachments):
+    kept = {}
+    for name, bundle in (attachments or {}).items():
+        if isinstance(name, str) and isinstance(bundle, dict):
+            images = {kind: bundle[kind] for kind in RASTER_TYPES if _is_base64(bundle.get(kind))}
+            if images:
+                kept[name] = images
+    return kept
+
+
+def inert_cell(cell):
+    """One cell (a dict of nbformat 4), inert; a new dict."""
+    kind = cell.get("cell_type")
+    source = _text(cell.get("source")) or ""
+    new = {"cell_type": kind, "metadata": _cell_metadata(cell.get("metadata") or {})}
+    if isinstance(cell.get("id"), str) and _CELL_ID.fullmatch(cell["id"]):
+        new["id"] = cell["id"]
+    if kind == "markdown":
+        attachments = _attachments(cell.get("attachments"))
+        new["source"], _ = inert_markdown(source, attachments)
+        if attachments:
+            new["attachments"] = attachments
+    elif kind == "code":
+        count = cell.get("execution_count")
+        new["execution_count"] = count if isinstance(count, int) and count >= 0 else None
+        new["source"] = source
+        outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+        new["outputs"] = [inert_output(o) for o in outputs if isinstance(o, dict)]
+    else:  # raw (rendered as HTML by nbconvert) and anything unknown: escaped text
+        new["cell_type"] = "raw"
+        new["source"] = html.escape(source, quote=False)
+    return new
+
+
+def inert_notebook(nb):
+    """The notebook `nb` (a dict of nbformat 4, not changed) with every cell, output,
+    attachment and metadata inert; a new dict."""
+    new = copy.deepcopy({key: nb[key] for key in nb if key not in ("cells", "metadata")})
+    metadata = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    new["metadata"] = copy.deepcopy(
+        {key: metadata[key] for key in KEPT_NOTEBOOK_METADATA if key in metadata}
+    )
+    cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
+    new["cells"] = [inert_cell(copy.deepcopy(cell)) for cell in cells if isinstance(cell, dict)]
+    return new
+
+
+def _normal(nb):
+    """`nb` with text fields joined, to compare notebooks by content."""
+    import nbformat
+
+    return json.loads(nbformat.writes(nbformat.from_dict(nb)))
+
+
+def inert_notebook_bytes(data):
+    """The bytes of an autograded notebook, inert: `data` itself when nothing in it needs
+    changing (honest notebooks keep their bytes), else the inert notebook as JSON. Bytes
+    that are not a notebook's JSON are returned as they are: nbconvert renders nothing
+    of them."""
+    import nbformat
+
+    try:
+        nb = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return data
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4:
+        return data
+    inert = inert_notebook(nb)
+    try:
+        if _normal(inert) == _normal(nb):
+            return data
+    except Exception:  # not a valid notebook: write the inert one
+        pass
+    return nbformat.writes(nbformat.from_dict(inert)).encode("utf-8") + b"\n"
+
+
+class InertNotebook(Preprocessor):
+    """The nbconvert preprocessor of inert_notebook: the feedback pages render no active
+    content, even from a notebook graded before the grader made them inert."""
+
+    def preprocess(self, nb, resources):
+        import nbformat
+
+        return nbformat.from_dict(inert_notebook(nb)), resources
+
+
+# ------------------------------------------------------------------ MathML
+
+
+MATHML_TAGS = frozenset(
+    "math semantics annotation mrow mi mn mo ms mtext mspace mfrac msqrt mroot mstyle merror "
+    "mpadded mphantom menclose msub msup msubsup munder mover munderover mmultiscripts "
+    "mprescripts none mtable mtr mtd mlabeledtr".split()
+)
+MATHML_ATTRIBUTES = frozenset(
+    "accent accentunder align close columnalign columnlines columnspacing columnspan depth "
+    "display displaystyle fence form frame height largeop linethickness lspace mathsize "
+    "mathvariant maxsize minsize movablelimits notation open rowalign rowlines rowspacing "
+    "rowspan rspace scriptlevel separator separators stretchy symmetric voffset width".split()
+)
+_MATHML_TAG = re.compile(r'<(/?)([a-z]+)((?:\s+[a-z]+="[^"<>&]*")*)\s*(/?)>')
+
+
+def mathml_is_inert(markup):
+    """True when `markup` (a converter's MathML) holds MATHML_TAGS with MATHML_ATTRIBUTES
+    only, and its text holds no markup."""
+    for tag in _MATHML_TAG.finditer(markup):
+        if tag.group(2) not in MATHML_TAGS:
+            return False
+        if set(re.findall(r'([a-z]+)="', tag.group(3))) - MATHML_ATTRIBUTES:
+            return False
+    return not _MARKUP.search(_MATHML_TAG.sub("", markup))
+
+
+# ------------------------------------------------------------------ CSV
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value):
+    """`value` as a CSV cell no spreadsheet reads as a formula: a text starting with one of
+    FORMULA_START gets a leading apostrophe; a plain number, e.g. -2.5, stays a number."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+        return value
+    if _PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
+def csv_row(row):
+    """A CSV row (a dict) with every cell through csv_cell."""
+    return {key: csv_cell(value) for key, value in row.items()}
