@@ -43,6 +43,7 @@ import json
 from pathlib import Path
 
 from autograder.csvfile import read_rows
+from autograder.inert import csv_row
 from autograder.reports import read_report
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
@@ -236,7 +237,7 @@ def _write_csv(path, columns, rows):
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=columns)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(csv_row(row) for row in rows)  # no cell a spreadsheet runs as a formula
     write_atomic(path, text.getvalue())
 
 
@@ -410,7 +411,7 @@ def _csv_text(columns, rows):
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=columns)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(csv_row(row) for row in rows)  # no cell a spreadsheet runs as a formula
     return text.getvalue()
 
 

@@ -11,7 +11,12 @@ The pages are nbgrader's, made with a template of our own (feedback_templates/):
 - an answer nobody has graded by hand yet reads "pending manual grading", not 0,
   and the page's total says how many points it leaves out (MarkPending);
 - every formula is MathML, written when the page is made (FeedbackExporter):
-  the pages load no script, so they read the same offline.
+  the pages load no script, so they read the same offline;
+- nothing a student wrote runs: the notebook is made inert first (autograder.inert:
+  Markdown with active markup shows as text, outputs keep text and raster images), a
+  formula whose MathML would hold markup shows as TeX, and the page's
+  Content-Security-Policy (in the template) lets it run no script, load nothing but
+  inline images and styles, and send no form.
 
 Each student's pages are made from the autograded notebooks and what the gradebook
 holds for them (scores, manual scores, comments). reports/feedback/<student>.json
@@ -32,7 +37,7 @@ from nbconvert.exporters import HTMLExporter
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from autograder import leaks
+from autograder import inert, leaks
 from autograder.workspace import COURSE_ID, write_atomic
 from bnlab.course import ASSIGNMENT
 
@@ -40,7 +45,7 @@ TEMPLATES = Path(__file__).resolve().parent / "feedback_templates"
 TEMPLATE_NAME = "bnlab_feedback"
 # Part of every page's recorded state: change it when the pages change, and every
 # student's feedback is rewritten on the next run.
-PAGE_VERSION = "2"
+PAGE_VERSION = "3"
 
 
 class FeedbackError(RuntimeError):
@@ -52,15 +57,19 @@ class FeedbackError(RuntimeError):
 
 def tex_to_mathml(tex, display):
     """MathML for the LaTeX `tex` (display: "block" or "inline"); if it cannot be
-    converted, the TeX source as code, so nothing is lost."""
+    converted, or the MathML would hold anything but formula elements (e.g. markup
+    from \\text{...}, a link from \\href), the TeX source as code, so nothing is lost."""
     from latex2mathml.converter import convert
 
     try:
         mathml = convert(tex.strip(), display=display)
     except Exception:  # an unknown command: show the source rather than fail the page
-        return f'<code class="tex">{html.escape(tex)}</code>'
+        mathml = ""
     # HTML needs no namespace on <math>: the page then holds no address at all.
-    return mathml.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "", 1)
+    mathml = mathml.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "", 1)
+    if not mathml or not inert.mathml_is_inert(mathml):
+        return f'<code class="tex">{html.escape(tex)}</code>'
+    return mathml
 
 
 class MathMLRenderer(IPythonRenderer):
@@ -127,6 +136,7 @@ def feedback_config(course):
     nbgrader_templates = Path(nbgrader.__file__).parent / "server_extensions/formgrader/templates"
     config.GenerateFeedback.exporter_class = f"{__name__}.FeedbackExporter"
     config.GenerateFeedback.preprocessors = [
+        "autograder.inert.InertNotebook",
         "nbgrader.preprocessors.GetGrades",
         f"{__name__}.MarkPending",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
