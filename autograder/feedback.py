@@ -158,7 +158,10 @@ def _feedback_one(course, student):
     course.apply_environ()
     config = feedback_config(course)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    result = api.generate_feedback(ASSIGNMENT, student, force=True)
+    try:
+        result = api.generate_feedback(ASSIGNMENT, student, force=True)
+    except Exception as error:  # noqa: BLE001 -- one student's pages never stop the others'
+        return student, False, f"{type(error).__name__}: {error}"
     return (
         student,
         bool(result.get("success")),
@@ -234,11 +237,16 @@ def _recorded(course, student):
         return {}
 
 
-def graded_students(course):
-    """The students with autograded notebooks, sorted."""
+def graded_students(course, notebooks=True):
+    """The students with autograded notebooks, sorted; notebooks=False: those graded
+    without any (they could not be graded: they get no pages)."""
     if not course.autograded.is_dir():
         return []
-    return sorted(p.name for p in course.autograded.iterdir() if (p / ASSIGNMENT).is_dir())
+    return sorted(
+        p.name
+        for p in course.autograded.iterdir()
+        if (p / ASSIGNMENT).is_dir() and any((p / ASSIGNMENT).glob("*.ipynb")) == notebooks
+    )
 
 
 def stale(course, students, digests):
@@ -301,6 +309,16 @@ def feedback(course, students=None, workers=1, log=print):
     if not students:
         line += f"; {len(graded) - len(chosen)} student(s) already up to date"
     log(line)
+    ungraded = graded_students(course, notebooks=False)
+    for student in ungraded:  # pages of an earlier grading would show grades they no longer have
+        for page in pages_of(course, student):
+            page.unlink()
+        _record_path(course, student).unlink(missing_ok=True)
+    if ungraded:
+        log(
+            f"feedback: no pages for {len(ungraded)} student(s) who could not be graded "
+            f"(their grading reports say why): {', '.join(ungraded)}"
+        )
     if problems:
         raise FeedbackError("feedback problems:\n  " + "\n  ".join(problems))
     return pages

@@ -64,6 +64,8 @@ def messages(result):
     """Plain-words notes about one graded submission."""
     notes = _notebook_problems(result["notebooks"])
     for stem, info in result["notebooks"].items():
+        if info.get("budget"):
+            notes.append(info["budget"])
         for grade_id in info.get("restored_tests", []):
             notes.append(
                 f"{stem}: the test cell {grade_id} was deleted; it was put back and graded"

@@ -297,9 +297,10 @@ class _Watch:
     """The clock of one notebook's run. Cells must start in their order, one at a time
     (what the child says otherwise is ignored: it is the student's process speaking); a
     cell has `timeout` seconds, then, once interrupted, `answer_within` more; between
-    cells the child has `answer_within`. The whole notebook has `budget` seconds (after
-    the child's start-up), whatever the child sends and however many cells the student
-    added: the grader gives a budget that does not grow with the student's cells (see
+    cells the child has `answer_within`. The whole notebook has `budget` seconds from its
+    first cell's start (the child has a quarter of STARTUP_SECONDS to start it),
+    whatever the child sends and however many cells the student added: the grader gives
+    a budget that does not grow with the student's cells (see
     autograder.submission.notebook_budget). Without one, each cell adds its share
     (`timeout` and twice `answer_within`), for callers that run trusted cells only."""
 
@@ -333,6 +334,8 @@ class _Watch:
         now = time.monotonic()
         expected = self.order[self.next] if self.next < len(self.order) else None
         if event == "start" and self.current is None and index == expected:
+            if self.next == 0:  # the budget runs from here
+                self.end = min(self.end, now + self.budget)
             self.current, self.next, self.interrupted = index, self.next + 1, False
             self.deadline = now + self.timeout
         elif event == "done" and index is not None and index == self.current:

@@ -89,6 +89,24 @@ def test_a_flood_of_output_ends_the_notebook(server, monkeypatch):
     assert _fine(server) == ("ok", ["2\n"])
 
 
+def test_a_notebook_stops_at_its_budget_whatever_its_number_of_cells(server):
+    """Cells each well within their time limit, but more of them than the notebook's budget
+    holds: the notebook ends "budget" after about the budget, the cells done before keep
+    their outputs and the rest are not run; the next notebook is graded as usual."""
+    server.reset()
+    cells = [(0, "print('first')")]
+    cells += [(i, "import time\ntime.sleep(0.8)") for i in range(1, 40)]
+    cells.append((40, "print('never')"))
+    started = time.monotonic()
+    ran = server.run(cells, timeout=2, answer_within=1, budget=3)
+    seconds = time.monotonic() - started
+    assert ran.status == "budget"
+    assert seconds < 3 + runner.EXIT_SECONDS, seconds  # the budget, and the child's end
+    assert [o.get("text") for o in ran.outputs[0][0]] == ["first\n"]
+    assert 1 <= len(ran.outputs) < 10 and 40 not in ran.outputs
+    assert _fine(server) == ("ok", ["2\n"])
+
+
 @pytest.fixture
 def lone_server(tmp_path):
     server = runner.NotebookServer(sys.executable, tmp_path / "K", limits=Limits(), sandboxed=False)

@@ -9,11 +9,19 @@ honest work gets exactly the grade it got when the tests ran in the kernel.
 And the files the kernel can read never hold a graded function's own answers.
 """
 
+import functools
 import inspect
+import io
+import json
 import os
+import tempfile
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from autograder import hidden_tests, reference, verdicts
 from autograder.mistakes import all_correct_variants, all_mistakes, mistakes_of
@@ -261,3 +269,269 @@ def test_outside_grading_the_harness_does_nothing(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert harness.run("batchnorm_forward", reference.batchnorm_forward) is None
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------ forged results files
+#
+# A results file is written by whatever runs in the kernel. Reading it is total: any
+# malformed, oversized or odd value fails that one function ("the test's results could
+# not be read (...)"), and decide never raises, whatever the file's bytes.
+
+UNREADABLE = "the test's results could not be read ("
+
+
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _header(descr, shape):
+    """The .npy header of an array of `descr` and `shape` (any claim, true or not)."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
+    return buffer.getvalue()
+
+
+def _results(returned):
+    """A results tree of one call that returned the (encoded) `returned`."""
+    return {
+        "dict": [
+            ["function", "batchnorm_forward"],
+            ["results", {"list": [{"dict": [["returned", returned]]}]}],
+        ]
+    }
+
+
+def _write(path, tree, arrays=(), raw=None, compression=zipfile.ZIP_STORED):
+    """A results file: `tree` as its JSON structure (or `raw` bytes of JSON), then arrays
+    given as ndarrays or as .npy bytes."""
+    data = raw if raw is not None else json.dumps(tree).encode()
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        archive.writestr("__tree__.npy", _npy(np.frombuffer(data, dtype=np.uint8)))
+        for i, array in enumerate(arrays):
+            archive.writestr(f"a{i}.npy", array if isinstance(array, bytes) else _npy(array))
+    return path
+
+
+FORGED = {
+    "an int of 5000 digits": (_results({"int": "9" * 5000}), []),
+    "an int of unicode digits": (_results({"int": "\u00b2\u0663"}), []),
+    "an untagged int out of range": (_results(2**60), []),
+    "a type name with a NUL": (_results({"opaque": "bad\x00name"}), []),
+    "a dict key that is a list": (_results({"dict": [[{"list": [1]}, 2]]}), []),
+    "a dict key that is an array": (_results({"dict": [[{"array": 0}, 2]]}), [np.zeros(2)]),
+    "an unknown tag": (_results({"lambda": "x"}), []),
+    "a missing array": (_results({"array": 7}), []),
+    "an array index that is not an int": (_results({"array": "a0"}), [np.zeros(2)]),
+    "a structured array": (_results({"array": 0}), [np.zeros(2, dtype=[("a", "f8")])]),
+    "a void array": (_results({"array": 0}), [np.zeros(2, dtype="V8")]),
+    "a datetime array": (_results({"array": 0}), [np.zeros(2, dtype="datetime64[s]")]),
+    "a timedelta array": (_results({"array": 0}), [np.zeros(2, dtype="timedelta64[s]")]),
+    "an object array": (_results({"array": 0}), [_header("|O", (2,)) + b"\0" * 16]),
+    "a huge shape over few bytes": (_results({"array": 0}), [_header("<f8", (10**12,))]),
+    "a shape of zero-size items": (_results({"array": 0}), [_header("|S0", (10**15,))]),
+    "a negative shape": (_results({"array": 0}), [_header("<f8", (-2, -1)) + b"\0" * 16]),
+    "a header that is no header": (_results({"array": 0}), [b"\x93NUMPY\x01\x00\x04\x00{}  "]),
+    "the function as an array": ({"dict": [["function", {"array": 0}]]}, [np.zeros(3)]),
+    "raised as an int": ({"dict": [["function", "batchnorm_forward"], ["results", 5]]}, []),
+    "a result that raised a number": (
+        {
+            "dict": [
+                ["function", "batchnorm_forward"],
+                ["results", {"list": [{"dict": [["raised", 7]]}]}],
+            ]
+        },
+        [],
+    ),
+    "unsaved as a list": (
+        {"dict": [["function", "batchnorm_forward"], ["unsaved", {"list": [1, 2]}]]},
+        [],
+    ),
+    "nesting deeper than the limit": (
+        _results(json.loads('{"list": [' * 60 + "]}" * 60)),
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize("forged", sorted(FORGED))
+def test_a_forged_value_fails_its_function_and_nothing_else(cases, tmp_path, forged):
+    tree, arrays = FORGED[forged]
+    path = _write(tmp_path / "batchnorm_forward.npz", tree, arrays)
+    calls = verdicts.load_calls(cases, "batchnorm_forward")
+    status, detail = verdicts.decide("batchnorm_forward", calls, path)
+    assert status == "failed", detail
+    assert len(detail) <= 300
+    assert detail.isprintable(), detail
+
+
+def test_odd_but_plain_arrays_are_read_and_judged(cases, tmp_path):
+    """Complex, big-endian, Fortran-ordered and 0-d arrays are values like any other:
+    read (in native byte order) and judged by the test, wrongly shaped here."""
+    calls = verdicts.load_calls(cases, "batchnorm_forward")
+    odd = [
+        np.zeros((2, 2), dtype=complex),
+        np.arange(4, dtype=">f8").reshape(2, 2),
+        np.asfortranarray(np.ones((2, 3))),
+        np.array(3.0),
+    ]
+    for array in odd:
+        path = _write(tmp_path / "batchnorm_forward.npz", _results({"array": 0}), [array])
+        assert exchange.load(path)["results"][0]["returned"].dtype.isnative
+        status, detail = verdicts.decide("batchnorm_forward", calls, path)
+        assert status == "failed" and not detail.startswith(UNREADABLE), detail
+
+
+def test_a_tree_declared_larger_than_its_bound_is_not_parsed(cases, tmp_path):
+    """A structure of 200 MB compresses to a few hundred KiB: it is refused from its
+    declared size, before a byte of it is parsed (parsing it took 5 GiB)."""
+    path = tmp_path / "batchnorm_forward.npz"
+    size = 200 * 1024**2
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open("__tree__.npy", "w", force_zip64=True) as member:
+            member.write(_header("|u1", (size,)))
+            member.write(b"[" + b"0," * (size // 2 - 1) + b"]")
+    assert path.stat().st_size < 2 * 1024**2
+    with pytest.raises(exchange.ExchangeError, match="too large"):
+        exchange.load(path)
+    status, detail = verdicts.decide("batchnorm_forward", [], path)
+    assert status == "failed" and detail.startswith(UNREADABLE), detail
+
+
+def test_a_tree_of_too_many_nodes_is_not_parsed(tmp_path):
+    raw = b"[" + b"[]," * (exchange.MAX_ITEMS * 2) + b"[]]"
+    path = _write(tmp_path / "x.npz", None, raw=raw)
+    with pytest.raises(exchange.ExchangeError, match="more than"):
+        exchange.load(path)
+
+
+def test_too_many_members_are_not_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(exchange, "MAX_MEMBERS", 5)
+    path = _write(tmp_path / "x.npz", {"list": []}, [np.zeros(1)] * 5)
+    with pytest.raises(exchange.ExchangeError, match="members"):
+        exchange.load(path)
+
+
+def test_a_member_whose_size_is_not_the_declared_one_is_not_read(tmp_path):
+    """The zip's directory claims a size; the member's bytes must be exactly that."""
+    path = _write(tmp_path / "x.npz", None, [np.arange(100.0)], raw=b"[]")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("a0.npy")
+    # lower the declared size in the central directory (and the local header)
+    declared = info.file_size.to_bytes(4, "little")
+    smaller = (info.file_size - 8).to_bytes(4, "little")
+    assert data.count(declared) >= 2
+    path.write_bytes(bytes(data).replace(declared, smaller))
+    with pytest.raises(exchange.ExchangeError):
+        exchange.load(path)
+
+
+def test_a_student_exception_name_is_a_plain_name_or_neutral(cases, tmp_path):
+    calls = verdicts.load_calls(cases, "batchnorm_forward")
+    path = tmp_path / "batchnorm_forward.npz"
+    for ename, shown in [
+        ("numpy.linalg.LinAlgError", "numpy.linalg.LinAlgError"),
+        ('=HYPERLINK("http://x","y")', exchange.NEUTRAL_NAME),
+        ("<script>", exchange.NEUTRAL_NAME),
+        ("Bad\nName", exchange.NEUTRAL_NAME),
+        ("x" * 500, exchange.NEUTRAL_NAME),
+        ("", exchange.NEUTRAL_NAME),
+    ]:
+        tree = {
+            "dict": [
+                ["function", "batchnorm_forward"],
+                ["results", {"list": [{"dict": [["raised", {"list": [ename, "why"]}]]}]}],
+            ]
+        }
+        _write(path, tree)
+        assert verdicts.decide("batchnorm_forward", calls, path) == ("failed", f"{shown}: why")
+
+
+@functools.cache
+def _calls():
+    return verdicts.load_calls(
+        verdicts.write_cases(Path(tempfile.mkdtemp(prefix="bnlab-cases-")) / "cases"),
+        "batchnorm_forward",
+    )
+
+
+def _decides(path):
+    verdict = verdicts.decide("batchnorm_forward", _calls(), path)
+    assert verdict is not None and verdict[0] in ("passed", "failed", "memory")
+    assert isinstance(verdict[1], str) and len(verdict[1]) <= 300
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+TAGS = ["array", "scalar", "tuple", "list", "dict", "int", "float", "opaque", "raised"]
+TAGGED = st.recursive(
+    JSON,
+    lambda inner: (
+        st.builds(lambda tag, body: {tag: body}, st.sampled_from(TAGS), inner)
+        | st.lists(inner, max_size=3)
+    ),
+    max_leaves=30,
+)
+ARRAYS = st.sampled_from(
+    [
+        np.zeros((4, 3)),
+        np.zeros(2, dtype=[("a", "f8")]),
+        np.array(1.0),
+        np.zeros(3, dtype="M8[s]"),
+        np.zeros(2, dtype=">c16"),
+        np.array(["text"]),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(returned=TAGGED, arrays=st.lists(ARRAYS, max_size=3), raised=st.booleans())
+def test_decide_never_raises_whatever_the_structure(tmp_path_factory, returned, arrays, raised):
+    path = tmp_path_factory.mktemp("fuzz") / "batchnorm_forward.npz"
+    key = "raised" if raised else "returned"
+    tree = {
+        "dict": [
+            ["function", "batchnorm_forward"],
+            ["results", {"list": [{"dict": [[key, returned], ["args", returned]]}]}],
+        ]
+    }
+    _decides(_write(path, tree, arrays))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_decide_never_raises_whatever_the_bytes(tmp_path_factory, data):
+    """Arbitrary bytes, and a real results file with bytes changed, cut or appended."""
+    path = tmp_path_factory.mktemp("fuzz") / "batchnorm_forward.npz"
+    exchange.save(
+        path,
+        {"function": "batchnorm_forward", "results": [{"returned": (np.ones((4, 3)), (1, 2))}]},
+    )
+    real = path.read_bytes()
+    choice = data.draw(st.sampled_from(["bytes", "flip", "cut", "append"]))
+    if choice == "bytes":
+        content = data.draw(st.binary(max_size=2000))
+    elif choice == "flip":
+        content = bytearray(real)
+        for _ in range(data.draw(st.integers(1, 8))):
+            content[data.draw(st.integers(0, len(real) - 1))] = data.draw(st.integers(0, 255))
+        content = bytes(content)
+    elif choice == "cut":
+        content = real[: data.draw(st.integers(0, len(real)))]
+    else:
+        content = real + data.draw(st.binary(max_size=200))
+    path.write_bytes(content)
+    _decides(path)
