@@ -3,12 +3,15 @@
 UTF-8 with or without the byte-order mark a spreadsheet adds, a header row naming the
 columns in any order, blank lines skipped, other columns ignored. A file that cannot be
 used raises CsvFileError (a ValueError) naming the file and the line, before anything is
-written anywhere.
+written anywhere. No value may hold < or >: formgrader writes the students' names into its
+pages as HTML, unescaped, and the names often come from what students typed into an LMS.
 """
 
 import csv
 import io
 from pathlib import Path
+
+MARKUP_CHARACTERS = frozenset("<>")
 
 
 class CsvFileError(ValueError):
@@ -50,6 +53,12 @@ def read_rows(path, columns, optional=(), filled=(), unique=(), needs=""):
         row = {key: (record.get(key) or "").strip() for key in [*columns, *optional]}
         if not any(row.values()):
             continue  # a blank line
+        for key, value in row.items():
+            if MARKUP_CHARACTERS & set(value):
+                raise CsvFileError(
+                    f"{path}, line {line}: {key} {value[:40]!r} holds < or >, which formgrader "
+                    "would show as HTML; remove them"
+                )
         for key in filled:
             if not row[key]:
                 raise CsvFileError(f"{path}, line {line}: empty {key}")
