@@ -33,18 +33,25 @@ What the kernel sees
     Not the host's root: a fresh read-only tmpfs holding read-only binds of
     /usr (and /bin, /lib, ... as on the host: links on a merged-/usr system), a
     few harmless files of /etc, the Python installation the student venv runs
-    on, the student venv and the real targets of its ``borrowed/`` links -- only
-    they: never the rest of the site-packages they come from, which may hold
-    the instructor-only package. Writable: K/home at /home/student (HOME and
-    the working directory), K/tmp at /tmp, K/results at /grading/results, and
-    the folder of the kernel's sockets, at its own path, where the trusted
-    client connects from outside. The grading cases appear read-only at
-    /grading/cases. Any path that must stay invisible (the instructor package,
-    the checkout, the course workspace) and still lies under a bound folder is
-    covered by an empty read-only tmpfs.
+    on, and the real targets of the venv's ``borrowed/`` links -- only they:
+    never the rest of the site-packages they come from, which may hold the
+    instructor-only package. The student venv itself (under the course) and the
+    grading cases are not bound but copied into the sandbox's own root, at
+    /opt/student-venv and /grading/cases: the mount table (/proc/self/mountinfo
+    shows where each bind comes from) names neither, and the venv's files that
+    name its host path (pyvenv.cfg's command, scripts, bytecode, pip's record)
+    are left out or rewritten. Writable: K/home at /home/student (HOME and the
+    working directory), K/tmp at /tmp, K/results at /grading/results, and the
+    folder of the kernel's sockets, at its own path, where the trusted client
+    connects from outside; the grader makes K outside the course. Any path that
+    must stay invisible (the instructor package, the checkout, the course
+    workspace) and still lies under a bound folder is covered by an empty
+    read-only tmpfs. bwrap reads its options from a descriptor (``--args``): the
+    command line of the sandbox's first process is readable inside.
 
     Every namespace is new (user, pid, network, ipc, uts, cgroup; no nested
-    user namespaces), the session is new, no capability is kept, the
+    user namespaces), the session is new, no capability is kept, the kernel
+    keyring calls fail (a seccomp filter: keys would outlive a notebook), the
     environment is set from scratch (nothing of the grader's), and the kernel
     runs under ``prlimit``: data memory (RLIMIT_DATA), CPU seconds, processes (threads
     count too) and file size. When the kernel exits, bwrap's pid 1 exits and

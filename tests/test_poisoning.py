@@ -5,20 +5,32 @@ worker (autograder.runner). Here one worker grades, in turn: a probe, a
 poisoner, a probe, another poisoner, a probe, ... Each poisoner hands in the
 full solution plus, in every notebook, a cell that poisons what it can: the
 interpreter's modules and builtins, the files the sandbox can write, shared
-memory, the server's own limits, priority and CPU set (changeable from a
-process of the same user: lowered a little, or its CPU time cut so that it
-dies), a daemon that keeps rewriting the next student's files, or the server
-itself killed. Each probe is the full solution plus, in
-every notebook, a cell that prints what a student's code can see of the state
-it starts in.
+memory (also a read-only folder in /dev/shm), the server's own limits,
+priority, CPU set, scheduling policy and I/O priority (changeable
+from a process of the same user: lowered a little, or its CPU time cut so that
+it dies), a daemon that keeps rewriting the next student's files, or the server
+itself killed; and one that reads the host folders the sandbox's mount table
+names and plants links to them (and to the course's recorded cases, and to a
+canary folder outside the course) in every folder the grader empties as root,
+and tries the kernel keyring.
+Each probe is the full solution plus, in every notebook, a cell that prints
+what a student's code can see of the state it starts in, and where it can read
+the course's path (nowhere).
 
 Every probe must get the full solution's grades, and print exactly what the
 first probe (graded by a fresh server) printed; every poisoner's own notebook
-must show that its poison took effect, or the test would prove nothing.
+must show that its poison took effect, or the test would prove nothing; and no
+file outside the grader's scratch folder changed: contents, modes, owners.
 """
 
 import json
+import os
+import stat
+import sys
+import sysconfig
+import tempfile
 import textwrap
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -32,8 +44,9 @@ from autograder_support import (
     written_answers,
 )
 
-from autograder import sandbox
+from autograder import grade, sandbox
 from autograder.samples import generate
+from autograder.workspace import Course
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -56,6 +69,46 @@ def _listing(folder):
             if os.access(os.path.join(root, f), os.W_OK)
         ]
     return sorted(f for f in found if f not in own)
+def _names(folder):
+    return sorted(os.path.relpath(os.path.join(root, name), folder)
+                  for root, dirs, files in os.walk(folder) for name in dirs + files)
+def _ioprio():
+    import ctypes, platform
+    number = {"x86_64": 252, "aarch64": 31}[platform.machine()]
+    return ctypes.CDLL(None).syscall(number, 1, 0)
+def _keys():
+    try:
+        return open("/proc/keys").read().splitlines()
+    except OSError:
+        return None
+def _mentions(needles):
+    # every place a student's code could read the course's path: /proc of itself and of
+    # the sandbox's first process, its descriptors, environment, path, and files
+    found = []
+    def check(where, text):
+        if any(needle in text for needle in needles):
+            found.append(where)
+    def read(path):
+        try:
+            if os.path.islink(path):
+                check(path, os.readlink(path))
+            elif os.path.isfile(path):
+                with open(path, "rb") as handle:
+                    check(path, handle.read(1 << 20).decode("latin-1"))
+        except OSError:
+            pass
+    for base in ("/proc/self", "/proc/1"):
+        for name in sorted(os.listdir(base)):
+            read(f"{base}/{name}")
+        for name in os.listdir(f"{base}/fd") if os.access(f"{base}/fd", os.R_OK) else []:
+            read(f"{base}/fd/{name}")
+    check("environment", json.dumps(dict(os.environ)))
+    check("sys.path", json.dumps([*sys.path, sys.executable, sys.prefix, sys.base_prefix]))
+    for top in ("/opt", "/grading", "/etc", os.path.expanduser("~"), "/tmp"):
+        for root, dirs, files in os.walk(top):
+            for name in dirs + files:
+                read(os.path.join(root, name))
+    return found
 def _ipc(kind):
     try:
         return len(open(f"/proc/sysvipc/{kind}").read().splitlines()) - 1
@@ -64,7 +117,10 @@ def _ipc(kind):
 state = {
     "home": _listing(os.path.expanduser("~")),
     "tmp": _listing("/tmp"),
-    "shm": _listing("/dev/shm") if os.path.isdir("/dev/shm") else None,
+    "shm": _names("/dev/shm") if os.path.isdir("/dev/shm") else None,
+    "keys": _keys(),
+    "scheduling": [os.sched_getscheduler(0), os.sched_getparam(0).sched_priority, _ioprio()],
+    "course path": _mentions(COURSE_PATHS),
     "ipc": [_ipc("shm"), _ipc("msg"), _ipc("sem")],
     "others": sorted(
         int(p) for p in os.listdir("/proc")
@@ -131,12 +187,58 @@ POISONS = {
             lowered.append(resource.prlimit(server, limit) == (soft, hard))
         os.setpriority(os.PRIO_PROCESS, server, 19)
         os.sched_setaffinity(server, {min(os.sched_getaffinity(server))})
-        print("POISONED", all(lowered) and os.getpriority(os.PRIO_PROCESS, server) == 19)
+        os.sched_setscheduler(server, os.SCHED_IDLE, os.sched_param(0))
+        import ctypes, platform
+        set_io, get_io = {"x86_64": (251, 252), "aarch64": (30, 31)}[platform.machine()]
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall(set_io, 1, server, 3 << 13)  # the idle I/O class
+        print("POISONED", all(lowered) and os.getpriority(os.PRIO_PROCESS, server) == 19
+              and os.sched_getscheduler(server) == os.SCHED_IDLE
+              and libc.syscall(get_io, 1, server) == 3 << 13)
         """,
     "poison-server-cpu": """
         import os, resource
         print("POISONED", True, flush=True)
         resource.prlimit(os.getppid(), resource.RLIMIT_CPU, (1, 1))  # the server dies of it
+        """,
+    "poison-host-links": """
+        import ctypes, errno, json, os, platform
+        from pathlib import Path
+        learned = sorted({line.split()[3] for line in open("/proc/self/mountinfo")} - {"/"})
+        targets = learned + [CASES, CANARY, CANARY + "/inner", CANARY + "/file.txt"]
+        planted = 0
+        for folder in (str(Path.home()), "/tmp", "/grading/results"):
+            trap = Path(folder, "trap", "deeper")
+            trap.mkdir(parents=True, exist_ok=True)
+            for number, target in enumerate(targets):
+                for where in (Path(folder), trap.parent, trap):
+                    os.symlink(target, where / f"link-{number}")
+                    planted += 1
+            os.chmod(trap, 0o500)
+            os.chmod(trap.parent, 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        add_key, keyctl = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
+        answers = []
+        for keyring in (-4, -3, -5):  # the user, session and user-session keyrings
+            key = libc.syscall(add_key, b"user", b"poison", b"secret", 6, keyring)
+            answers.append("added" if key >= 0 else errno.errorcode[ctypes.get_errno()])
+        joined = libc.syscall(keyctl, 1, b"poison")  # KEYCTL_JOIN_SESSION_KEYRING
+        answers.append("joined" if joined >= 0 else errno.errorcode[ctypes.get_errno()])
+        print("LEARNED " + json.dumps(learned))
+        print("KEYRING " + json.dumps(answers))
+        print("POISONED", planted > 0 and len(learned) > 3)
+        """,
+    "poison-shm-folder": """
+        import os
+        from pathlib import Path
+        folder = Path("/dev/shm/kept")
+        (folder / "inner").mkdir(parents=True)
+        (folder / "inner" / "data").write_bytes(b"x" * 1000)
+        (folder / "file").write_bytes(b"x")
+        os.symlink("/home/student", folder / "link")
+        os.chmod(folder / "inner", 0o500)
+        os.chmod(folder, 0o500)
+        print("POISONED", (folder / "inner" / "data").exists() and not os.access(folder, os.W_OK))
         """,
     "poison-daemon": """
         import os, time
@@ -209,6 +311,38 @@ def _states(course, student):
     return states
 
 
+def _stats(paths, deep=()):
+    """{path: (mode, owner, group, bytes or link target or None)} of `paths`, and of
+    everything under the folders of `deep` too (links not followed)."""
+    found = {}
+    for top in [*paths, *deep]:
+        walked = os.walk(top) if top in deep and os.path.isdir(top) else [(top, [], [])]
+        for root, dirs, files in walked:
+            for path in [root] + [os.path.join(root, name) for name in dirs + files]:
+                info = os.lstat(path)
+                content = None
+                if stat.S_ISLNK(info.st_mode):
+                    content = os.readlink(path)
+                elif stat.S_ISREG(info.st_mode) and info.st_size < 1 << 24:
+                    content = Path(path).read_bytes()
+                found[path] = (info.st_mode, info.st_uid, info.st_gid, content)
+    return found
+
+
+def _canary(folder):
+    """A folder outside the course with odd modes (and, as root, odd owners)."""
+    (folder / "inner").mkdir(parents=True)
+    (folder / "inner" / "deep.txt").write_text("deep")
+    (folder / "file.txt").write_text("canary")
+    os.chmod(folder / "file.txt", 0o604)
+    os.chmod(folder / "inner", 0o711)
+    os.chmod(folder, 0o751)
+    if os.geteuid() == 0:
+        os.chown(folder / "inner", 4321, 8765)
+        os.chown(folder / "file.txt", 4322, 8766)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def poisoned(course_copy, released_course, tmp_path_factory):
     try:
@@ -217,15 +351,33 @@ def poisoned(course_copy, released_course, tmp_path_factory):
         pytest.skip(f"no sandbox here: {error}")
     inbox = tmp_path_factory.mktemp("poisoning") / "inbox"
     generate(inbox, SOURCE, released_course / "release" / ASSIGNMENT, ["solution"])
-    probe = f"STEMS = {list(NOTEBOOKS)!r}\n" + PROBE
+    course = course_copy("poisoning")
+    cases = grade.grading_cases(Course(course))  # made now: its state before is known
+    canary = _canary(tmp_path_factory.mktemp("outside") / "canary")
+    paths = [str(course), os.path.realpath(course)]
+    # as hex: the probe's own notebook, in its home folder, must not hold the path
+    hexed = [path.encode().hex() for path in paths]
+    probe = (
+        f"STEMS = {list(NOTEBOOKS)!r}\n"
+        f"COURSE_PATHS = [bytes.fromhex(h).decode() for h in {hexed!r}]\n" + PROBE
+    )
     order = ["probe-0"]
     _plant(inbox, "probe-0", probe)
     for number, (name, poison) in enumerate(POISONS.items(), start=1):
-        _plant(inbox, name, textwrap.dedent(poison))
+        known = f"CASES = {str(cases)!r}\nCANARY = {str(canary)!r}\n"
+        _plant(inbox, name, known + textwrap.dedent(poison))
         _plant(inbox, f"probe-{number}", probe)
         order += [name, f"probe-{number}"]
-    course = course_copy("poisoning")
     collect(course, inbox)
+    # what the sandbox shows of the host (what the links poisoner can learn), and the rest
+    # of what a link could lead to: the course's own folders, the cases, the canary
+    host = ["/usr", "/etc/fonts", "/etc/ld.so.conf.d", "/etc/ld.so.cache", "/etc/ld.so.conf"]
+    host += [os.path.realpath("/etc/localtime"), os.path.realpath(sys.base_prefix)]
+    host += [os.path.realpath(sysconfig.get_paths()["purelib"])]
+    course_folders = [course / name for name in ("source", "release", "submitted", "dist")]
+    deep = [*map(str, course_folders), str(cases), str(canary)]
+    watched = [*host, *deep]
+    before = _stats(host, deep)
     students = [arg for student in order for arg in ("--student", student)]
     result = run("grade", course, "--workers", 1, "--no-progress", *students, check=False)
     return {
@@ -233,6 +385,11 @@ def poisoned(course_copy, released_course, tmp_path_factory):
         "order": order,
         "result": result,
         "scores": gradebook_scores(sqlite_url(course)),
+        "watched": watched,
+        "before": before,
+        "after": _stats(host, deep),
+        "canary": str(canary),
+        "cases": str(cases),
     }
 
 
@@ -261,6 +418,32 @@ def test_the_first_probe_saw_a_clean_start(poisoned):
         assert state["shm"] == [] and state["priority"] == 0, state
         assert state["harness"] == "bnlab.harness.run" and state["modules"] == [], state
         assert state["env"] == [] and state["ipc"] == [0, 0, 0], state
+        assert state["course path"] == [] and state["keys"] in ([], None), state
+        assert state["scheduling"][:2] == [os.SCHED_OTHER, 0], state
+
+
+def test_no_file_outside_the_scratch_folder_changed(poisoned):
+    """Contents, modes and owners of the canary, the course's cases and folders, and every
+    host folder the sandbox shows (the links poisoner linked to each)."""
+    before, after = poisoned["before"], poisoned["after"]
+    assert {poisoned["canary"], poisoned["cases"]} <= set(before)
+    assert stat.S_IMODE(before[poisoned["canary"]][0]) == 0o751
+    changed = sorted(
+        path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
+    )
+    assert changed == [], changed[:10]
+    text = _tagged_output(poisoned["course"], "poison-host-links", next(iter(NOTEBOOKS)))
+    learned = json.loads(text.split("LEARNED ", 1)[1].splitlines()[0])
+    scratch = os.path.join(tempfile.gettempdir(), "bnlab-grading-")
+    on_host = [path for path in learned if os.path.exists(path) and not path.startswith(scratch)]
+    assert set(on_host) <= set(poisoned["watched"]), set(on_host) - set(poisoned["watched"])
+
+
+def test_keyring_calls_are_refused_in_the_sandbox(poisoned):
+    for stem in NOTEBOOKS:
+        text = _tagged_output(poisoned["course"], "poison-host-links", stem)
+        answers = json.loads(text.split("KEYRING ", 1)[1].splitlines()[0])
+        assert answers == ["EPERM"] * 4, (stem, answers)
 
 
 @pytest.mark.parametrize("number", range(1, len(POISONS) + 1))

@@ -499,6 +499,28 @@ def test_writes_outside_the_scratch_fail_or_stay_in_it(kernel, student_python):
     assert (kernel.scratch / "tmp" / marker).read_text() == "x"
 
 
+KEYRING = """
+import ctypes, errno, platform
+libc = ctypes.CDLL(None, use_errno=True)
+add_key, keyctl = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
+calls = [(keyctl, (0, -3, 0))]  # KEYCTL_GET_KEYRING_ID of the session keyring
+calls += [(add_key, (b"user", b"k", b"v", 1, -4))] if ADD else []  # into the user's
+print(*[libc.syscall(c, *a) >= 0 or errno.errorcode[ctypes.get_errno()] for c, a in calls])
+"""
+
+
+@needs_sandbox
+def test_the_kernel_keyring_cannot_be_used(kernel):
+    """Keys outlive the process that made them: every keyring call fails in the sandbox,
+    while outside it the harmless one answers (so the call is not simply missing here)."""
+    outside = subprocess.run(
+        [sys.executable, "-c", "ADD = False\n" + KEYRING], capture_output=True, text=True
+    )
+    assert outside.returncode == 0 and outside.stdout.split() != ["EPERM"], outside
+    out, error = kernel.run("ADD = True\n" + KEYRING)
+    assert error == "" and out.split() == ["EPERM", "EPERM"], (out, error)
+
+
 @needs_sandbox
 def test_no_network(kernel):
     listener = socket.create_server(("127.0.0.1", 0))
