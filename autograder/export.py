@@ -111,39 +111,65 @@ def collect_rows(course):
             gradebook.assignment_submissions(ASSIGNMENT), key=lambda s: s.student.id
         )
         for submission in submissions:
-            student = submission.student
-            report = read_report(course, student.id) or {}
-            grades.append(
-                {
-                    "assignment": ASSIGNMENT,
-                    "duedate": duedate,
-                    "timestamp": submission.timestamp.isoformat() if submission.timestamp else "",
-                    "student_id": student.id,
-                    "last_name": student.last_name or "",
-                    "first_name": student.first_name or "",
-                    "email": student.email or "",
-                    "raw_score": _number(submission.score),
-                    "late_submission_penalty": _number(submission.late_submission_penalty or 0),
-                    "score": _number(submission.score - (submission.late_submission_penalty or 0)),
-                    "max_score": _number(submission.max_score),
-                }
-            )
-            row = {"student": student.id, "notebooks": {}, "auto": 0.0, "auto_max": 0.0}
-            row.update({"manual": 0.0, "manual_max": 0.0, "pending": 0.0, "notes": []})
-            row["manual_graded"] = 0  # written answers graded by hand so far
-            for notebook in sorted(submission.notebooks, key=lambda n: n.name):
-                info = report.get("notebooks", {}).get(notebook.name, {})
-                breakdown += _notebook_rows(student.id, notebook, info, row)
-            row["max"] = submission.max_score
-            grades[-1]["pending_points"] = _number(row["pending"])
-            grades[-1]["status"] = PENDING if row["pending"] else "complete"
-            row["notes"] = _notes(report)
-            row["memory_limit"] = report.get("memory_limit")  # None: not recorded
-            row["sandbox"] = report.get("sandbox")  # False: graded with --no-sandbox
-            summary.append(row)
-            for flag in report.get("flags", []):
-                flags.append({"student_id": student.id, **{k: flag[k] for k in FLAG_COLUMNS[1:]}})
+            try:
+                rows = _student_rows(course, submission, duedate)
+            except Exception as error:  # noqa: BLE001 -- one student never stops the export
+                rows = _unexported(submission, error)
+            for found, more in zip((grades, breakdown, flags, summary), rows):
+                found.extend(more)
     return grades, breakdown, flags, summary
+
+
+def _student_rows(course, submission, duedate):
+    """([grades row], breakdown rows, flag rows, [summary row]) of one submission."""
+    grades, breakdown, flags, summary = [], [], [], []
+    student = submission.student
+    report = read_report(course, student.id) or {}
+    grades.append(
+        {
+            "assignment": ASSIGNMENT,
+            "duedate": duedate,
+            "timestamp": submission.timestamp.isoformat() if submission.timestamp else "",
+            "student_id": student.id,
+            "last_name": student.last_name or "",
+            "first_name": student.first_name or "",
+            "email": student.email or "",
+            "raw_score": _number(submission.score),
+            "late_submission_penalty": _number(submission.late_submission_penalty or 0),
+            "score": _number(submission.score - (submission.late_submission_penalty or 0)),
+            "max_score": _number(submission.max_score),
+        }
+    )
+    row = {"student": student.id, "notebooks": {}, "auto": 0.0, "auto_max": 0.0}
+    row.update({"manual": 0.0, "manual_max": 0.0, "pending": 0.0, "notes": []})
+    row["manual_graded"] = 0  # written answers graded by hand so far
+    for notebook in sorted(submission.notebooks, key=lambda n: n.name):
+        info = report.get("notebooks", {}).get(notebook.name, {})
+        breakdown += _notebook_rows(student.id, notebook, info, row)
+    row["max"] = submission.max_score
+    grades[-1]["pending_points"] = _number(row["pending"])
+    grades[-1]["status"] = PENDING if row["pending"] else "complete"
+    row["notes"] = _notes(report)
+    row["memory_limit"] = report.get("memory_limit")  # None: not recorded
+    row["sandbox"] = report.get("sandbox")  # False: graded with --no-sandbox
+    summary.append(row)
+    for flag in report.get("flags", []):
+        flags.append({"student_id": student.id, **{k: flag[k] for k in FLAG_COLUMNS[1:]}})
+    return grades, breakdown, flags, summary
+
+
+def _unexported(submission, error):
+    """The rows of a student whose rows could not be made: named, with the reason, and 0
+    in the summary (so the student is in every export all the same)."""
+    student, top = submission.student.id, float(submission.max_score or 0)
+    reason = f"could not be exported ({type(error).__name__}: {str(error)[:200]})"
+    grades = [dict.fromkeys(GRADES_COLUMNS, "")]
+    grades[0].update(assignment=ASSIGNMENT, student_id=student, max_score=_number(top))
+    grades[0]["status"] = reason  # no score: nothing reaches an LMS file
+    breakdown = [{"student_id": student, "status": "could not be exported", "detail": reason}]
+    row = {"student": student, "notebooks": {}, "auto": 0.0, "auto_max": 0.0, "max": top}
+    row.update({"manual": 0.0, "manual_max": 0.0, "pending": 0.0, "notes": [reason.upper()]})
+    return grades, breakdown, [], [row]
 
 
 def _notebook_rows(student, notebook, info, row):
@@ -217,6 +243,8 @@ def _notes(report):
     for stem, info in report.get("notebooks", {}).items():
         if info.get("status") != "ok":
             notes.append(f"{stem}.ipynb {STATUS_OF_NOTEBOOK.get(info['status'], info['status'])}")
+        if info.get("budget"):
+            notes.append(f"{stem[:2]}: stopped at its time budget")
         touched = info.get("restored_tests", []) + info.get("changed_tests", [])
         if touched:
             notes.append(f"{stem[:2]}: test cell(s) {', '.join(sorted(touched))} restored")

@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import traceback
 import warnings
 from pathlib import Path
 
@@ -297,14 +298,16 @@ def _grade_all(course, gradebook, todo, context, source, workers, scheduler, pro
         results = executors.dask(scheduler, todo, read, context, log=log)
     else:
         results = executors.local(todo, read, context, workers)
-    graded, crashed = [], []
+    graded, crashed, unmerged = [], [], []
     bar = _progress(len(todo), progress)
     try:
         for student, result in results:
             if "crash" in result:
                 log(f"grade: {student}: could not be graded:\n{result['crash']}")
                 result = reports.could_not_grade(student, read(student).digest, result["crash"])
-            if not _merged(course, gradebook, result, source, log) or result.get("crashed"):
+            if not _merged(course, gradebook, result, source, log):
+                unmerged.append(student)
+            if student in unmerged or result.get("crashed"):
                 crashed.append(student)
             graded.append(student)
             bar.set_postfix_str(student[-24:])
@@ -315,6 +318,12 @@ def _grade_all(course, gradebook, todo, context, source, workers, scheduler, pro
         log(
             f"grade: {len(crashed)} submission(s) could not be graded and scored 0 "
             f"(see their reports): {', '.join(crashed)}"
+        )
+    if len(unmerged) > 1 and len(unmerged) == len(todo):
+        raise GradeError(
+            "merging failed for every submission (see above): the grader itself, not a "
+            "submission, is at fault; they are recorded as not graded and the next run "
+            "grades them again"
         )
     return graded
 
@@ -331,7 +340,11 @@ def _merged(course, gradebook, result, source, log):
         return True
     except Exception as error:  # noqa: BLE001 -- one student's merge never stops the run
         gradebook.db.rollback()
-        reason = str(error) if isinstance(error, merge.MergeError) else repr(error)[:300]
+        if isinstance(error, merge.MergeError):
+            reason = str(error)
+        else:
+            reason = f"merging its results failed ({type(error).__name__}: {error})"[:300]
+            log(f"grade: {student}: merging failed:\n{traceback.format_exc()}")
         log(f"grade: {student}: could not be graded: {reason}")
         failed = reports.could_not_grade(student, result["digest"], reason)
         merge.merge(course, gradebook, failed, previous, source)
