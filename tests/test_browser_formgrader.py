@@ -15,14 +15,27 @@ The browser reaches nothing but the local server and local files: every other re
 is refused and noted (nbgrader's own formgrader page asks for MathJax from a CDN, and
 still saves grades without it); the feedback page must make no request at all.
 Screenshots go to artifacts/browser/ (browser_support).
+
+The same course holds an attacker, mallory (tests/inert_support.py): the solution plus, in
+03_removing_b, a written answer and extra cells full of script, and code whose outputs are
+HTML, JavaScript, SVG and the like. Each payload that runs marks the page's title, calls a
+listener on 127.0.0.1 and gives every grade of a formgrader page its maximum, as the attack
+of issue 17 did. Opening that answer in formgrader runs none of them: the title is
+unmarked, the listener hears nothing, and the attacker's grades in the gradebook and in
+grades.csv are unchanged; the test then runs the same script itself in that page and sees
+the grades go to their maximum, so the check could fail. The attacker's feedback pages,
+opened offline, run nothing either, carry their Content-Security-Policy, still show their
+formulas, and refuse a script put into the page afterwards.
 """
 
+import csv
 import re
 import sys
 
 import pytest
-from autograder_support import SOURCE, pipeline_env, run, sqlite_url
+from autograder_support import SOURCE, gradebook_scores, pipeline_env, run, sqlite_url
 from browser_support import browser_page, chromium_executable, jupyter_server, screenshot
+from inert_support import MARK, attack_notebooks, listener, script
 
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
@@ -32,7 +45,11 @@ STUDENTS = ["release", "solution"]
 ANSWER, NOTEBOOK = "why_no_b", "03_removing_b"
 SCORE = "3"
 COMMENT = "Right idea: the mean subtraction cancels $b^{[l]}$; now say what $\\beta^{[l]}$ does."
-ROSTER = "id,first_name,last_name,email\nsolution,Ada,Lovelace,ada@example.org\nrelease,Bob,Ng,\n"
+ROSTER = (
+    "id,first_name,last_name,email\nsolution,Ada,Lovelace,ada@example.org\nrelease,Bob,Ng,\n"
+    "mallory,Eve,Mallory,\n"
+)
+ATTACKER = "mallory"
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +59,21 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def course(chromium, released_course, course_copy, tmp_path_factory):
-    """The course after roster, grade, feedback and export."""
+def listening():
+    """The listener the attacker's payloads call (inert_support.listener)."""
+    with listener() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def course(chromium, listening, released_course, course_copy, tmp_path_factory):
+    """The course (STUDENTS and the attacker) after roster, grade, feedback and export."""
     from autograder.samples import generate
 
     inbox = tmp_path_factory.mktemp("formgrader-inbox")
     generate(inbox, SOURCE, released_course / "release" / ASSIGNMENT, STUDENTS)
-    path = course_copy("formgrader", STUDENTS, inbox)
+    attack_notebooks(inbox, ATTACKER, listening.server_address[1])
+    path = course_copy("formgrader", [*STUDENTS, ATTACKER], inbox)
     roster = path.parent / "roster.csv"
     roster.write_text(ROSTER, encoding="utf-8")
     run("roster", path, "--from", roster)
@@ -101,11 +126,11 @@ def _grade_in_formgrader(page, server, notebook_id):
     screenshot(page, "formgrader-graded-by-hand")
 
 
-def _submission_notebook_id(course):
+def _submission_notebook_id(course, student="solution"):
     from nbgrader.api import Gradebook
 
     with Gradebook(sqlite_url(course)) as gradebook:
-        return gradebook.find_submission_notebook(NOTEBOOK, ASSIGNMENT, "solution").id
+        return gradebook.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student).id
 
 
 def test_grade_in_formgrader_export_and_read_the_feedback_offline(course, chromium):
@@ -119,7 +144,7 @@ def test_grade_in_formgrader_export_and_read_the_feedback_offline(course, chromi
             page.goto(f"{server.url}formgrader/manage_students")
             page.locator("td.name", has_text="Lovelace").wait_for()
             names = sorted(" ".join(t.split()) for t in page.locator("td.name").all_inner_texts())
-            assert names == ["Lovelace, Ada", "Ng, Bob"]  # the roster's, not "None, None"
+            assert names == ["Lovelace, Ada", "Mallory, Eve", "Ng, Bob"]  # not "None, None"
             screenshot(page, "formgrader-students")
             _grade_in_formgrader(page, server, notebook_id)
 
@@ -156,3 +181,96 @@ def test_grade_in_formgrader_export_and_read_the_feedback_offline(course, chromi
         screenshot(footer, "feedback-offline-comment")
         screenshot(page, "feedback-offline-page")
     assert [url for url in seen if not url.startswith("file://")] == []
+
+
+# ------------------------------------------------------------------ the attacker
+
+
+def _watch(page, dialogs):
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+
+def test_the_attackers_feedback_pages_run_nothing(course, chromium, listening):
+    pages = sorted((course / "feedback" / ATTACKER / ASSIGNMENT).glob("*.html"))
+    assert len(pages) == len(NOTEBOOKS)
+    seen, dialogs = [], []
+    with browser_page(chromium) as page:
+        page.context.route("**/*", _only_local(seen))
+        page.on("request", lambda request: seen.append(request.url))
+        _watch(page, dialogs)
+        page.context.set_offline(True)
+        for path in pages:
+            page.goto(path.as_uri())
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(300)  # a payload's timer or onload would have fired
+            assert MARK not in page.title(), (path.name, page.title())
+            policy = page.locator("meta[http-equiv='Content-Security-Policy']")
+            content = policy.get_attribute("content")
+            assert "default-src 'none'" in content and "script" not in content, content
+            if path.stem == NOTEBOOK:
+                text = page.locator("body").inner_text()
+                assert "<script>document.title=" in text  # the answer, readable as text
+                assert "[bnlab: output of type" in text
+                assert page.locator("math").count() > 5
+                box = page.locator("math").first.bounding_box()
+                assert box and box["width"] > 3 and box["height"] > 3, box
+                screenshot(page, "feedback-attacker")
+                # The second wall: a script added to the page now is refused by its policy.
+                page.evaluate(
+                    "() => { const s = document.createElement('script');"
+                    f" s.textContent = \"document.title = '{MARK}control'\";"
+                    " document.head.appendChild(s); }"
+                )
+                page.wait_for_timeout(200)
+                assert MARK not in page.title()
+    assert dialogs == []
+    assert [url for url in seen if not url.startswith("file://")] == []
+    assert listening.seen == []
+
+
+def _grades_row(course, student):
+    with open(course / "reports" / "grades.csv", newline="", encoding="utf-8") as handle:
+        return next(row for row in csv.DictReader(handle) if row["student_id"] == student)
+
+
+def _open_answer(page, server, notebook_id):
+    page.goto(f"{server.url}formgrader/submissions/{notebook_id}/")
+    page.locator(f"input#{ANSWER}").wait_for()
+    page.wait_for_function("window.formgrader && formgrader.grades && formgrader.grades.loaded")
+
+
+def test_the_attackers_answer_runs_nothing_in_formgrader(course, chromium, listening):
+    """Last in this module: its control changes the attacker's grades."""
+    notebook_id = _submission_notebook_id(course, ATTACKER)
+    before = gradebook_scores(sqlite_url(course), [ATTACKER])[ATTACKER]
+    row = _grades_row(course, ATTACKER)
+    assert before[ANSWER] is None and float(row["score"]) < float(row["max_score"])
+    argv = [sys.executable, "-m", "jupyter", "server"]
+    requests, dialogs = [], []
+    with jupyter_server(argv, cwd=course, env=pipeline_env()) as server:
+        with browser_page(chromium) as page:
+            page.context.route("**/*", _only_local(requests))
+            _watch(page, dialogs)
+            _log_in(page, server)
+            _open_answer(page, server, notebook_id)
+            page.wait_for_timeout(2000)  # the payloads' timers poll every 100 ms
+            title = page.title()
+            text = page.locator("body").inner_text()
+            screenshot(page, "formgrader-attacker")
+            assert MARK not in title, title
+            assert listening.seen == [] and dialogs == []
+            assert "<script>document.title=" in text  # the answer, readable as text
+            assert "The mean subtraction cancels" in text
+            assert gradebook_scores(sqlite_url(course), [ATTACKER])[ATTACKER] == before
+            run("export", course)
+            assert _grades_row(course, ATTACKER) == row
+
+            # Control: the payload's script, run by the test in the same page, does set
+            # the title, reach the listener and give every grade its maximum.
+            page.evaluate(script("control", listening.server_address[1]))
+            page.wait_for_function("formgrader.grades.every(g => !g.hasChanged())")
+            page.wait_for_timeout(1000)
+            assert page.title() == f"{MARK}control"
+    assert "/control" in listening.seen
+    after = gradebook_scores(sqlite_url(course), [ATTACKER])[ATTACKER]
+    assert after[ANSWER] == 4.0 and after != before
