@@ -21,8 +21,9 @@ as the feedback step renders it (InertNotebook, a preprocessor):
   JavaScript, SVG, Markdown, LaTeX, JSON, widget and vendor types) is dropped, and an output
   left without a text says what was dropped. Output metadata keeps an image's numeric
   width and height, nothing else (no file names, no isolated iframes).
-- Attachments keep PNG/JPEG only; cell metadata keeps nbgrader's and plain tags (no hidden
-  inputs or outputs, no raw-cell formats); a raw cell shows its source as text; notebook
+- Attachments keep PNG/JPEG only; cell metadata keeps nbgrader's (when its values are
+  plain: formgrader writes the grade_id into attributes) and plain tags (no hidden inputs
+  or outputs, no raw-cell formats); a raw cell shows its source as text; notebook
   metadata keeps kernelspec and language_info (no widget state); cell ids and execution
   counts are checked.
 
@@ -71,6 +72,7 @@ KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
 _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 _TAG = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.-]{0,200}")
 NOTE = (
     "**[bnlab: this cell held markup that can run in a browser ({why}); it is shown as "
     "the student typed it, as text.]**"
@@ -264,10 +266,24 @@ def inert_output(output):
 # ------------------------------------------------------------------ cells, notebooks
 
 
+def _nbgrader_metadata(meta):
+    """nbgrader's metadata of a cell when every value is plain (formgrader writes the
+    grade_id into HTML attributes unescaped), else None."""
+    plain = all(
+        value is None
+        or isinstance(value, bool | int | float)
+        or (isinstance(value, str) and _PLAIN_VALUE.fullmatch(value))
+        for value in meta.values()
+    )
+    return meta if plain and all(isinstance(key, str) for key in meta) else None
+
+
 def _cell_metadata(metadata):
     kept = {}
     if isinstance(metadata.get("nbgrader"), dict):
-        kept["nbgrader"] = metadata["nbgrader"]
+        nbgrader = _nbgrader_metadata(metadata["nbgrader"])
+        if nbgrader is not None:
+            kept["nbgrader"] = nbgrader
     tags = metadata.get("tags")
     if isinstance(tags, list):
         kept["tags"] = [tag for tag in tags if isinstance(tag, str) and _TAG.fullmatch(tag)]

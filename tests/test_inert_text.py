@@ -122,6 +122,8 @@ def test_each_markdown_payload_is_shown_as_text(name):
 def test_the_course_markdown_and_formulas_are_kept_as_written():
     cells = 0
     for path in sorted(SOURCE.glob("*.ipynb")):
+        data = path.read_bytes()
+        assert inert.inert_notebook_bytes(data) is data, path.name  # kept byte for byte
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "markdown":
                 cells += 1
@@ -173,6 +175,9 @@ def test_outputs_attachments_metadata_and_raw_cells_keep_only_what_cannot_run():
     assert new["metadata"] == {"nbgrader": {}, "tags": ["ok"]} and "id" not in new
     for rendered in _renderings(new["source"]):  # the dropped svg: its Markdown as text
         assert _active_tags(rendered) == [] and "![a](attachment:a.svg)" in rendered
+    forged = {"grade_id": 'x"><img src=y onerror=alert(1)>', "grade": True, "points": 4}
+    code = inert.inert_cell({"cell_type": "code", "source": "", "metadata": {"nbgrader": forged}})
+    assert code["metadata"] == {} and code["outputs"] == []
     raw = inert.inert_cell({"cell_type": "raw", "source": "<script>x</script>", "metadata": {}})
     assert raw["source"] == "&lt;script&gt;x&lt;/script&gt;"
 
@@ -322,6 +327,8 @@ def test_honest_notebooks_are_kept_and_the_grades_are_the_solutions(course):
                 c.source for c in submitted.cells if c.cell_type == "markdown"
             ], (student, stem)
             assert "[bnlab:" not in json.dumps(graded)
+            data = (course / "autograded" / student / ASSIGNMENT / f"{stem}.ipynb").read_bytes()
+            assert inert.inert_notebook_bytes(data) is data, (student, stem)  # nothing to change
     images = [
         o["data"]["image/png"] for c in _notebook(course, "mallory").cells
         if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})
