@@ -234,9 +234,16 @@ class NotebookServer:
         self._await_exit()
 
     def _await_exit(self):
+        """Wait until the server says the child and what it left are gone. A server that
+        does not say so in EXIT_SECONDS (a child may have stopped it: SIGSTOP) is ended:
+        ServerFailed, and the next notebook gets a new one."""
         deadline = time.monotonic() + EXIT_SECONDS
         while True:
-            kind, message = self._next(max(0.0, deadline - time.monotonic()))
+            try:
+                kind, message = self._next(max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                self.close()
+                raise ServerFailed("the grading server did not end the notebook's child") from None
             if kind == "S" and "exit" in message:
                 return
 

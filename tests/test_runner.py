@@ -159,6 +159,36 @@ def test_a_server_whose_scheduling_was_changed_refuses_the_next_notebook(lone_se
     assert not lone_server.alive
 
 
+def test_a_notebook_that_stops_its_server_has_failed_itself(lone_server, monkeypatch):
+    """SIGSTOP from the child (same user): the server relays nothing more and cannot end
+    the child. The notebook fails; the next notebook runs on a new server."""
+    monkeypatch.setattr(runner, "EXIT_SECONDS", 2)
+    lone_server.reset()
+    stop = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)"
+    with pytest.raises(runner.ServerFailed, match="did not end") as raised:
+        lone_server.run([(0, stop), (1, "x = 1")], timeout=2, answer_within=1)
+    assert not isinstance(raised.value, runner.ServerRefused)
+    assert not lone_server.alive
+    lone_server.start()
+    assert _fine(lone_server) == ("ok", ["2\n"])
+
+
+def test_a_folder_that_cannot_be_emptied_gets_a_new_server(lone_server, monkeypatch):
+    first = lone_server.process.pid
+    failed = []
+
+    def fails_once(folder, keep=()):
+        if not failed:
+            failed.append(folder)
+            raise PermissionError(folder)
+        return forkserver.empty_folder(folder, keep)
+
+    monkeypatch.setattr(runner, "empty_folder", fails_once)
+    lone_server.reset({"01.ipynb": b"{}"})
+    assert failed and lone_server.alive and lone_server.process.pid != first
+    assert (lone_server.scratch / "home" / "01.ipynb").read_bytes() == b"{}"
+
+
 def test_a_notebook_that_kills_its_server_has_failed_itself(lone_server):
     lone_server.reset()
     kill = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
