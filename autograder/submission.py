@@ -65,7 +65,9 @@ BUDGET_CELLS = 2
 
 @dataclass(frozen=True)
 class Submission:
-    """A student's handed-in folder: {path relative to it: bytes}."""
+    """A student's handed-in folder: {path relative to it: bytes}. A file is read up to one
+    byte over MAX_NOTEBOOK_BYTES (enough to tell it is too large to grade), links not at
+    all."""
 
     student: str
     files: dict
@@ -73,11 +75,11 @@ class Submission:
     @classmethod
     def read(cls, student, folder):
         folder = Path(folder)
-        files = {
-            path.relative_to(folder).as_posix(): path.read_bytes()
-            for path in sorted(folder.rglob("*"))
-            if path.is_file() and not path.is_symlink()
-        }
+        files = {}
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                with open(path, "rb") as handle:
+                    files[path.relative_to(folder).as_posix()] = handle.read(MAX_NOTEBOOK_BYTES + 1)
         return cls(student, files)
 
     @property
@@ -229,6 +231,7 @@ def grade_submission(submission, context):
         release = context.releases.get(stem)
         try:
             flags += _prepare(notebook, stem, release, context, info)
+            plan = autograde.to_run(notebook, release, not context.run_all_cells)
         except autograde.SanitizeError as error:
             info.update(status="error", message=f"{name} could not be graded ({error})")
             continue
@@ -241,7 +244,7 @@ def grade_submission(submission, context):
         if left <= 0:
             info.update(status="error", message=f"{name} was not run: {_spent(context)}")
             continue
-        ran, decided = _run_notebook(context, stem, notebook, release, own, left)
+        ran, decided = _run_notebook(context, stem, notebook, plan, own, left)
         if ran.status not in ("ok", "budget"):
             info.update(status="error", message=f"{name} could not be graded ({ran.why})")
             if ran.log:
@@ -333,15 +336,16 @@ def _count_ok(count):
 _NOTEBOOK_FILES = {f"{stem}.ipynb" for stem in NOTEBOOKS}
 
 
-def _run_notebook(context, stem, notebook, release, own, left):
+def _run_notebook(context, stem, notebook, plan, own, left):
     """(runner.Ran, decided verdicts) of running one sanitized notebook, whose outputs go
-    into `notebook`, within its budget and the `left` seconds of the submission's. A
+    into `notebook` (`plan`: autograde.to_run's cells to run and cells skipped), within
+    its budget and the `left` seconds of the submission's. A
     notebook whose code ends its process, or stops answering, is run once more (if
     time is left); a server that refuses to go on (its state was changed from outside)
     or was found dead before the first cell is replaced without counting, up to three
     times (then the notebook counts as died). A notebook over its budget is not run
     again."""
-    cells, skipped = autograde.to_run(notebook, release, not context.run_all_cells)
+    cells, skipped = plan
     attempts, restarts = 0, 0
     deadline = time.monotonic() + left
     while True:
@@ -420,10 +424,10 @@ def _decided_outcomes(notebook, decided, stopped=False):
         streams = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
         if status != "passed":
             ename, _, evalue = detail.partition(": ")
+            if exchange.plain_name(ename, None) is None:  # a sentence, not an exception
+                ename, evalue = "Failed", detail
             streams.append(
-                nbformat.v4.new_output(
-                    "error", ename=ename or "Failed", evalue=evalue, traceback=[detail]
-                )
+                nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[detail])
             )
         cell.outputs = streams
     return outcomes
