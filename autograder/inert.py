@@ -65,9 +65,7 @@ UNSAFE_TEX = re.compile(
     r"mathtip|toggle|mmlToken|bbox|csname|def|edef|gdef|let|newcommand|renewcommand|"
     r"newenvironment|renewenvironment|DeclareMathOperator)(?![A-Za-z])"
 )
-RASTER_TYPES = ("image/png", "image/jpeg")
-KEPT_OUTPUT_TYPES = ("text/plain", *RASTER_TYPES)
-KEPT_CELL_METADATA = ("nbgrader", "tags")
+RASTER_TYPES = ("image/png", "image/jpeg")  # with text/plain, all an output keeps
 KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
 _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 _TAG = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
@@ -227,7 +225,8 @@ def _image_metadata(metadata):
 
 
 def inert_output(output):
-    """One output, inert: a stream or an error as text, a display keeping KEPT_OUTPUT_TYPES."""
+    """One output, inert: a stream or an error as text, a display keeping text/plain and
+    RASTER_TYPES."""
     kind = output.get("output_type")
     if kind == "stream":
         text = _text(output.get("text"))
