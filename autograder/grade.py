@@ -13,7 +13,10 @@ after the gradebook and the notebooks, so a run killed at any point leaves no
 report for unfinished students, and the next run grades them and skips the
 finished ones (unless --force, --student or a changed submission or source).
 The parent keeps no more of a student than the submissions being graded: a
-cohort of any size grades in flat memory.
+cohort of any size grades in flat memory. One student never stops the run: a
+student whose grading or merge fails (an attempt time that is no time, any
+error while merging) is merged as "could not be graded" with the reason
+(reports.could_not_grade) and graded again by the next run.
 """
 
 import atexit
