@@ -33,6 +33,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -56,6 +57,8 @@ RAN_WHY = {
 MAX_NOTEBOOK_BYTES = 32 * 1024**2  # a submitted notebook larger than this is not parsed
 MAX_CELLS = 1000  # nor one with more cells (a released notebook has fewer than 60)
 MAX_COUNT = 10**9  # an execution count above this (or not an int) is dropped
+GRADE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")  # nbgrader's rule, and a length
+CELL = re.compile(r"cell [0-9]{1,5}")  # how review names a cell without a grade_id
 # A notebook's budget: the time limits of the cells the release runs, over BUDGET_SHARE
 # (the reference runs all seven notebooks in about two seconds), and at least
 # BUDGET_CELLS time limits, so any one cell can use its whole limit.
@@ -286,11 +289,22 @@ def grade_submission(submission, context):
 def _prepare(notebook, stem, release, context, info):
     """Scan one valid notebook, note and restore its test cells, and sanitize it for
     nbgrader; its review flags."""
-    sources = {_grade_id(c): c.source for c in release.cells} if release else {}
-    flags = [f.as_dict() for f in review.scan_notebook(notebook, stem, sources)]
+    flags = review_flags(notebook, stem, release)
     info["changed_tests"] = changed_test_cells(notebook, release)
     info["restored_tests"] = restore_test_cells(notebook, release)
     autograde.sanitize(notebook, context.assignment[stem])
+    return flags
+
+
+def review_flags(notebook, stem, release):
+    """autograder.review's flags of one notebook, as dicts; a flag names its cell by the
+    grade_id in the student's metadata, kept only if it is a plain one."""
+    sources = {_grade_id(c): c.source for c in release.cells} if release else {}
+    flags = [f.as_dict() for f in review.scan_notebook(notebook, stem, sources)]
+    for flag in flags:
+        cell = flag["cell"]
+        if not (isinstance(cell, str) and (GRADE_ID.fullmatch(cell) or CELL.fullmatch(cell))):
+            flag["cell"] = "a cell with an invalid grade_id"
     return flags
 
 

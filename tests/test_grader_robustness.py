@@ -461,3 +461,23 @@ def test_a_failure_while_merging_one_student_records_them_as_not_graded(monkeypa
     message = failed["notebooks"]["01_forward_bn"]["message"]
     assert "merging its results failed (RuntimeError: boom)" in message
     assert any("Traceback" in line for line in lines)
+
+
+def test_a_review_flag_names_its_cell_only_by_a_plain_grade_id():
+    """review names a flagged cell by its grade_id, which is the student's metadata."""
+    release = nbformat.read(SOURCE / "01_forward_bn.ipynb", as_version=4)
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("import numpy as np\nnp.allclose = None"),
+            nbformat.v4.new_code_cell("import numpy as np\nnp.allclose = None"),
+            nbformat.v4.new_code_cell("import numpy as np\nnp.allclose = None"),
+        ]
+    )
+    notebook.cells[1].metadata["nbgrader"] = {"grade_id": FORMULA}
+    notebook.cells[2].metadata["nbgrader"] = {"grade_id": "my_cell-2"}
+    flags = submission.review_flags(notebook, "01_forward_bn", release)
+    assert [flag["cell"] for flag in flags] == [
+        "cell 1",
+        "a cell with an invalid grade_id",
+        "my_cell-2",
+    ]
