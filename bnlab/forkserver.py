@@ -352,7 +352,7 @@ def clear_shared_memory():
             libc.msgctl(ident, ipc_rmid, None)
     if os.path.isdir("/dev/shm"):
         try:
-            empty_folder("/dev/shm", mode=0o1777)
+            empty_folder("/dev/shm")
         except OSError:
             pass
 

@@ -137,6 +137,7 @@ state = {
     "env": sorted(k for k in os.environ if k.startswith("POISON")),
 }
 print("STATE " + json.dumps(state, sort_keys=True))
+print("SERVER", open(f"/proc/{os.getppid()}/stat").read().rsplit(")", 1)[1].split()[19])
 """
 
 POISONS = {
@@ -238,6 +239,7 @@ POISONS = {
         os.symlink("/home/student", folder / "link")
         os.chmod(folder / "inner", 0o500)
         os.chmod(folder, 0o500)
+        print("SERVER", open(f"/proc/{os.getppid()}/stat").read().rsplit(")", 1)[1].split()[19])
         print("POISONED", (folder / "inner" / "data").exists() and not os.access(folder, os.W_OK))
         """,
     "poison-daemon": """
@@ -437,6 +439,20 @@ def test_no_file_outside_the_scratch_folder_changed(poisoned):
     scratch = os.path.join(tempfile.gettempdir(), "bnlab-grading-")
     on_host = [path for path in learned if os.path.exists(path) and not path.startswith(scratch)]
     assert set(on_host) <= set(poisoned["watched"]), set(on_host) - set(poisoned["watched"])
+
+
+def test_dev_shm_is_emptied_for_real(poisoned):
+    """The read-only folder the poisoner leaves in /dev/shm is removed by the server
+    itself: the poisoner's notebooks (each makes the folder anew) and the probe's after
+    them all run on the same server (a server that could not empty it would be replaced:
+    its start time would differ)."""
+    number = poisoned["order"].index("poison-shm-folder")
+    started = set()
+    for student in poisoned["order"][number : number + 2]:
+        for stem in NOTEBOOKS:
+            text = _tagged_output(poisoned["course"], student, stem)
+            started |= {line for line in text.splitlines() if line.startswith("SERVER ")}
+    assert len(started) == 1, started
 
 
 def test_keyring_calls_are_refused_in_the_sandbox(poisoned):
