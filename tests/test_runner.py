@@ -286,3 +286,13 @@ def test_a_dead_servers_scratch_is_removed_links_and_all(tmp_path, canary):
     runner.remove_scratch(scratch)
     assert not os.path.lexists(scratch)
     assert _snapshot(canary) == before
+
+
+def test_shared_memory_the_server_could_not_empty_makes_it_refuse(monkeypatch):
+    """In the sandbox /dev/shm and the IPC namespace are the server's own: whatever is
+    left there after it emptied them is a change (the server then refuses to go on);
+    outside the sandbox they are the host's, and not its business."""
+    started = forkserver.process_state()
+    monkeypatch.setattr(forkserver, "shared_memory_left", lambda: ["/dev/shm/kept"])
+    assert forkserver.changes(started, shared=True) == ["left in shared memory: /dev/shm/kept"]
+    assert forkserver.changes(started) == []
