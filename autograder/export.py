@@ -32,6 +32,8 @@ canvas.csv and no row in moodle.csv (no provisional number reaches the LMS). Suc
 students, students of the map who were not graded and graded students missing from the
 map are named on the terminal and in summary.txt.
 Every file is written whole (workspace.write_atomic): a reader never sees half of one.
+No CSV cell is a formula: a text starting with = + - @, a tab or a carriage return gets a
+leading apostrophe (autograder.inert.csv_cell); numbers stay numbers.
 Before writing them, the command line's export rewrites the feedback pages of the
 students whose grades or comments changed since their pages were written
 (autograder.feedback.refresh): grading by hand in formgrader, then `export`, updates both.
