@@ -213,14 +213,14 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
         if not todo:
             return []
         # outside the course: the sandbox's mount table shows where its folders come from
-        scratch = Path(tempfile.mkdtemp(prefix="bnlab-grading-"))
+        scratch = merge.new_scratch(course)
         try:
             context = _context(course, scratch, remote=scheduler is not None)
             return _grade_all(
                 course, gradebook, todo, context, source, workers, scheduler, progress, log
             )
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            merge.remove_scratch(course, scratch)
 
 
 def _can_grade(course, here):

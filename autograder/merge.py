@@ -13,10 +13,11 @@ autograder.grade turns into that student's "could not be graded".
 import os
 import re
 import shutil
+import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from autograder import inert, reports
+from autograder import inert, reports, runner
 from autograder.workspace import write_atomic
 from bnlab.course import ASSIGNMENT
 
@@ -115,10 +116,40 @@ def complete_in_gradebook(gradebook):
     return complete
 
 
+SCRATCH_PREFIX = "bnlab-grading-"  # a grading run's scratch folder, in the system's temp folder
+
+
+def _scratch_record(course):
+    return course.work / "grading-scratch"
+
+
+def new_scratch(course):
+    """A new scratch folder for one grading run (called under the grading lock), outside the
+    course, its path recorded in the course so that a killed run's is removed by the next."""
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    write_atomic(_scratch_record(course), str(scratch) + "\n")
+    return scratch
+
+
+def remove_scratch(course, scratch):
+    """Remove a run's scratch folder as its sandboxes left it (runner.remove_scratch: links
+    never followed, folders they made unreadable opened), then its record."""
+    runner.remove_scratch(scratch)
+    Path(_scratch_record(course)).unlink(missing_ok=True)
+
+
 def cleanup_stale(course):
     """What a killed run left half-written (called under the grading lock)."""
     for folder in [*course.work.glob("grade-*"), *course.work.glob(".template-*")]:
         shutil.rmtree(folder, ignore_errors=True)
+    record = _scratch_record(course)
+    if record.is_file():  # only a folder of ours: a record is no instruction to delete anything
+        scratch = Path(record.read_text(encoding="utf-8").strip())
+        if scratch.parent == Path(tempfile.gettempdir()) and scratch.name.startswith(
+            SCRATCH_PREFIX
+        ):
+            remove_scratch(course, scratch)
+        record.unlink(missing_ok=True)
     if course.autograded.exists():
         for student_dir in course.autograded.iterdir():
             for trash in [

@@ -481,3 +481,43 @@ def test_a_review_flag_names_its_cell_only_by_a_plain_grade_id():
         "a cell with an invalid grade_id",
         "my_cell-2",
     ]
+
+
+def test_a_killed_runs_scratch_is_removed_by_the_next_run_without_following_links(tmp_path):
+    """A run killed mid-way leaves its scratch folder (outside the course) as its sandboxes
+    left it: a folder made unreadable, a link to a folder of the instructor's. The next
+    run's cleanup removes it all and leaves the link's target as it was."""
+    from autograder.workspace import Course
+
+    course = Course(tmp_path / "course")
+    course.work.mkdir(parents=True)
+    canary = tmp_path / "canary"
+    canary.mkdir(mode=0o751)
+    (canary / "keep.txt").write_text("instructor's")
+    scratch = merge.new_scratch(course)
+    locked = scratch / "server-1" / "home" / "locked"
+    locked.mkdir(parents=True)
+    (locked / "link").symlink_to(canary)
+    (scratch / "server-1" / "tmp-link").symlink_to(canary)
+    locked.chmod(0)
+    merge.cleanup_stale(course)  # as the next run does, under the grading lock
+    assert not scratch.exists()
+    assert (canary.stat().st_mode & 0o777, (canary / "keep.txt").read_text()) == (
+        0o751,
+        "instructor's",
+    )
+    assert not (course.work / "grading-scratch").exists()
+
+
+def test_a_scratch_record_naming_another_folder_removes_nothing(tmp_path):
+    """The record is the course's own file, but it is no instruction: only a folder of the
+    grader's (in the temp folder, with its prefix) is ever removed."""
+    from autograder.workspace import Course
+
+    course = Course(tmp_path / "course")
+    course.work.mkdir(parents=True)
+    elsewhere = tmp_path / "bnlab-grading-elsewhere"
+    elsewhere.mkdir()
+    (course.work / "grading-scratch").write_text(str(elsewhere) + "\n")
+    merge.cleanup_stale(course)
+    assert elsewhere.is_dir()
