@@ -277,11 +277,12 @@ def table(summary):
     maxima = {}
     for row in summary:
         for stem, (_, top) in row["notebooks"].items():
-            maxima[stem] = top
+            maxima[stem] = max(top, maxima.get(stem, 0))
     manual_names = ", ".join(MANUAL_ANSWERS)
-    auto_max = summary[0]["auto_max"] if summary else 0
-    manual_max = summary[0]["manual_max"] if summary else 0
-    total_max = summary[0]["max"] if summary else 0
+    # the largest of any row: a student who could not be exported has no maxima
+    auto_max = max((row["auto_max"] for row in summary), default=0)
+    manual_max = max((row["manual_max"] for row in summary), default=0)
+    total_max = max((row["max"] for row in summary), default=0)
     header = ["student", *[f"{stem[:2]}/{_number(maxima.get(stem, 0))}" for stem in stems]]
     header += [
         f"auto/{_number(auto_max)}",

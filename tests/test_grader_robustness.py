@@ -521,3 +521,15 @@ def test_a_scratch_record_naming_another_folder_removes_nothing(tmp_path):
     (course.work / "grading-scratch").write_text(str(elsewhere) + "\n")
     merge.cleanup_stale(course)
     assert elsewhere.is_dir()
+
+
+def test_the_summary_tables_maxima_do_not_come_from_a_student_who_could_not_be_exported():
+    from autograder import export
+
+    unexported = {"student": "aaa", "notebooks": {}, "auto": 0.0, "auto_max": 0.0, "max": 100.0}
+    unexported.update(manual=0.0, manual_max=0.0, pending=0.0, notes=["COULD NOT BE EXPORTED"])
+    graded = {"student": "bob", "notebooks": {"01_forward_bn": (12.0, 12.0)}, "auto": 12.0}
+    graded.update(auto_max=90.0, max=100.0, manual=0.0, manual_max=10.0, pending=0.0, notes=[])
+    header = export.table([unexported, graded]).splitlines()[0].split()
+    assert header[1:2] == ["01/12"]
+    assert header[-4:-1] == ["auto/90", "manual/10", "total/100"]
