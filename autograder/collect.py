@@ -258,7 +258,7 @@ class Candidate(NamedTuple):
     or None), where it came from in the source."""
 
     path: Path
-    timestamp: str | None
+    timestamp: bytes | None
     origin: str
 
 
@@ -272,6 +272,9 @@ class Gathered(NamedTuple):
 
 
 class _Gatherer:
+    """One reading of a source: its uploads, the one collected per student, the notebooks
+    of those, and what was not used (skipped) with the reason."""
+
     def __init__(self, scratch, regexp):
         Path(scratch).mkdir(parents=True, exist_ok=True)
         self.scratch = Path(tempfile.mkdtemp(prefix="gather-", dir=scratch))
@@ -280,9 +283,11 @@ class _Gatherer:
         self.students = {}
 
     def skip(self, origin, reason, student=None):
-        self.skipped.append({"path": _shown(origin), "reason": reason})
+        """List `origin` as not used, for `reason`; a problem of `student` when given."""
+        origin, reason = _shown(origin), _shown(reason)
+        self.skipped.append({"path": origin, "reason": reason})
         if student is not None:
-            self.entry(student)["problems"].append(f"{_shown(origin)}: {reason}")
+            self.entry(student)["problems"].append(f"{origin}: {reason}")
 
     def entry(self, student):
         return self.students.setdefault(
@@ -301,7 +306,8 @@ class _Gatherer:
         for relative, item in items:
             parts = PurePosixPath(relative).parts
             if parts[-1] == TIMESTAMP and len(parts) >= 3 and parts[-2] == ASSIGNMENT:
-                stamps["/".join(parts[:-1])] = self._stamp(container, parts[-3], relative, item)
+                student = parts[-3] if STUDENT_ID.match(parts[-3]) else None
+                stamps["/".join(parts[:-1])] = self._stamp(container, student, relative, item)
         uploads = {}
         for relative, item in items:
             if PurePosixPath(relative).name == TIMESTAMP and relative.rpartition("/")[0] in stamps:
