@@ -141,6 +141,7 @@ def download_members():
         (f"/tmp/{MARKER}_{STEMS[1]}.ipynb", forged("absolute")),
         (f"..\\..\\{MARKER}_{STEMS[2]}.ipynb", forged("backslash")),
         (f"C:/{MARKER}_{STEMS[3]}.ipynb", forged("drive")),
+        (f"\x1b[2J\x1b]0;{MARKER}\x07_{STEMS[5]}.ipynb", forged("terminal")),  # clears a terminal
         (f"{STEMS[4]}.ipynb", HONEST[STEMS[4]]),
     ]
     members.append((blackboard("fred", T1, "work.zip"), zipped(escaping)))
@@ -327,7 +328,7 @@ def test_a_file_that_is_also_a_folder_is_skipped(from_download):
 
 
 def test_path_traversal_is_skipped(from_download):
-    course, _, report, _ = from_download
+    course, result, report, _ = from_download
     fred = submitted(course, "fred")
     assert fred == {
         f"{STEMS[4]}.ipynb": HONEST[STEMS[4]],
@@ -340,8 +341,10 @@ def test_path_traversal_is_skipped(from_download):
             "an absolute path",
             "a backslash in its name (a Windows path)",
             "a drive letter in its name",
+            "a control character in its name",
         ]
     )
+    assert "\x1b" not in result.stdout and "\\x1b[2J" in result.stdout  # shown escaped
     assert "'..'" in reasons(report, "../")["../" + blackboard("fred", T1, f"{STEMS[5]}.ipynb")]
 
 
