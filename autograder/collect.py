@@ -148,18 +148,22 @@ def attempt_time(text):
 
 
 def stamp_time(data):
-    """The UTC datetime in the bytes of an nbgrader timestamp.txt (as grade's gradebook
-    reads it); ValueError saying why when they hold no date and time between 2000 and now."""
-    from nbgrader.utils import parse_utc
+    """The UTC datetime in the bytes of an nbgrader timestamp.txt, read by the one rule grade
+    reads it by (merge.attempt_time, strict: never a general date parser); ValueError
+    saying why when they hold no date and time between 2000 and now."""
+    from autograder.merge import MergeError
+    from autograder.merge import attempt_time as read_time
 
     text = data[: TIMESTAMP_BYTES + 1].decode("utf-8", "replace").strip()
     shown = text if len(text) <= 40 else text[:40] + "..."
-    if len(data) > TIMESTAMP_BYTES or not re.match(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d", text):
-        raise ValueError(f"{TIMESTAMP} holds {shown!r}, not a date and time (2024-03-01 12:30:05)")
     try:
-        when = parse_utc(text)
-    except Exception:  # dateutil's parser raises several kinds
-        raise ValueError(f"{TIMESTAMP} holds {shown!r}, no real date and time") from None
+        if len(data) > TIMESTAMP_BYTES:
+            raise MergeError("too long")
+        when = read_time(text)
+    except MergeError:
+        raise ValueError(
+            f"{TIMESTAMP} holds {shown!r}, not a date and time (2024-03-01 12:30:05)"
+        ) from None
     return _in_range(when, dt.datetime.utcnow(), f"{TIMESTAMP} time {shown!r}")
 
 
