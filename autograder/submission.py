@@ -43,7 +43,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import autograde, review, runner, verdicts
+from autograder import archive, autograde, review, runner, verdicts
 from autograder.sandbox import Limits
 from bnlab import exchange
 from bnlab.course import NOTEBOOKS
@@ -54,8 +54,10 @@ RAN_WHY = {
     "unresponsive": "the kernel stopped responding after a cell ran past its time limit",
     "output": "its code sent more output than the grader keeps (64 MiB)",
 }
-MAX_NOTEBOOK_BYTES = 32 * 1024**2  # a submitted notebook larger than this is not parsed
-MAX_CELLS = 1000  # nor one with more cells (a released notebook has fewer than 60)
+# A submitted notebook larger than this is not parsed, nor one with more cells: the limits
+# collect applies (autograder.archive), again here for what reached submitted/ otherwise.
+MAX_NOTEBOOK_BYTES = archive.NOTEBOOK_BYTES
+MAX_CELLS = archive.NOTEBOOK_CELLS
 MAX_COUNT = 10**9  # an execution count above this (or not an int) is dropped
 GRADE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")  # nbgrader's rule, and a length
 CELL = re.compile(r"cell [0-9]{1,5}")  # how review names a cell without a grade_id

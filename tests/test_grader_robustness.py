@@ -389,9 +389,10 @@ def test_a_notebook_too_large_or_of_too_many_cells_is_not_parsed():
     padded = b" " * (submission.MAX_NOTEBOOK_BYTES + 1)
     status, message, notebook = submission.inspect_notebook("01.ipynb", padded)
     assert (status, notebook) == ("invalid", None) and "too large" in message
-    many = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1") for _ in range(1001)])
-    status, message, _ = submission.inspect_notebook("01.ipynb", nbformat.writes(many).encode())
-    assert status == "invalid" and "more than 1000" in message, message
+    cells = [nbformat.v4.new_code_cell("1") for _ in range(2001)]
+    many = nbformat.writes(nbformat.v4.new_notebook(cells=cells)).encode()
+    status, message, _ = submission.inspect_notebook("01.ipynb", many)
+    assert status == "invalid" and "more than 2000" in message, message
     deep = b'{"cells": [], "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     status, message, _ = submission.inspect_notebook("01.ipynb", deep)
     assert status == "invalid", message
