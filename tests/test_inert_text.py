@@ -307,7 +307,7 @@ def test_the_feedback_pages_are_inert_and_forbid_scripts(course):
         assert first["content"] == POLICY, first
         assert active_markup(text) == [], page.name
         assert "<script" not in text.lower(), page.name
-        assert not re.search(r"<[^>]*\s on[a-z]+\s*=", text.replace("\n", " ")), page.name
+        assert not re.search(r"<[A-Za-z][^>]*\son[a-z]+\s*=", text.replace("\n", " ")), page.name
     attacked = (course / "feedback" / "mallory" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
     for payload in markdown_payloads(PORT).values():
         assert payload in html.unescape(attacked), payload
