@@ -198,6 +198,13 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
         _require_assignment(course, gradebook)
         source = source_digest(course)
         todo = _todo(course, gradebook, chosen, source, force or bool(students))
+        queued = set(todo)
+        older = [s for s in chosen if s not in queued and merge.make_inert(course, s)]
+        if older:
+            log(
+                f"grade: made the autograded notebooks of {len(older)} student(s), graded by "
+                "an older version, inert (formgrader shows them): grades unchanged"
+            )
         where = f"Dask at {scheduler}" if scheduler else f"{workers} worker(s)"
         how = sandbox.describe() if course.sandbox else "UNSANDBOXED (--no-sandbox)"
         skipped = len(chosen) - len(todo)

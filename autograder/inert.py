@@ -45,6 +45,10 @@ import re
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 
+# The version of these rules. A student's report records the version their autograded
+# notebooks were written under; grade makes those written under an older one inert again.
+VERSION = "1"
+
 # ------------------------------------------------------------------ what may stay
 
 # Tags a Markdown cell may hold as raw HTML, without attributes (an attribute is how a

@@ -106,12 +106,32 @@ def _write_autograded(dest, files):
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def make_inert(course, student):
+    """Make inert, in place, the autograded notebooks of a student graded under older rules
+    (their report records another inert.VERSION): formgrader renders them. Their grades
+    and everything else stay as they are."""
+    report = reports.read_report(course, student)
+    if report is None or report.get("inert") == inert.VERSION:
+        return False
+    folder = course.autograded / student / ASSIGNMENT
+    for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
+        data = path.read_bytes()
+        made = inert.inert_notebook_bytes(data)
+        if made != data:
+            write_atomic(path, made)
+    report["inert"] = inert.VERSION
+    reports.rewrite_report(course, report)
+    return True
+
+
 def complete_in_gradebook(gradebook):
-    """Students whose submission has a score (or a pending manual grade) for every cell."""
+    """Students whose submission has a score (automatic or by hand) or a pending manual
+    grade for every cell."""
     complete = set()
     for submission in gradebook.assignment_submissions(ASSIGNMENT):
         grades = [g for notebook in submission.notebooks for g in notebook.grades]
-        if grades and all(g.auto_score is not None or g.needs_manual_grade for g in grades):
+        scored = (g.auto_score is not None or g.manual_score is not None for g in grades)
+        if grades and all(done or g.needs_manual_grade for done, g in zip(scored, grades)):
             complete.add(submission.student.id)
     return complete
 

@@ -8,6 +8,7 @@ student whose report matches the submission and the source notebooks).
 import json
 from datetime import datetime
 
+from autograder import inert
 from autograder.workspace import MANUAL_ANSWERS, write_atomic
 from bnlab.course import NOTEBOOKS
 
@@ -32,9 +33,15 @@ def write_report(course, result, source):
     report["messages"] = messages(result)
     report["memory_limit"] = course.memory_limit  # bytes per kernel; 0: graded without one
     report["sandbox"] = course.sandbox  # False: graded with --no-sandbox
-    text = json.dumps(report, indent=1, sort_keys=True) + "\n"
-    write_atomic(report_path(course, result["student"]), text)
+    report["inert"] = inert.VERSION  # the rules its autograded notebooks were written under
+    rewrite_report(course, report)
     return report
+
+
+def rewrite_report(course, report):
+    """Write back a report read with read_report, changed."""
+    text = json.dumps(report, indent=1, sort_keys=True) + "\n"
+    write_atomic(report_path(course, report["student"]), text)
 
 
 def could_not_grade(student, digest, why):

@@ -379,3 +379,36 @@ def test_every_csv_cell_a_spreadsheet_would_run_is_neutralized(course):
     assert ["Lovelace, Ada", "48213"] in canvas, canvas
     moodle = [row[0] for row in _rows(reports / "moodle.csv")]
     assert "'=mallory@example.org" in moodle and "ada@example.org" in moodle, moodle
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_grade_makes_notebooks_an_older_version_autograded_inert(course):
+    """An autograded notebook written before the grader made them inert (simulated: the
+    attacker's submitted notebook in its place, and a report without the rules' version)
+    is made inert by the next `grade`, which regrades nobody and changes no grade. (Last in
+    this module: it leaves the course as the tests above found it.)"""
+    from autograder import reports
+    from autograder.workspace import Course
+
+    workspace = Course(course)
+    autograded = course / "autograded" / "mallory" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    inert_bytes = autograded.read_bytes()
+    before = gradebook_scores(sqlite_url(course))
+    submitted = course / "submitted" / "mallory" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    autograded.write_bytes(submitted.read_bytes())
+    assert active_markup(_formgrader_html(autograded), allowed_scripts=99) != []
+    report = reports.read_report(workspace, "mallory")
+    del report["inert"]
+    reports.rewrite_report(workspace, report)
+    result = run("grade", course)
+    assert "0 submission(s) to grade" in result.stdout
+    assert "notebooks of 1 student(s), graded by an older version, inert" in result.stdout
+    honest = _formgrader_html(course / "autograded" / "solution" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
+    page = _formgrader_html(autograded)
+    assert active_markup(page, allowed_scripts=len(re.findall(r"<script", honest))) == []
+    assert gradebook_scores(sqlite_url(course)) == before
+    assert reports.read_report(workspace, "mallory")["inert"] == inert.VERSION
+    text = html.unescape(page)
+    assert all(payload in text for payload in markdown_payloads(PORT).values())  # as text
+    autograded.write_bytes(inert_bytes)  # as the tests above found it
