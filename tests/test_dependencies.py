@@ -43,6 +43,7 @@ IMPORT_NAMES = {
     "yaml": "PyYAML",
     "psycopg2": "psycopg2-binary",
     "ipykernel_launcher": "ipykernel",
+    "bs4": "beautifulsoup4",
 }
 # Imported, deliberately not declared.
 NOT_DECLARED = {
