@@ -45,7 +45,7 @@ import json
 from pathlib import Path
 
 from autograder.csvfile import read_rows
-from autograder.inert import csv_row
+from autograder.inert import csv_row, printable
 from autograder.reports import read_report
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
@@ -476,7 +476,7 @@ def export(course, log=print, lms_map=None, refresh_feedback=False):
     _write_csv(course.reports / "grades.csv", GRADES_COLUMNS, grades)
     _write_csv(course.reports / "breakdown.csv", BREAKDOWN_COLUMNS, breakdown)
     _write_csv(course.reports / "flags.csv", FLAG_COLUMNS, flags)
-    text = table(summary)
+    text = printable(table(summary))  # the notes quote what students' code said
     if mapped is not None:
         text += "\n" + "\n".join(write_lms_files(course.reports, grades, summary, mapped)) + "\n"
     write_atomic(course.reports / "summary.txt", text)

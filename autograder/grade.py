@@ -33,6 +33,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import autograde, executors, merge, reports, sandbox, submission, verdicts
+from autograder.inert import printable
 from autograder.workspace import COURSE_ID, MemoryLimitError
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
@@ -313,7 +314,7 @@ def _grade_all(course, gradebook, todo, context, source, workers, scheduler, pro
     try:
         for student, result in results:
             if "crash" in result:
-                log(f"grade: {student}: could not be graded:\n{result['crash']}")
+                log(f"grade: {student}: could not be graded:\n{printable(result['crash'])}")
                 result = reports.could_not_grade(student, read(student).digest, result["crash"])
             if not _merged(course, gradebook, result, source, log):
                 unmerged.append(student)
@@ -354,8 +355,8 @@ def _merged(course, gradebook, result, source, log):
             reason = str(error)
         else:
             reason = f"merging its results failed ({type(error).__name__}: {error})"[:300]
-            log(f"grade: {student}: merging failed:\n{traceback.format_exc()}")
-        log(f"grade: {student}: could not be graded: {reason}")
+            log(f"grade: {student}: merging failed:\n{printable(traceback.format_exc())}")
+        log(f"grade: {student}: could not be graded: {printable(reason)}")
         failed = reports.could_not_grade(student, result["digest"], reason)
         merge.merge(course, gradebook, failed, previous, source)
         return False

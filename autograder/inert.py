@@ -413,10 +413,25 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
+# Control characters but tab and newline: with them a text can move a terminal's cursor,
+# set its title or write its clipboard (escape sequences) when it is printed or `cat`.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text):
+    """`text` with its control characters (see _CONTROL) written out as \\xNN: for every
+    text a student controls that reaches the terminal, summary.txt or a CSV file."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(text))
+
+
 def csv_cell(value):
-    """`value` as a CSV cell no spreadsheet reads as a formula: a text starting with one of
-    FORMULA_START gets a leading apostrophe; a plain number, e.g. -2.5, stays a number."""
-    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+    """`value` as a CSV cell no spreadsheet reads as a formula and no terminal obeys: a
+    text starting with one of FORMULA_START gets a leading apostrophe (a plain number, e.g.
+    -2.5, stays a number), and control characters are written out (printable)."""
+    if not isinstance(value, str):
+        return value
+    value = printable(value)
+    if not value.startswith(FORMULA_START):
         return value
     if _PLAIN_NUMBER.fullmatch(value):
         return value

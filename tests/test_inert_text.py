@@ -62,6 +62,9 @@ LMS_MAP = (
 )
 MANUAL = 2.0  # the score each written answer gets by hand
 RAISES = "batchnorm_forward"
+# What the attacker's exception also says: escape sequences that set a terminal's title and
+# clear its screen, were the breakdown or the summary printed there.
+TERMINAL = "\x1b]0;owned\x07\x1b[2J"
 POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
     "base-uri 'none'; form-action 'none'"
@@ -183,10 +186,20 @@ def test_outputs_attachments_metadata_and_raw_cells_keep_only_what_cannot_run():
 
 
 def test_csv_cells_that_a_spreadsheet_runs_are_neutralized():
-    for value in [FORMULA, "+1+2", "-2+3", "@SUM(A1)", "\tx", "\r=1", "-", "=-1"]:
+    for value in [FORMULA, "+1+2", "-2+3", "@SUM(A1)", "\tx", "-", "=-1"]:
         assert inert.csv_cell(value) == "'" + value
     for value in ["ada", "Lovelace, Jr.", "0", "-2", "-2.5", "+3", "1e-3", "", None, 4.0]:
         assert inert.csv_cell(value) == value
+
+
+def test_control_characters_are_written_out_for_terminals_and_spreadsheets():
+    title = "\x1b]0;owned\x07"
+    assert inert.printable(f"ok {title}\tand\nmore\x9b2J") == (
+        "ok \\x1b]0;owned\\x07\tand\nmore\\x9b2J"
+    )
+    assert inert.csv_cell("\r=1+1") == "\\x0d=1+1"  # a leading CR is written out, not run
+    assert inert.csv_cell(f"{title}=1") == "\\x1b]0;owned\\x07=1"
+    assert inert.csv_cell("Lovelace, Ada") == "Lovelace, Ada"
 
 
 def test_a_roster_name_with_markup_is_refused(tmp_path):
@@ -212,7 +225,7 @@ def _raise_in(inbox, student):
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == RAISES)
     cell.source += (
         f"\n\ndef {RAISES}(*args, **kwargs):\n"
-        f"    raise type({FORMULA!r}, (Exception,), {{}})({FORMULA!r})\n"
+        f"    raise type({FORMULA!r}, (Exception,), {{}})({FORMULA + TERMINAL!r})\n"
     )
     nbformat.write(nb, path)
 
@@ -372,6 +385,9 @@ def test_every_csv_cell_a_spreadsheet_would_run_is_neutralized(course):
     raised = next(r for r in breakdown if r["student_id"] == "mallory" and r["item"] == RAISES)
     assert raised["status"] == "failed" and raised["detail"], raised
     assert not raised["detail"].startswith(inert.FORMULA_START), raised
+    assert "\\x1b]0;owned\\x07\\x1b[2J" in raised["detail"], raised  # written out, inert
+    for name in [*files, "summary.txt"]:
+        assert "\x1b" not in (reports / name).read_text(encoding="utf-8-sig"), name
     flags = [r for r in csv.DictReader(open(reports / "flags.csv")) if r["student_id"] == "mallory"]
     assert "'-len([setattr(np, 'bnlab_flag', 1)])" in [r["code"] for r in flags], flags
     canvas = [row[:2] for row in _rows(reports / "canvas.csv")]
