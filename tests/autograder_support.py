@@ -170,6 +170,22 @@ def tree_digest(folder):
     }
 
 
+def make_canary(folder):
+    """A folder of files outside the grader's reach with odd modes (and, as root, odd
+    owners), for links planted by an attack to lead to: it must come out unchanged."""
+    folder = Path(folder)
+    (folder / "inner").mkdir(parents=True)
+    (folder / "inner" / "deep.txt").write_text("deep")
+    (folder / "file.txt").write_text("canary")
+    os.chmod(folder / "file.txt", 0o604)
+    os.chmod(folder / "inner", 0o711)
+    os.chmod(folder, 0o751)
+    if os.geteuid() == 0:
+        os.chown(folder / "inner", 4321, 8765)
+        os.chown(folder / "file.txt", 4322, 8766)
+    return folder
+
+
 def sqlite_url(course):
     return f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
 

@@ -38,6 +38,7 @@ from autograder_support import (
     SOURCE,
     collect,
     gradebook_scores,
+    make_canary,
     points,
     run,
     sqlite_url,
@@ -331,20 +332,6 @@ def _stats(paths, deep=()):
     return found
 
 
-def _canary(folder):
-    """A folder outside the course with odd modes (and, as root, odd owners)."""
-    (folder / "inner").mkdir(parents=True)
-    (folder / "inner" / "deep.txt").write_text("deep")
-    (folder / "file.txt").write_text("canary")
-    os.chmod(folder / "file.txt", 0o604)
-    os.chmod(folder / "inner", 0o711)
-    os.chmod(folder, 0o751)
-    if os.geteuid() == 0:
-        os.chown(folder / "inner", 4321, 8765)
-        os.chown(folder / "file.txt", 4322, 8766)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def poisoned(course_copy, released_course, tmp_path_factory):
     try:
@@ -355,7 +342,7 @@ def poisoned(course_copy, released_course, tmp_path_factory):
     generate(inbox, SOURCE, released_course / "release" / ASSIGNMENT, ["solution"])
     course = course_copy("poisoning")
     cases = grade.grading_cases(Course(course))  # made now: its state before is known
-    canary = _canary(tmp_path_factory.mktemp("outside") / "canary")
+    canary = make_canary(tmp_path_factory.mktemp("outside") / "canary")
     paths = [str(course), os.path.realpath(course)]
     # as hex: the probe's own notebook, in its home folder, must not hold the path
     hexed = [path.encode().hex() for path in paths]

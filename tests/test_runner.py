@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from autograder_support import make_canary
 
 from autograder import runner
 from autograder.sandbox import Limits
@@ -221,17 +222,7 @@ def _snapshot(folder):
 @pytest.fixture
 def canary(tmp_path):
     """A folder outside K with odd modes (and, as root, odd owners) that links lead to."""
-    folder = tmp_path / "canary"
-    (folder / "inner").mkdir(parents=True)
-    (folder / "inner" / "deep.txt").write_text("deep")
-    (folder / "file.txt").write_text("canary")
-    os.chmod(folder / "file.txt", 0o604)
-    os.chmod(folder / "inner", 0o711)
-    os.chmod(folder, 0o751)
-    if os.geteuid() == 0:
-        os.chown(folder / "inner", 4321, 8765)
-        os.chown(folder / "file.txt", 4322, 8766)
-    return folder
+    return make_canary(tmp_path / "canary")
 
 
 def test_reset_removes_links_and_never_follows_them(tmp_path, canary):
