@@ -75,6 +75,8 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 _TAG = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.-]{0,200}")
+# The ids of formgrader's own elements (its template formgrade/index.html.j2).
+FORMGRADER_IDS = ("notebook", "notebook-container", "statusmessage")
 NOTE = (
     "**[bnlab: this cell held markup that can run in a browser ({why}); it is shown as "
     "the student typed it, as text.]**"
@@ -89,6 +91,12 @@ class _Recorder(IPythonRenderer):
     def __init__(self, **kwargs):
         super().__init__(escape=False, **kwargs)
         self.html, self.links, self.images, self.tex, self.mermaid = [], [], [], [], []
+        self.ids = []  # of the headings: nbconvert makes each one's id from its text
+
+    def heading(self, text, level, **attrs):
+        rendered = super().heading(text, level, **attrs)
+        self.ids += [html.unescape(i) for i in re.findall(r'<h[1-6] id="([^"]*)"', rendered)]
+        return rendered
 
     def block_html(self, html):
         self.html.append(html)
@@ -142,9 +150,20 @@ def markup_problems(html_text):
     return [f"<{tag.group(1).lower()}>" if tag else "markup"]
 
 
-def markdown_problems(source, attachments=None):
+def formgrader_ids(grade_ids):
+    """The element ids formgrader's page gives itself and the cells of `grade_ids`: its
+    script finds each grade's score and comment by id (jQuery's "#id", the first element
+    with it), so a student's heading with one of these ids would stand in for them."""
+    ids = set(FORMGRADER_IDS)
+    for grade_id in grade_ids:
+        ids |= {grade_id, f"{grade_id}-comment", f"{grade_id}_extra_credit"}
+    return frozenset(ids)
+
+
+def markdown_problems(source, attachments=None, reserved=frozenset()):
     """Why the Markdown `source` (with `attachments`) would not be inert once nbconvert
-    renders it: a list of short reasons, [] when it is inert."""
+    renders it: a list of short reasons, [] when it is inert. `reserved`: the element ids
+    (formgrader_ids) a heading must not take."""
     renderer = _Recorder(attachments=attachments or {})
     try:
         MarkdownWithMath(renderer=renderer).render(source)
@@ -164,6 +183,8 @@ def markdown_problems(source, attachments=None):
             continue  # resolved to the attachment, which keeps raster types only
         if scheme not in LINK_SCHEMES | {""}:
             problems.append(f"a {scheme}: image")
+    for taken in sorted(set(renderer.ids) & reserved):
+        problems.append(f"a heading with formgrader's id {taken}")
     for tex in renderer.tex:
         command = UNSAFE_TEX.search(tex)
         if command:
@@ -178,9 +199,9 @@ def _as_text(source, why):
     return f"{NOTE.format(why=why)}\n\n{fence}text\n{source}\n{fence}\n"
 
 
-def inert_markdown(source, attachments=None):
+def inert_markdown(source, attachments=None, reserved=frozenset()):
     """(source, changed): `source` itself when it is inert, else its text in a code block."""
-    problems = markdown_problems(source, attachments)
+    problems = markdown_problems(source, attachments, reserved)
     if not problems:
         return source, False
     why = ", ".join("`" + problem.replace("`", "'") + "`" for problem in problems[:3])
@@ -281,6 +302,10 @@ def _nbgrader_metadata(meta):
     return meta if plain and all(isinstance(key, str) for key in meta) else None
 
 
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
 def _cell_metadata(metadata):
     kept = {}
     if isinstance(metadata.get("nbgrader"), dict):
@@ -303,16 +328,16 @@ def _attachments(attachments):
     return kept
 
 
-def inert_cell(cell):
-    """One cell (a dict of nbformat 4), inert; a new dict."""
+def inert_cell(cell, reserved=frozenset()):
+    """One cell (a dict of nbformat 4), inert; a new dict. `reserved`: see markdown_problems."""
     kind = cell.get("cell_type")
     source = _text(cell.get("source")) or ""
-    new = {"cell_type": kind, "metadata": _cell_metadata(cell.get("metadata") or {})}
+    new = {"cell_type": kind, "metadata": _cell_metadata(_dict(cell.get("metadata")))}
     if isinstance(cell.get("id"), str) and _CELL_ID.fullmatch(cell["id"]):
         new["id"] = cell["id"]
     if kind == "markdown":
         attachments = _attachments(cell.get("attachments"))
-        new["source"], _ = inert_markdown(source, attachments)
+        new["source"], _ = inert_markdown(source, attachments, reserved)
         if attachments:
             new["attachments"] = attachments
     elif kind == "code":
@@ -336,7 +361,11 @@ def inert_notebook(nb):
         {key: metadata[key] for key in KEPT_NOTEBOOK_METADATA if key in metadata}
     )
     cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
-    new["cells"] = [inert_cell(copy.deepcopy(cell)) for cell in cells if isinstance(cell, dict)]
+    cells = [cell for cell in cells if isinstance(cell, dict)]
+    checked = (_cell_metadata(_dict(cell.get("metadata"))) for cell in cells)
+    grade_ids = [metadata.get("nbgrader", {}).get("grade_id") for metadata in checked]
+    reserved = formgrader_ids(g for g in grade_ids if isinstance(g, str))
+    new["cells"] = [inert_cell(copy.deepcopy(cell), reserved) for cell in cells]
     return new
 
 

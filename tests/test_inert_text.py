@@ -192,6 +192,37 @@ def test_csv_cells_that_a_spreadsheet_runs_are_neutralized():
         assert inert.csv_cell(value) == value
 
 
+def test_a_heading_that_would_take_an_id_of_formgraders_is_shown_as_text():
+    """formgrader's script finds a grade's score and comment fields by id, the first element
+    with it: a student's heading with such an id (nbconvert makes a heading's id from its
+    text) would stand in for the field. Such a cell is shown as text; other headings stay."""
+    from nbconvert import HTMLExporter
+
+    grade = {"grade": True, "solution": False, "points": 2, "locked": True}
+    answer = {"grade": True, "solution": True, "points": 4, "locked": False}
+    cells = [
+        nbformat.v4.new_markdown_cell("# A heading of mine\n\nplain"),
+        nbformat.v4.new_markdown_cell("## test_batchnorm_forward\n\nmy answer"),
+        nbformat.v4.new_markdown_cell("### why_no_b-comment"),
+        nbformat.v4.new_markdown_cell("#### test_batchnorm_forward_extra_credit"),
+        nbformat.v4.new_markdown_cell("# statusmessage"),
+        nbformat.v4.new_code_cell("x = 1"),
+    ]
+    cells[1].metadata["nbgrader"] = {**answer, "grade_id": "why_no_b"}
+    cells[5].metadata["nbgrader"] = {**grade, "grade_id": "test_batchnorm_forward"}
+    nb = nbformat.v4.new_notebook(cells=cells)
+    taken = {"test_batchnorm_forward", "why_no_b-comment", "statusmessage"}
+    taken.add("test_batchnorm_forward_extra_credit")
+    page = BeautifulSoup(HTMLExporter().from_notebook_node(nb)[0], "html.parser")
+    assert taken <= {element["id"] for element in page.find_all(id=True)}  # the attack works
+    made = nbformat.from_dict(inert.inert_notebook(nb))
+    page = BeautifulSoup(HTMLExporter().from_notebook_node(made)[0], "html.parser")
+    assert not taken & {element["id"] for element in page.find_all(id=True)}
+    assert made.cells[0].source == cells[0].source
+    assert all(cell.source.startswith("**[bnlab:") for cell in made.cells[1:5])
+    assert "## test_batchnorm_forward" in made.cells[1].source  # readable, as text
+
+
 def test_control_characters_are_written_out_for_terminals_and_spreadsheets():
     title = "\x1b]0;owned\x07"
     assert inert.printable(f"ok {title}\tand\nmore\x9b2J") == (
