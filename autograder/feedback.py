@@ -43,8 +43,9 @@ from bnlab.course import ASSIGNMENT
 
 TEMPLATES = Path(__file__).resolve().parent / "feedback_templates"
 TEMPLATE_NAME = "bnlab_feedback"
-# Part of every page's recorded state: change it when the pages change, and every
-# student's feedback is rewritten on the next run.
+# Part of every page's recorded state, with the version of the inert rules (the pages
+# render the inert notebook): change it when the pages change, and every student's
+# feedback is rewritten on the next run.
 PAGE_VERSION = "3"
 
 
@@ -219,7 +220,9 @@ def state_digests(course, students):
                 state = _gradebook_state(gradebook, student)
             except MissingEntry:
                 state = None
-            digest = hashlib.sha256(json.dumps([PAGE_VERSION, state], default=str).encode())
+            digest = hashlib.sha256(
+                json.dumps([PAGE_VERSION, inert.VERSION, state], default=str).encode()
+            )
             for path in sorted((course.autograded / student / ASSIGNMENT).glob("*.ipynb")):
                 digest.update(path.name.encode() + b"\0" + path.read_bytes())
             digests[student] = digest.hexdigest()
