@@ -10,7 +10,8 @@ process, writes outside the sandbox's scratch folder, a fork flood, a file-size
 bomb, a loop that ignores the interrupt at the time limit). Every attack must
 end the same way: batchnorm_forward scores 0, the run
 completes, every honest student gets exactly the grades they get in a course
-without attackers, no process is left and no file outside scratch changed.
+without attackers (the grades their sample is made to earn), no process is left
+and no file outside scratch changed.
 
 One more run, without the sandbox, checks that a submission that kills its
 grading worker is still graded (0, with the reason) and costs nobody else.
@@ -28,7 +29,9 @@ from autograder_support import (
     ROOT,
     SOURCE,
     collect,
+    expected_scores,
     gradebook_scores,
+    points,
     read_csv,
     run,
     sqlite_url,
@@ -37,7 +40,7 @@ from autograder_support import (
 )
 
 from autograder import sandbox
-from autograder.samples import generate
+from autograder.samples import generate, samples
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -265,11 +268,11 @@ def inbox(tmp_path_factory, released_course):
 
 
 @pytest.fixture(scope="module")
-def baseline(course_copy, inbox):
-    """The honest students' grades in a course without attackers."""
-    course = course_copy("honest-only", HONEST, inbox)
-    run("grade", course, "--workers", 2)
-    return gradebook_scores(sqlite_url(course), HONEST)
+def baseline():
+    """The honest students' grades in a course without attackers: what each sample is
+    made to earn (autograder_support.expected_scores, from the samples' own description)."""
+    made = {sample.student: sample for sample in samples()}
+    return {student: expected_scores(made[student], points()) for student in HONEST}
 
 
 @pytest.fixture(scope="module")

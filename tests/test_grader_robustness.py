@@ -2,7 +2,7 @@
 the values, names, times and time a submission hands it, through the command line.
 
 One small course, graded in ONE `grade` run (then `feedback` and `export`, then
-`grade --force` again), holds an honest sample student and these attackers, each
+the attackers graded again with `grade --student`), holds an honest sample student and these attackers, each
 the full solution plus one attack:
 
 - bad-timestamp: a timestamp.txt that is no time, written straight into
@@ -19,7 +19,7 @@ the full solution plus one attack:
 
 Each ends with its attacked points withheld and the reason in its report, the honest
 student graded exactly as expected, every step exiting 0, every student in
-grades.csv and breakdown.csv, and a forced regrade giving the same grades.
+grades.csv and breakdown.csv, and grading the attackers again giving the same grades.
 """
 
 import json
@@ -194,7 +194,12 @@ def graded(course_copy, tmp_path_factory, released_course):
     }
     breakdown = read_csv(course / "reports" / "breakdown.csv")
     grades = read_csv(course / "reports" / "grades.csv")
-    again = run("grade", course, "--workers", 2, "--timeout", TIMEOUT, "--force", check=False)
+    # the attackers graded again (the honest students' grades are checked against their
+    # samples above): each attack gives what it gave the first time
+    attackers = [
+        f"--student={student}" for student in scores if student not in ("solution", HONEST)
+    ]
+    again = run("grade", course, "--workers", 2, "--timeout", TIMEOUT, *attackers, check=False)
     rescores = gradebook_scores(sqlite_url(course))
     # a report export cannot read (a flag without its fields): that student alone is named
     broken = course / "reports" / "grade" / "formula-name.json"
@@ -252,7 +257,7 @@ def test_the_honest_student_is_graded_exactly_as_expected(graded):
 
 
 @e2e
-def test_a_forced_regrade_gives_the_same_grades(graded):
+def test_grading_the_attackers_again_gives_the_same_grades(graded):
     assert graded["again"].returncode == 0, graded["again"].stderr[-3000:]
     assert graded["rescores"] == graded["scores"]
 
