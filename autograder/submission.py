@@ -225,7 +225,8 @@ def grade_submission(submission, context):
     own = {  # the student's notebooks, as handed in: the home folder of their code
         name: data for name, data in submission.files.items() if name in _NOTEBOOK_FILES
     }
-    deadline = started + submission_budget(context)
+    budgets = {stem: notebook_budget(context, stem) for stem in NOTEBOOKS}
+    deadline = started + sum(budgets.values())  # the submission's budget
     notebooks, flags, grades, graded = {}, [], [], {}
     for stem in NOTEBOOKS:
         name = f"{stem}.ipynb"
@@ -247,9 +248,10 @@ def grade_submission(submission, context):
             continue
         left = deadline - time.monotonic()
         if left <= 0:
-            info.update(status="error", message=f"{name} was not run: {_spent(context)}")
+            spent = f"the submission used up its time budget ({sum(budgets.values()):g} s)"
+            info.update(status="error", message=f"{name} was not run: {spent}")
             continue
-        ran, decided = _run_notebook(context, stem, notebook, plan, own, left)
+        ran, decided = _run_notebook(context, stem, notebook, plan, own, budgets[stem], left)
         if ran.status not in ("ok", "budget"):
             info.update(status="error", message=f"{name} could not be graded ({ran.why})")
             if ran.log:
@@ -320,16 +322,6 @@ def notebook_budget(context, stem):
     return context.timeout * max(BUDGET_CELLS, math.ceil(cells / BUDGET_SHARE))
 
 
-def submission_budget(context):
-    """Seconds a whole submission may run: its notebooks' budgets together (a notebook run
-    again draws on what the others left)."""
-    return sum(notebook_budget(context, stem) for stem in NOTEBOOKS)
-
-
-def _spent(context):
-    return f"the submission used up its time budget ({submission_budget(context):g} s)"
-
-
 def _clean_outputs(notebook):
     """What the kernel reported, made plain before it is kept: an exception's name is a
     plain Python name (else exchange.NEUTRAL_NAME), an execution count an int in range."""
@@ -352,10 +344,10 @@ def _count_ok(count):
 _NOTEBOOK_FILES = {f"{stem}.ipynb" for stem in NOTEBOOKS}
 
 
-def _run_notebook(context, stem, notebook, plan, own, left):
+def _run_notebook(context, stem, notebook, plan, own, budget, left):
     """(runner.Ran, decided verdicts) of running one sanitized notebook, whose outputs go
     into `notebook` (`plan`: autograde.to_run's cells to run and cells skipped), within
-    its budget and the `left` seconds of the submission's. A
+    its `budget` (notebook_budget) and the `left` seconds of the submission's. A
     notebook whose code ends its process, or stops answering, is run once more (if
     time is left); a server that refuses to go on (its state was changed from outside)
     or was found dead before the first cell is replaced without counting, up to three
@@ -367,9 +359,9 @@ def _run_notebook(context, stem, notebook, plan, own, left):
     while True:
         server = worker_server(context)
         server.reset(own)
-        budget = min(notebook_budget(context, stem), max(0.0, deadline - time.monotonic()))
+        given = min(budget, max(0.0, deadline - time.monotonic()))
         try:
-            ran = server.run(cells, context.timeout, budget=budget)
+            ran = server.run(cells, context.timeout, budget=given)
         except runner.ServerRefused as error:
             restarts += 1
             if restarts <= 3:
@@ -382,7 +374,7 @@ def _run_notebook(context, stem, notebook, plan, own, left):
             break
     ran.why = RAN_WHY.get(ran.status, "")
     if ran.status == "budget":
-        ran.why = f"{budget:g} s"
+        ran.why = f"{given:g} s"
     decided = verdicts.decide_notebook(stem, _local(context).cases, server.results)
     autograde.attach(notebook, ran.outputs, skipped)
     return ran, decided
