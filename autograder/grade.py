@@ -32,7 +32,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import autograde, executors, merge, reports, sandbox, submission, verdicts
+from autograder import autograde, executors, inert, merge, reports, sandbox, submission, verdicts
 from autograder.inert import printable
 from autograder.workspace import COURSE_ID, MemoryLimitError
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
@@ -198,9 +198,9 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
         merge.cleanup_stale(course)
         _require_assignment(course, gradebook)
         source = source_digest(course)
-        todo = _todo(course, gradebook, chosen, source, force or bool(students))
-        queued = set(todo)
-        older = [s for s in chosen if s not in queued and merge.make_inert(course, s)]
+        todo, older = _todo(course, gradebook, chosen, source, force or bool(students))
+        for report in older:
+            merge.make_inert(course, report)
         if older:
             log(
                 f"grade: made the autograded notebooks of {len(older)} student(s), graded by "
@@ -277,12 +277,14 @@ def _require_assignment(course, gradebook):
 
 
 def _todo(course, gradebook, chosen, source, everyone):
-    """The students of `chosen` to grade: all of them if `everyone`, else those without an
-    up-to-date report (read one at a time: nothing of them is kept)."""
+    """(The students of `chosen` to grade: all of them if `everyone`, else those without an
+    up-to-date report (read one at a time: nothing else of them is kept); the reports of
+    the others whose autograded notebooks were written under older inert rules
+    (merge.make_inert))."""
     if everyone:
-        return list(chosen)
+        return list(chosen), []
     complete = merge.complete_in_gradebook(gradebook)
-    todo = []
+    todo, older = [], []
     for student in chosen:
         report = reports.read_report(course, student)
         up_to_date = (
@@ -296,7 +298,9 @@ def _todo(course, gradebook, chosen, source, everyone):
         )
         if not up_to_date:
             todo.append(student)
-    return todo
+        elif report.get("inert") != inert.VERSION:
+            older.append(report)
+    return todo, older
 
 
 def _grade_all(course, gradebook, todo, context, source, workers, scheduler, progress, log):

@@ -106,14 +106,11 @@ def _write_autograded(dest, files):
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def make_inert(course, student):
-    """Make inert, in place, the autograded notebooks of a student graded under older rules
-    (their report records another inert.VERSION): formgrader renders them. Their grades
-    and everything else stay as they are."""
-    report = reports.read_report(course, student)
-    if report is None or report.get("inert") == inert.VERSION:
-        return False
-    folder = course.autograded / student / ASSIGNMENT
+def make_inert(course, report):
+    """Make inert, in place, the autograded notebooks of the student of `report` (their
+    report, which records another inert.VERSION: graded under older rules), as formgrader
+    renders them, and record the version. Their grades and all else stay as they are."""
+    folder = course.autograded / report["student"] / ASSIGNMENT
     for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
         data = path.read_bytes()
         made = inert.inert_notebook_bytes(data)
@@ -121,7 +118,6 @@ def make_inert(course, student):
             write_atomic(path, made)
     report["inert"] = inert.VERSION
     reports.rewrite_report(course, report)
-    return True
 
 
 def complete_in_gradebook(gradebook):
