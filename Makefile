@@ -92,7 +92,7 @@ $(LAB_VENV)/.installed: bnlab/pyproject.toml $(shell find bnlab -name '*.py' -o 
 	touch $@
 
 lab-release: $(LAB_VENV)/.installed
-	$(LAB_PY) -m autograder.selfstudy $(SELFSTUDY)
+	$(LAB_PY) -m autograder.pipeline.selfstudy $(SELFSTUDY)
 
 # (JupyterLab refuses to run as root unless told: containers often run as root.)
 lab: lab-release
@@ -122,7 +122,7 @@ bench: setup torch
 	$(PY) -m bench
 
 sync: setup
-	$(PY) -m autograder.sync --outputs
+	$(PY) -m autograder.content.sync --outputs
 
 clean:
 	rm -rf $(VENV) $(LAB_VENV) course build dist bnlab/dist *.egg-info .pytest_cache .ruff_cache .hypothesis

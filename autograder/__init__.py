@@ -1,9 +1,10 @@
 """The instructor side of bnlab (the distribution bnlab-instructor): never given to students.
 
-- reference, hidden_tests, mistakes, fixtures -- the solutions and what grades against them
-- sync, demo -- course development: solutions into the notebooks; a short training run
-- release, collect, grade, feedback, export -- the nbgrader pipeline (``bnlab-grade``)
-- boundary -- what students get and what instructors keep, defined once
+- content   -- reference solutions, classic mistakes, hidden tests, fixtures, samples
+- pipeline  -- release, collect, grade, feedback, export, roster (``bnlab-grade``)
+- grading   -- the engine that grades one submission and writes the gradebook
+- sandbox   -- the bubblewrap sandbox the student's code runs in
+- workspace, boundary, archive -- the course folder, what students get, submitted archives
 
 Run ``python -m autograder --help`` or read autograder/README.md.
 """

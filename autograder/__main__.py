@@ -248,7 +248,7 @@ def parse_args(argv=None):
 
 
 def _grade(course, args):
-    from autograder import grade
+    from autograder.pipeline import grade
 
     options = {}
     if args.scheduler:  # otherwise grade.grade's default: grade on this machine
@@ -265,7 +265,7 @@ def _grade(course, args):
 
 def run_step(step, course, args):
     """Run `step` on `course`, with the options in `args` (parsed for that step or `all`)."""
-    from autograder import collect, export, feedback, release, roster
+    from autograder.pipeline import collect, export, feedback, release, roster
 
     if step == "release":
         release.release(course, checks=not args.skip_checks)
@@ -305,10 +305,10 @@ def main(argv=None):
     steps = list(PIPELINE) if args.step == "all" else [args.step]
     if args.step == "all" and not (args.source or args.samples):
         steps.remove("collect")
-    from autograder.collect import collect as _unused  # noqa: F401  (fail early on import errors)
-    from autograder.feedback import FeedbackError
-    from autograder.grade import GradeError
-    from autograder.release import ReleaseError
+    from autograder.pipeline.collect import collect as _unused  # noqa: F401  (fail early on import errors)
+    from autograder.pipeline.feedback import FeedbackError
+    from autograder.pipeline.grade import GradeError
+    from autograder.pipeline.release import ReleaseError
 
     for step in steps:
         try:

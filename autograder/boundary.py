@@ -81,7 +81,7 @@ def instructor_files():
 
 @cache
 def instructor_modules():
-    """Dotted names of every instructor-only module: autograder, autograder.reference, ..."""
+    """Dotted names of every instructor-only module: autograder, autograder.content.reference, ..."""
     names = set()
     for relative in instructor_files():
         parts = relative[: -len(".py")].split("/")

@@ -61,7 +61,7 @@ PRLIMIT_MISSING = (
 
 # The environment of unattended runs of the course notebooks, defined here once.
 # Every process that runs them -- the pipeline's steps, the release's probe,
-# autograder.sync, the tests' notebook runs -- sets HEADLESS_ENV (headless_environ()):
+# autograder.content.sync, the tests' notebook runs -- sets HEADLESS_ENV (headless_environ()):
 HEADLESS_ENV = {
     "PYTHONWARNINGS": "ignore",  # any stderr in a test cell would score it 0
     "MPLBACKEND": "Agg",  # no plot windows
@@ -308,8 +308,10 @@ class Course:
 
         # This course is graded by `python -m autograder grade`: nbgrader's own autograde
         # (formgrader's button) stops and says so, instead of giving every hidden test
-        # its points (autograder.preprocessors.GradeWithTheGrader).
-        c.Autograde.autograde_preprocessors = ["autograder.preprocessors.GradeWithTheGrader"]
+        # its points (autograder.grading.preprocessors.GradeWithTheGrader).
+        c.Autograde.autograde_preprocessors = [
+            "autograder.grading.preprocessors.GradeWithTheGrader"
+        ]
 
         # Validation counts every failing check cell, so an untouched stub never passes.
         c.Validator.validate_all = True

@@ -16,7 +16,7 @@ Target: bnlab takes no longer than PyTorch at every size and dtype.
 
 import numpy as np
 
-from autograder import reference
+from autograder.content import reference
 from bench.timing import side_by_side
 
 SIZES = ((64, 256), (256, 1024), (1024, 4096))  # (n_l, m)
@@ -268,6 +268,6 @@ WHY_KEPT = (
     "is kept as it is on purpose: its lines are the lecture's formulas, one per step, copied "
     "into the notebooks' solution cells, and the classic mistakes that the checks recognise "
     "and the sample submissions contain are defined as text edits of exactly those lines "
-    "(`autograder.mistakes`). Rewriting them in place would make the solution harder to read "
+    "(`autograder.content.mistakes`). Rewriting them in place would make the solution harder to read "
     "and break those edits."
 )

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.cluster import LocalCluster
+from autograder.grading.cluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_REV = "9a48904"  # the last revision with a Jupyter kernel per notebook (seven notebooks)
@@ -63,7 +63,7 @@ def _step(step, course, *args, code=ROOT):
 def _prepare(course, n, code, kinds=("solution",)):
     """Release into `course` and hand in `n` submissions (the sample `kinds` in turn), then
     build what a course's first grading run builds once (template, cases, venv)."""
-    from autograder.samples import generate
+    from autograder.content.samples import generate
     from bnlab.course import ASSIGNMENT
 
     _step("release", course, "--skip-checks", code=code)
@@ -179,7 +179,8 @@ def _grade(course, kind, how, codes, cluster):
 _PROFILE_THIS = """
 import cProfile, json, pstats, sys, time
 from pathlib import Path
-from autograder import grade, submission
+from autograder.pipeline import grade
+from autograder.grading import submission
 from autograder.workspace import Course
 course = Course(Path(sys.argv[1])); course.prepare(); course.apply_environ()
 student = sorted(course.students())[0]
@@ -207,7 +208,7 @@ print(json.dumps({
 _PROFILE_BASELINE = """
 import cProfile, json, os, pstats, sys, time
 from pathlib import Path
-from autograder import grade
+from autograder.pipeline import grade
 from autograder.workspace import Course
 course = Course(Path(sys.argv[1])); course.prepare(); course.apply_environ()
 grade._ensure_student_venv(course); course.write_kernelspec()
@@ -263,7 +264,7 @@ def measure_cohort(n=COHORT):
     """(seconds, [submissions a minute in each quarter of the run], [grading process's
     resident MiB at 10 %, 25 %, 50 %, 75 %, 100 % of the run], peak MiB) of grading n
     submissions of the sample kinds with 2 workers."""
-    from autograder.samples import samples
+    from autograder.content.samples import samples
 
     kinds = [sample.student for sample in samples() if sample.student not in ("loop",)]
     with tempfile.TemporaryDirectory(prefix="bnlab-cohort-") as folder:

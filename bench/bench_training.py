@@ -18,7 +18,7 @@ Target: bnlab trains at least twice as many examples per second as PyTorch.
 
 import numpy as np
 
-from autograder import reference
+from autograder.content import reference
 from bench.timing import side_by_side
 from bnlab.activations import compute_cost
 

@@ -16,8 +16,7 @@ Its modules:
     student     -- `python -m bnlab check` and `submit`: every check at once, then one zip
     selfstudy   -- reveal(): a reference solution after your own attempt (self-study release)
     harness     -- what a hidden test cell runs while the autograder grades
-    exchange    -- the files that carry values out of the grading sandbox (no code)
-    forkserver  -- the autograder's notebook runner, forked once per notebook
+    _grading    -- private: what runs inside the grading sandbox
 
 There are no solutions here: the reference solutions and the hidden tests are
 in the instructor distribution, bnlab-instructor, which students never get.

@@ -10,7 +10,7 @@ It does not test anything. In the grading kernel it calls the student's function
 on the inputs the grader prepared (``$BNLAB_GRADING_CASES/<name>.npz``) and
 writes down what came back -- the return value, or the exception raised, and the
 arguments as they were afterwards -- in ``$BNLAB_GRADING_RESULTS/<name>.npz``
-(see bnlab.exchange). The grader, in a process the student's code cannot reach,
+(see bnlab._grading.valuefile). The grader, in a process the student's code cannot reach,
 compares those values with the reference solutions and decides the points. So
 nothing that runs in this kernel can turn a wrong function into points: the
 reference solutions and the comparisons are not here.
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bnlab import exchange
+from bnlab._grading import valuefile
 from bnlab.course import GRADED_FUNCTIONS
 
 CASES = "BNLAB_GRADING_CASES"
@@ -47,7 +47,7 @@ def run(name, function):
     cases_dir, results_dir = os.environ.get(CASES), os.environ.get(RESULTS)
     if not cases_dir or not results_dir:
         return
-    cases = exchange.load(Path(cases_dir) / f"{name}.npz")
+    cases = valuefile.load(Path(cases_dir) / f"{name}.npz")
     signatures = {g: _signature(params) for g, params in cases["signatures"].items()}
     results = []
     for call in cases["calls"]:
@@ -61,10 +61,10 @@ def run(name, function):
     record = {"function": name, "results": results}
     path = Path(results_dir) / f"{name}.npz"
     try:
-        exchange.save(path, record)
+        valuefile.save(path, record)
     except Exception as error:  # e.g. a result too large for the sandbox's file-size limit
         path.unlink(missing_ok=True)
-        exchange.save(path, {"function": name, "unsaved": f"{type(error).__name__}: {error}"})
+        valuefile.save(path, {"function": name, "unsaved": f"{type(error).__name__}: {error}"})
 
 
 @contextlib.contextmanager

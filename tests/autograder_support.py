@@ -1,7 +1,7 @@
 """Helpers of the autograder's end-to-end tests: running the pipeline, reading grades,
 what each sample should score, and a throw-away PostgreSQL server.
 
-The expected scores come from the samples' definitions (autograder.samples.Sample)
+The expected scores come from the samples' definitions (autograder.content.samples.Sample)
 and the points in the source notebooks' test cells, never from the pipeline.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.mistakes import all_mistakes
-from autograder.samples import samples
+from autograder.content.mistakes import all_mistakes
+from autograder.content.samples import samples
 from autograder.workspace import headless_environ
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
@@ -376,7 +376,7 @@ COPY_IGNORE = shutil.ignore_patterns("student-venv", "grade-*", "*.lock")
 
 
 def grader_only_lines():
-    """Distinctive code lines of the hidden tests (autograder/hidden_tests) that appear nowhere a
+    """Distinctive code lines of the hidden tests (autograder/content/hidden_tests) that appear nowhere a
     student may see them (the source notebooks, the public modules): none may reach one."""
     import ast
 
@@ -385,7 +385,7 @@ def grader_only_lines():
         seen.append(path.read_text(encoding="utf-8"))
     seen = "\n".join(seen)
     lines = set()
-    for path in sorted((ROOT / "autograder" / "hidden_tests").glob("*.py")):
+    for path in sorted((ROOT / "autograder" / "content" / "hidden_tests").glob("*.py")):
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
         docstrings = set()
@@ -456,7 +456,7 @@ class GradedCourse:
 def grade_samples(course, students):
     """In the released course `course` (a copy): generate the samples `students`, collect,
     grade with 2 workers, feedback, export. Returns the GradedCourse."""
-    from autograder.samples import generate
+    from autograder.content.samples import generate
 
     course = Path(course)
     graded = GradedCourse(course, course.parent / "inbox", students)

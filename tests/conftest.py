@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from autograder_support import copy_course, e2e_samples, grade_samples, release_course
 
-from autograder import reference
+from autograder.content import reference
 from bnlab.data import one_hot
 
 

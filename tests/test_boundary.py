@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from autograder_support import ROOT
 
-from autograder import boundary, leaks, preprocessors, review
+from autograder import boundary
+from autograder.grading import code_review, preprocessors
+from autograder.pipeline import leaks
 
 INSTRUCTOR_DIR = ROOT / "autograder"
 STUDENT_DIR = ROOT / "bnlab"
@@ -36,10 +38,16 @@ STUDENT_MODULES = _modules(STUDENT_DIR, "bnlab")
 
 
 def test_the_checkout_splits_into_the_two_packages():
-    assert {"autograder.reference", "autograder.hidden_tests", "autograder.mistakes"} <= set(
-        INSTRUCTOR_MODULES
-    )
-    assert {"autograder.fixtures", "autograder.sync", "autograder.demo"} <= set(INSTRUCTOR_MODULES)
+    assert {
+        "autograder.content.reference",
+        "autograder.content.hidden_tests",
+        "autograder.content.mistakes",
+    } <= set(INSTRUCTOR_MODULES)
+    assert {
+        "autograder.content.fixtures",
+        "autograder.content.sync",
+        "autograder.content.demo",
+    } <= set(INSTRUCTOR_MODULES)
     for name in ("reference", "grading", "hidden_tests", "mistakes", "fixtures", "sync", "demo"):
         assert f"bnlab.{name}" not in STUDENT_MODULES
     assert boundary.instructor_modules() == sorted(INSTRUCTOR_MODULES)
@@ -67,14 +75,14 @@ def test_every_instructor_module_import_is_flagged(module):
         f'import importlib\nm = importlib.import_module("{module}")',
         f'm = __import__("{module}")',
     ):
-        assert review.scan_source(source), source
+        assert code_review.scan_source(source), source
     if parent:
-        assert review.scan_source(f"from {parent} import {leaf}")
+        assert code_review.scan_source(f"from {parent} import {leaf}")
 
 
 @pytest.mark.parametrize("module", STUDENT_MODULES)
 def test_student_module_imports_are_not_flagged(module):
-    assert review.scan_source(f"import {module}") == []
+    assert code_review.scan_source(f"import {module}") == []
 
 
 @pytest.mark.parametrize("module", INSTRUCTOR_MODULES)

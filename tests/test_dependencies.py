@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder import export
+from autograder.pipeline import export
 from autograder.workspace import Course, MemoryLimitError, headless_environ
 from bnlab.course import NOTEBOOKS
 
@@ -277,7 +277,7 @@ def test_environment_yml_lists_nothing_the_project_does_not_declare():
 
 def test_environment_yml_does_not_install_the_project_itself():
     # Binder installs environment.yml before it copies the repository: a local path (-e .)
-    # cannot be installed from there. postBuild installs the project (tests/test_binder.py).
+    # cannot be installed from there. postBuild installs the project (tests/notebooks/test_binder.py).
     _, pip = environment()
     assert pip == []
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from autograder_support import ROOT
 
-from autograder import leaks
+from autograder.pipeline import leaks
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -90,7 +90,7 @@ PUBLIC_ON_PURPOSE = {
 def reference_body_lines():
     """Code lines (30 characters or more) of the function bodies of the reference, after
     their docstrings: none may be in a student's distribution."""
-    source = (ROOT / "autograder" / "reference.py").read_text(encoding="utf-8")
+    source = (ROOT / "autograder" / "content" / "reference.py").read_text(encoding="utf-8")
     lines = source.splitlines()
     found = set()
     for node in ast.parse(source).body:
@@ -171,7 +171,10 @@ def test_instructor_distributions_hold_the_solutions_and_the_notebooks(built):
     assert len(wheels) == 2
     for wheel in wheels:
         names = set(members(wheel))
-        assert {"autograder/reference.py", "autograder/hidden_tests/__init__.py"} <= names
+        assert {
+            "autograder/content/reference.py",
+            "autograder/content/hidden_tests/__init__.py",
+        } <= names
         notebooks = {n for n in names if n.startswith("autograder/notebooks/")}
         assert notebooks == {
             f"autograder/notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb")

@@ -1,0 +1,14 @@
+"""The grading engine: one submission in, its scores and report out.
+
+- submission        -- grades one student's submission, notebook by notebook
+- executors         -- many submissions at once: local worker processes or Dask
+- cluster           -- a local Dask scheduler and workers, for tests and benchmarks
+- notebook_server   -- the host's client of the fork server in the sandbox
+- nbgrader_steps    -- nbgrader's autograde steps as plain functions
+- preprocessors     -- which cells run, and tracebacks without the grader's frames
+- verdicts          -- the hidden tests' pass or fail, decided outside the student's process
+- code_review       -- code an instructor should look at (flags)
+- inert             -- student text made inert for the pages an instructor opens
+- reports           -- what grading says about each student
+- gradebook_writer  -- the one writer of the gradebook and of autograded/
+"""

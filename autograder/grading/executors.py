@@ -1,0 +1,145 @@
+"""Where submissions are graded: a pool of worker processes here, or a Dask cluster.
+
+Both take the students to grade, a function that reads one student's submission
+(only when it is sent: the parent holds no more submissions than are being
+graded) and the run's context, and yield (student, result) as results come in,
+each student once. A result is autograder.grading.submission's dict, or
+``{"student": ..., "crash": why}`` when grading failed as a whole.
+
+local -- `workers` processes of this machine. At most `workers` students are
+    in flight, so when a worker process dies (and takes the pool with it) the
+    students in flight are the only suspects: the others go on in a fresh pool,
+    and each suspect is graded again alone. A student whose grading kills a
+    worker even alone is yielded as a crash.
+dask -- the workers of a running ``dask.distributed`` scheduler, which need
+    nothing of this machine: the submission and the context travel with the
+    task, the result comes back. Twice as many tasks as the cluster has threads
+    are in flight. When a worker is lost, the scheduler runs its tasks again
+    elsewhere; a task whose result is lost all the same (its worker died, or the
+    task was cancelled) is sent again, up to MAX_TRIES times, then yielded as a
+    crash. Each student is yielded once.
+"""
+
+import contextlib
+import traceback
+import uuid
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+
+from autograder.grading import submission
+
+KILLED = "the grading process died while grading it (it was retried alone)"
+LOST = "the grading process died while grading it, on every Dask worker that tried"
+MAX_TRIES = 3  # times a submission is sent to the cluster before it is reported lost
+
+
+def grade_in_worker(student_submission, context):
+    """A worker's task: grade one submission; a crash becomes a result that says why."""
+    try:
+        return submission.grade_submission(student_submission, context)
+    except Exception:
+        return {"student": student_submission.student, "crash": traceback.format_exc()}
+
+
+def _worker_init():
+    warnings.filterwarnings("ignore")
+    with contextlib.suppress(Exception):  # die with the parent (Linux): no orphan graders
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _pool(workers):
+    return ProcessPoolExecutor(
+        max_workers=max(1, workers), mp_context=get_context("spawn"), initializer=_worker_init
+    )
+
+
+def local(students, read, context, workers=1):
+    """Yield (student, result) for every student, graded `workers` at a time here."""
+    queue, suspects = list(students), []
+    while queue:
+        with _pool(workers) as pool:
+            running = {}
+            while queue or running:
+                try:
+                    while queue and len(running) < max(1, workers):
+                        future = pool.submit(grade_in_worker, read(queue[0]), context)
+                        running[future] = queue.pop(0)
+                except BrokenProcessPool:  # it broke before a result said so
+                    suspects += list(running.values())
+                    break
+                done = next(as_completed(running))
+                student = running.pop(done)
+                try:
+                    result = done.result()
+                except BrokenProcessPool:
+                    suspects += [student, *running.values()]
+                    break
+                yield student, result
+        yield from _alone(suspects, read, context)
+        suspects = []
+
+
+def _alone(suspects, read, context):
+    for student in suspects:
+        with _pool(1) as alone:
+            try:
+                result = alone.submit(grade_in_worker, read(student), context).result()
+            except BrokenProcessPool as error:
+                result = {"student": student, "crash": f"{KILLED}: {error}"}
+        yield student, result
+
+
+def dask(address, students, read, context, log=print):
+    """Yield (student, result) for every student, graded by the workers of the Dask
+    scheduler at `address` (e.g. tcp://10.0.0.5:8786)."""
+    from distributed import Client
+    from distributed import as_completed as completed
+
+    with Client(address, timeout="60s") as client:
+        log(f"grade: Dask scheduler {address}; its dashboard: {client.dashboard_link}")
+        threads = sum(client.nthreads().values())
+        if not threads:
+            raise RuntimeError(f"the Dask scheduler at {address} has no workers")
+        shared = client.scatter(context, broadcast=True)
+        students, names, run = iter(students), {}, uuid.uuid4().hex[:8]
+        pending, tries = completed(), {}
+
+        def send(student):
+            tries[student] = tries.get(student, 0) + 1
+            key = f"bnlab-grade-{run}-{student}-{tries[student]}"
+            future = client.submit(grade_in_worker, read(student), shared, key=key, pure=False)
+            names[future.key] = student
+            pending.add(future)
+
+        for student in _take(students, 2 * threads):
+            send(student)
+        for future in pending:
+            student = names.pop(future.key)
+            try:
+                result = future.result()
+            except Exception as error:  # noqa: BLE001 -- the task itself never raises: its
+                # worker was lost, or its result with it (KilledWorker, cancelled, ...)
+                future.release()
+                if tries[student] < MAX_TRIES:
+                    send(student)  # graded again elsewhere; merged once, when it comes back
+                    continue
+                result = {"student": student, "crash": f"{LOST}: {type(error).__name__}: {error}"}
+            future.release()
+            tries.pop(student, None)
+            yield student, result
+            for following in _take(students, 1):
+                send(following)
+
+
+def _take(iterator, count):
+    taken = []
+    for item in iterator:
+        taken.append(item)
+        if len(taken) == count:
+            break
+    return taken

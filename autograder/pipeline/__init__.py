@@ -1,0 +1,13 @@
+"""The instructor's pipeline, one module per step of ``python -m autograder``.
+
+- release    -- the student release and wheel, and the checks that nothing leaks
+- collect    -- submissions (folders, zips, LMS downloads) into submitted/
+- grade      -- every changed submission graded, the gradebook written
+- feedback   -- one HTML page per notebook and student
+- export     -- grades.csv, breakdown.csv, flags.csv, the LMS files and the summary
+- roster     -- the class roster into the gradebook
+- selfstudy  -- the self-study release, for learners without a course
+
+With their helpers: leaks (the scans every release and feedback page passes) and
+csvfile (reading an instructor's CSV file).
+"""

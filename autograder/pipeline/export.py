@@ -1,0 +1,491 @@
+"""Step 5, export: grades.csv, breakdown.csv, flags.csv and a summary table.
+
+reports/grades.csv    nbgrader's columns (assignment, duedate, timestamp,
+                      student_id, last_name, first_name, email, raw_score,
+                      late_submission_penalty, score, max_score), one row per
+                      student, written with the csv module (names with commas
+                      stay in their column); then pending_points and status. A
+                      written answer that still needs manual grading is left out
+                      of score until it is graded: pending_points holds its points
+                      and status says "pending manual grading" (else "complete").
+reports/breakdown.csv one row per student and graded item: the points (empty
+                      while a written answer waits for manual grading), the
+                      status (passed, failed, timeout, memory, not submitted,
+                      invalid notebook, could not be graded, needs manual
+                      grading, manually graded, not answered) and the detail
+                      (for a manually graded answer, the grader's comment).
+reports/flags.csv     one row per review flag: code that could fake a pass.
+reports/summary.txt   the table printed on the terminal: per-notebook
+                      autograded scores, the autograded total, the written
+                      answers (pending, the points so far followed by +?, or
+                      their score), the total, and notes;
+                      below it, how many students were graded without a
+                      memory limit (--memory-limit 0), if any.
+With --lms-map FILE (a CSV mapping LMS ids to nbgrader ids, see read_lms_map), also:
+reports/canvas.csv    Canvas's gradebook import file (Grades > Import): Student, ID,
+                      SIS User ID, SIS Login ID, Section and one assignment column,
+                      a "Points Possible" row, one row per mapped graded student.
+reports/moodle.csv    Moodle's grade import file (Grades > Import > CSV file): an
+                      identifier column (Email address, or ID number) and the grade.
+A student whose written answer still needs manual grading gets an empty cell in
+canvas.csv and no row in moodle.csv (no provisional number reaches the LMS). Such
+students, students of the map who were not graded and graded students missing from the
+map are named on the terminal and in summary.txt.
+Every file is written whole (workspace.write_atomic): a reader never sees half of one.
+No CSV cell is a formula: a text starting with = + - @, a tab or a carriage return gets a
+leading apostrophe (autograder.grading.inert.csv_cell); numbers stay numbers.
+Before writing them, the command line's export rewrites the feedback pages of the
+students whose grades or comments changed since their pages were written
+(autograder.pipeline.feedback.refresh): grading by hand in formgrader, then `export`, updates both.
+"""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from autograder.grading.inert import csv_row, printable
+from autograder.grading.reports import read_report
+from autograder.pipeline.csvfile import read_rows
+from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, write_atomic
+from bnlab.course import ASSIGNMENT, NOTEBOOKS
+
+LMS_MAP_COLUMNS = ["lms_id", "nbgrader_id"]  # required; "name" and "email" are optional
+LMS_MAP_OPTIONAL = ["name", "email"]
+LMS_ITEM = f"{COURSE_ID} {ASSIGNMENT}"  # the grade item's name in Canvas and Moodle
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", LMS_ITEM]
+
+GRADES_COLUMNS = [
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+    "pending_points",
+    "status",
+]
+PENDING = "pending manual grading"  # grades.csv's status while a written answer waits
+BREAKDOWN_COLUMNS = [
+    "student_id",
+    "notebook",
+    "item",
+    "grade_id",
+    "kind",
+    "score",
+    "max_score",
+    "status",
+    "detail",
+]
+FLAG_COLUMNS = ["student_id", "notebook", "cell", "line", "reason", "code"]
+STATUS_OF_NOTEBOOK = {
+    "missing": "not submitted",
+    "invalid": "invalid notebook",
+    "error": "could not be graded",
+}
+
+
+def _number(value):
+    if value is None:
+        return ""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def _item(grade_id):
+    return grade_id[len("test_") :] if grade_id.startswith("test_") else grade_id
+
+
+def collect_rows(course):
+    """(grades rows, breakdown rows, flag rows, per-student summary) from the gradebook and reports."""
+    from nbgrader.api import Gradebook
+
+    grades, breakdown, flags, summary = [], [], [], []
+    with Gradebook(course.db_url, COURSE_ID) as gradebook:
+        assignment = gradebook.find_assignment(ASSIGNMENT)
+        duedate = assignment.duedate.isoformat() if assignment.duedate else ""
+        submissions = sorted(
+            gradebook.assignment_submissions(ASSIGNMENT), key=lambda s: s.student.id
+        )
+        for submission in submissions:
+            try:
+                rows = _student_rows(course, submission, duedate)
+            except Exception as error:  # noqa: BLE001 -- one student never stops the export
+                rows = _unexported(submission, error)
+            for found, more in zip((grades, breakdown, flags, summary), rows):
+                found.extend(more)
+    return grades, breakdown, flags, summary
+
+
+def _student_rows(course, submission, duedate):
+    """([grades row], breakdown rows, flag rows, [summary row]) of one submission."""
+    grades, breakdown, flags, summary = [], [], [], []
+    student = submission.student
+    report = read_report(course, student.id) or {}
+    grades.append(
+        {
+            "assignment": ASSIGNMENT,
+            "duedate": duedate,
+            "timestamp": submission.timestamp.isoformat() if submission.timestamp else "",
+            "student_id": student.id,
+            "last_name": student.last_name or "",
+            "first_name": student.first_name or "",
+            "email": student.email or "",
+            "raw_score": _number(submission.score),
+            "late_submission_penalty": _number(submission.late_submission_penalty or 0),
+            "score": _number(submission.score - (submission.late_submission_penalty or 0)),
+            "max_score": _number(submission.max_score),
+        }
+    )
+    row = {"student": student.id, "notebooks": {}, "auto": 0.0, "auto_max": 0.0}
+    row.update({"manual": 0.0, "manual_max": 0.0, "pending": 0.0, "notes": []})
+    row["manual_graded"] = 0  # written answers graded by hand so far
+    for notebook in sorted(submission.notebooks, key=lambda n: n.name):
+        info = report.get("notebooks", {}).get(notebook.name, {})
+        breakdown += _notebook_rows(student.id, notebook, info, row)
+    row["max"] = submission.max_score
+    grades[-1]["pending_points"] = _number(row["pending"])
+    grades[-1]["status"] = PENDING if row["pending"] else "complete"
+    row["notes"] = _notes(report)
+    row["memory_limit"] = report.get("memory_limit")  # None: not recorded
+    row["sandbox"] = report.get("sandbox")  # False: graded with --no-sandbox
+    summary.append(row)
+    for flag in report.get("flags", []):
+        flags.append({"student_id": student.id, **{k: flag[k] for k in FLAG_COLUMNS[1:]}})
+    return grades, breakdown, flags, summary
+
+
+def _unexported(submission, error):
+    """The rows of a student whose rows could not be made: named, with the reason, and 0
+    in the summary (so the student is in every export all the same)."""
+    student, top = submission.student.id, float(submission.max_score or 0)
+    reason = f"could not be exported ({type(error).__name__}: {str(error)[:200]})"
+    grades = [dict.fromkeys(GRADES_COLUMNS, "")]
+    grades[0].update(assignment=ASSIGNMENT, student_id=student, max_score=_number(top))
+    grades[0]["status"] = reason  # no score: nothing reaches an LMS file
+    breakdown = [{"student_id": student, "status": "could not be exported", "detail": reason}]
+    row = {"student": student, "notebooks": {}, "auto": 0.0, "auto_max": 0.0, "max": top}
+    row.update({"manual": 0.0, "manual_max": 0.0, "pending": 0.0, "notes": [reason.upper()]})
+    return grades, breakdown, [], [row]
+
+
+def _notebook_rows(student, notebook, info, row):
+    """The breakdown rows of one submitted notebook (`info`: its part of the grading
+    report); adds its points to the student's summary `row`."""
+    cells = info.get("cells", {})
+    comments = {c.name: c.manual_comment for c in notebook.comments}
+    rows, nb_score, nb_max = [], 0.0, 0.0
+    for grade in sorted(notebook.grades, key=lambda g: _order(notebook.name, g.name)):
+        manual = grade.name in MANUAL_ANSWERS
+        status, detail = _status(grade, info, cells, manual)
+        if status == "manually graded":
+            detail = comments.get(grade.name) or ""
+        score = None if grade.needs_manual_grade else float(grade.score)
+        rows.append(
+            {
+                "student_id": student,
+                "notebook": notebook.name,
+                "item": _item(grade.name),
+                "grade_id": grade.name,
+                "kind": "manual" if manual else "autograded",
+                "score": _number(score),
+                "max_score": _number(grade.max_score),
+                "status": status,
+                "detail": detail,
+            }
+        )
+        if manual:
+            row["manual_max"] += grade.max_score
+            if score is None:
+                row["pending"] += grade.max_score
+            else:
+                row["manual"] += score
+                row["manual_graded"] += grade.manual_score is not None
+        else:
+            nb_score += score or 0.0
+            nb_max += grade.max_score
+    row["notebooks"][notebook.name] = (nb_score, nb_max)
+    row["auto"] += nb_score
+    row["auto_max"] += nb_max
+    return rows
+
+
+def _order(stem, grade_id):
+    names = NOTEBOOKS.get(stem, [])
+    item = _item(grade_id)
+    return names.index(item) if item in names else len(names)
+
+
+def _status(grade, info, cells, manual):
+    notebook_status = info.get("status", "ok")
+    if notebook_status != "ok":
+        return STATUS_OF_NOTEBOOK.get(notebook_status, notebook_status), info.get("message", "")
+    if manual:
+        if grade.needs_manual_grade:
+            return "needs manual grading", "a written answer: grade it in formgrader"
+        if grade.manual_score is not None:
+            return "manually graded", ""
+        return "not answered", "left as released"
+    status, detail = cells.get(grade.name, (None, ""))
+    if status is None:
+        status = "passed" if grade.score >= grade.max_score else "failed"
+    return status, detail
+
+
+def _notes(report):
+    if report.get("crashed"):  # every notebook scored 0 for the same reason
+        first = next(iter(report.get("notebooks", {}).values()), {}).get("message", "")
+        return ["NOT GRADED: " + first.partition(" could not be graded ")[2].strip("()")]
+    notes = []
+    for stem, info in report.get("notebooks", {}).items():
+        if info.get("status") != "ok":
+            notes.append(f"{stem}.ipynb {STATUS_OF_NOTEBOOK.get(info['status'], info['status'])}")
+        if info.get("budget"):
+            notes.append(f"{stem[:2]}: stopped at its time budget")
+        touched = info.get("restored_tests", []) + info.get("changed_tests", [])
+        if touched:
+            notes.append(f"{stem[:2]}: test cell(s) {', '.join(sorted(touched))} restored")
+        for grade_id, (status, _detail) in sorted(info.get("cells", {}).items()):
+            if status in ("timeout", "memory"):
+                notes.append(
+                    f"{_item(grade_id)}: {'time limit' if status == 'timeout' else 'out of memory'}"
+                )
+    if report.get("flags"):
+        reasons = sorted({flag["reason"] for flag in report["flags"]})
+        notes.insert(0, "REVIEW: " + "; ".join(reasons))
+    if report.get("extra_files"):
+        notes.append(f"{len(report['extra_files'])} extra file(s) ignored")
+    return notes
+
+
+def _write_csv(path, columns, rows):
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(csv_row(row) for row in rows)  # no cell a spreadsheet runs as a formula
+    write_atomic(path, text.getvalue())
+
+
+def table(summary):
+    """The summary table, as text."""
+    stems = list(NOTEBOOKS)
+    maxima = {}
+    for row in summary:
+        for stem, (_, top) in row["notebooks"].items():
+            maxima[stem] = max(top, maxima.get(stem, 0))
+    manual_names = ", ".join(MANUAL_ANSWERS)
+    # the largest of any row: a student who could not be exported has no maxima
+    auto_max = max((row["auto_max"] for row in summary), default=0)
+    manual_max = max((row["manual_max"] for row in summary), default=0)
+    total_max = max((row["max"] for row in summary), default=0)
+    header = ["student", *[f"{stem[:2]}/{_number(maxima.get(stem, 0))}" for stem in stems]]
+    header += [
+        f"auto/{_number(auto_max)}",
+        f"manual/{_number(manual_max)}",
+        f"total/{_number(total_max)}",
+        "notes",
+    ]
+    lines = []
+    for row in summary:
+        cells = [row["student"]]
+        cells += [_number(row["notebooks"].get(stem, (0, 0))[0]) for stem in stems]
+        cells.append(_number(row["auto"]))
+        if row["pending"]:  # "pending" until one answer is graded, then "3+?"
+            graded = row.get("manual_graded", 0)
+            cells.append(f"{_number(row['manual'])}+?" if graded else "pending")
+            cells.append(f"{_number(row['auto'] + row['manual'])}+?")
+        else:
+            cells.append(_number(row["manual"]))
+            cells.append(_number(row["auto"] + row["manual"]))
+        cells.append("; ".join(row["notes"]))
+        lines.append(cells)
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *lines)] if lines else []
+    widths = widths[:-1] + [0]
+
+    def fmt(cells):
+        first = str(cells[0]).ljust(widths[0])
+        middle = [str(c).rjust(w) for c, w in zip(cells[1:-1], widths[1:-1])]
+        return "  ".join([first, *middle, str(cells[-1])]).rstrip()
+
+    out = [fmt(header), fmt(["-" * widths[0], *["-" * w for w in widths[1:-1]], "-----"])]
+    out += [fmt(cells) for cells in lines]
+    pending = sum(1 for row in summary if row["pending"])
+    out.append("")
+    answers = (
+        f"the written answer {manual_names} ({_number(manual_max)} points) is"
+        if len(MANUAL_ANSWERS) == 1
+        else f"the written answers {manual_names} ({_number(manual_max)} points in all) are"
+    )
+    out.append(
+        f"{len(summary)} student(s). 'auto' is the autograded total out of {_number(auto_max)}; "
+        f"{answers} graded by hand: 'pending' (or, once one is graded, the points so far "
+        f"followed by +?) means an answer still needs manual grading ({pending} student(s)); "
+        "'total' then shows the points so far followed by +?, without the pending points "
+        "(grades.csv: pending_points, status)."
+    )
+    unlimited = [row["student"] for row in summary if row.get("memory_limit") == 0]
+    if unlimited:
+        out.append(
+            f"NO MEMORY LIMIT: {len(unlimited)} student(s) were graded with --memory-limit 0 "
+            "(their kernels could take all the machine's memory; `grade --force` with a limit "
+            "grades them again)."
+        )
+    unsandboxed = [row["student"] for row in summary if row.get("sandbox") is False]
+    if unsandboxed:
+        out.append(
+            f"GRADES PRODUCED UNSANDBOXED: {len(unsandboxed)} student(s) were graded with "
+            "--no-sandbox: their code ran as an ordinary process of this user, able to read and "
+            "write this user's files and reach the network. `grade --force` without "
+            "--no-sandbox grades them again in the sandbox."
+        )
+    if any(row["notes"] and row["notes"][0].startswith("REVIEW") for row in summary):
+        out.append(
+            "REVIEW: the code does what an honest solution does not need (imports grader-only "
+            "modules, patches numpy, bnlab or builtins, reaches into frames). The points were "
+            "decided outside the student's process, so such code cannot fake a pass; read "
+            "reports/flags.csv and the notebook to decide whether it is misconduct."
+        )
+    return "\n".join(out) + "\n"
+
+
+def read_lms_map(path):
+    """The rows of the LMS map at `path`: a CSV file with a header row and the columns
+    lms_id and nbgrader_id (required), name and email (optional; other columns are
+    ignored). Returns a list of dicts with the four keys ("" where absent), in file order.
+    Raises csvfile.CsvFileError naming the line for a missing column, an empty id, or an
+    lms_id, nbgrader_id or email used twice."""
+    return read_rows(
+        path,
+        LMS_MAP_COLUMNS,
+        optional=LMS_MAP_OPTIONAL,
+        filled=LMS_MAP_COLUMNS,
+        unique=[*LMS_MAP_COLUMNS, "email"],
+        needs="the map needs lms_id and nbgrader_id, name and email are optional",
+    )
+
+
+def _student_name(mapped, grade):
+    """The name Canvas shows, "Last, First" as in its own export: the map's, else nbgrader's."""
+    if mapped["name"]:
+        return mapped["name"]
+    parts = [grade["last_name"], grade["first_name"]]
+    return ", ".join(part for part in parts if part) or grade["student_id"]
+
+
+def lms_files(grades, summary, lms_map):
+    """(canvas rows, moodle header, moodle rows, report lines) for the graded `grades` rows,
+    the `summary` rows and the LMS map's rows (read_lms_map). A student's score is the
+    `score` of grades.csv; empty while a written answer is pending."""
+    pending = {row["student"] for row in summary if row["pending"]}
+    by_student = {grade["student_id"]: grade for grade in grades}
+    use_email = bool(lms_map) and all(row["email"] for row in lms_map)
+    moodle_id = "Email address" if use_email else "ID number"
+    canvas = [{"Student": "Points Possible", LMS_ITEM: _number(_max_score(grades))}]
+    moodle = []
+    for mapped in lms_map:
+        grade = by_student.get(mapped["nbgrader_id"])
+        if grade is None:
+            continue
+        score = "" if grade["student_id"] in pending else grade["score"]
+        canvas.append(
+            {"Student": _student_name(mapped, grade), "ID": mapped["lms_id"], LMS_ITEM: score}
+        )
+        if score:  # Moodle reads an empty cell as "no grade" and would clear one: leave it out
+            moodle.append(
+                {moodle_id: mapped["email"] if use_email else mapped["lms_id"], LMS_ITEM: score}
+            )
+    mapped_ids = {row["nbgrader_id"] for row in lms_map}
+    not_graded = [row for row in lms_map if row["nbgrader_id"] not in by_student]
+    unmapped = [grade["student_id"] for grade in grades if grade["student_id"] not in mapped_ids]
+    waiting = [row for row in lms_map if row["nbgrader_id"] in pending]
+    lines = [
+        f"LMS files: {len(canvas) - 1} student(s) in canvas.csv, {len(moodle)} in moodle.csv "
+        f"(grade item '{LMS_ITEM}', out of {_number(_max_score(grades))}; moodle.csv "
+        f"identifies students by {moodle_id})."
+    ]
+    if waiting:
+        lines.append(
+            f"NO GRADE YET, MANUAL GRADING PENDING: {len(waiting)} student(s) have a written "
+            "answer not yet graded by hand: their cell in canvas.csv is empty and they are "
+            "left out of moodle.csv, so neither LMS records a provisional grade; grade the "
+            "answer in formgrader and run export again: "
+            + ", ".join(f"{row['nbgrader_id']} ({row['lms_id']})" for row in waiting)
+            + "."
+        )
+    if not_graded:
+        lines.append(
+            f"IN THE MAP BUT NOT GRADED: {len(not_graded)} student(s) of the LMS map have no "
+            "graded submission and are not in the LMS files: "
+            + ", ".join(f"{row['nbgrader_id']} ({row['lms_id']})" for row in not_graded)
+            + "."
+        )
+    if unmapped:
+        lines.append(
+            f"GRADED BUT NOT IN THE MAP: {len(unmapped)} graded student(s) have no line in "
+            "the LMS map, so their grade is not in the LMS files (add them to the map): "
+            + ", ".join(unmapped)
+            + "."
+        )
+    return canvas, moodle_id, moodle, lines
+
+
+def _max_score(grades):
+    return float(grades[0]["max_score"]) if grades else 100
+
+
+def _csv_text(columns, rows):
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(csv_row(row) for row in rows)  # no cell a spreadsheet runs as a formula
+    return text.getvalue()
+
+
+def write_lms_files(reports, grades, summary, lms_map):
+    """Write reports/canvas.csv and reports/moodle.csv; returns the report lines."""
+    canvas, moodle_id, moodle, lines = lms_files(grades, summary, lms_map)
+    # Canvas: UTF-8 with a BOM, as its own gradebook export, so a spreadsheet opened on
+    # the way shows accents right. Moodle: plain UTF-8, comma-separated (its defaults).
+    write_atomic(Path(reports) / "canvas.csv", "\ufeff" + _csv_text(CANVAS_COLUMNS, canvas))
+    write_atomic(Path(reports) / "moodle.csv", _csv_text([moodle_id, LMS_ITEM], moodle))
+    return lines
+
+
+def export(course, log=print, lms_map=None, refresh_feedback=False):
+    """Run step 5; returns the summary table's text. `lms_map`: the path of a CSV mapping
+    LMS ids to nbgrader ids, to also write canvas.csv and moodle.csv (read_lms_map).
+    refresh_feedback: first rewrite the feedback pages of the students whose grades or
+    comments changed since they were written (autograder.pipeline.feedback.refresh); if that
+    fails, the exports are still written, then its FeedbackError is raised."""
+    mapped = read_lms_map(lms_map) if lms_map else None  # a bad map stops before any write
+    course.prepare()
+    problem = None
+    if refresh_feedback:  # a page that fails is reported after the exports are written
+        from autograder.pipeline import feedback
+
+        try:
+            feedback.refresh(course, log=log)
+        except feedback.FeedbackError as error:
+            problem = error
+    grades, breakdown, flags, summary = collect_rows(course)
+    _write_csv(course.reports / "grades.csv", GRADES_COLUMNS, grades)
+    _write_csv(course.reports / "breakdown.csv", BREAKDOWN_COLUMNS, breakdown)
+    _write_csv(course.reports / "flags.csv", FLAG_COLUMNS, flags)
+    text = printable(table(summary))  # the notes quote what students' code said
+    if mapped is not None:
+        text += "\n" + "\n".join(write_lms_files(course.reports, grades, summary, mapped)) + "\n"
+    write_atomic(course.reports / "summary.txt", text)
+    write_atomic(course.reports / "summary.json", json.dumps(summary, indent=1) + "\n")
+    log(text)
+    written = "breakdown.csv, flags.csv, summary.txt"
+    if mapped is not None:
+        written += ", canvas.csv, moodle.csv"
+    log(f"export: {course.reports / 'grades.csv'}, {written}")
+    if problem is not None:
+        raise problem
+    return text

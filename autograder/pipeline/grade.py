@@ -1,0 +1,396 @@
+"""Step 3, grade: autograde every submission (or some), in parallel, resumably.
+
+The parts, one module each:
+- autograder.grading.submission -- one submission's grading (what a worker does);
+- autograder.grading.executors -- where: worker processes here, or a Dask cluster;
+- autograder.grading.gradebook_writer -- the parent, the only writer of the gradebook, the
+  autograded notebooks and the reports, merges each student as it comes in;
+- autograder.grading.reports -- each student's report and its plain words.
+
+Why it is safe to kill, to rerun, and to run with many workers: submissions are
+never touched (workers get their bytes); a student's report is written last,
+after the gradebook and the notebooks, so a run killed at any point leaves no
+report for unfinished students, and the next run grades them and skips the
+finished ones (unless --force, --student or a changed submission or source).
+The parent keeps no more of a student than the submissions being graded: a
+cohort of any size grades in flat memory. One student never stops the run: a
+student whose grading or merge fails (an attempt time that is no time, any
+error while merging) is merged as "could not be graded" with the reason
+(reports.could_not_grade) and graded again by the next run.
+"""
+
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+import traceback
+import warnings
+from pathlib import Path
+
+import nbformat
+
+from autograder import sandbox
+from autograder.grading import (
+    executors,
+    gradebook_writer,
+    inert,
+    nbgrader_steps,
+    reports,
+    submission,
+    verdicts,
+)
+from autograder.grading.inert import printable
+from autograder.workspace import COURSE_ID, MemoryLimitError
+from bnlab.course import ASSIGNMENT, NOTEBOOKS
+
+GRADER_VERSION = 3  # bump when a change of grading logic must regrade everyone
+
+
+class GradeError(RuntimeError):
+    """Grading could not start (no release, another grading run, ...)."""
+
+
+# ------------------------------------------------------------------ the assignment
+
+
+def source_digest(course):
+    """What the grades depend on besides the submission: the grader's version, the
+    settings that change grades and the source notebooks."""
+    digest = hashlib.sha256(
+        f"v{GRADER_VERSION} timeout={course.timeout} all={course.run_all_cells}".encode()
+    )
+    for stem in NOTEBOOKS:
+        path = course.source / f"{stem}.ipynb"
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()
+
+
+def template_gradebook(course):
+    """An SQLite gradebook holding only the assignment (no students), built with
+    generate_assignment once per version of the source notebooks: what nbgrader's
+    gradebook holds of them (nbgrader_steps.read_assignment)."""
+    key = source_digest(course)[:16]
+    template = course.work / f"template-{key}"
+    db = template / "gradebook.db"
+    if db.exists():
+        return db
+    for stale in course.work.glob("template-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    building = course.work / f".template-{key}-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    (building / "source").mkdir(parents=True)
+    shutil.copytree(course.source, building / "source" / ASSIGNMENT)
+    url = f"sqlite:///{building / 'gradebook.db'}"
+    result = course.api(root=building, db_url=url).generate_assignment(
+        ASSIGNMENT, force=True, create=True
+    )
+    if not result.get("success"):
+        raise GradeError("could not prepare the grading template:\n" + (result.get("log") or ""))
+    shutil.rmtree(building / "release", ignore_errors=True)
+    try:
+        os.rename(building, template)
+    except OSError:  # built by a concurrent run meanwhile
+        shutil.rmtree(building, ignore_errors=True)
+    return db
+
+
+def source_notebooks(course):
+    """{stem: nbgrader_steps.SourceNotebook}, read from the template gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{template_gradebook(course)}", COURSE_ID) as gradebook:
+        return nbgrader_steps.read_assignment(gradebook, ASSIGNMENT)
+
+
+def release_notebooks(course):
+    """{stem: release notebook (nbformat node) or None}."""
+    found = {}
+    for stem in NOTEBOOKS:
+        path = course.release / f"{stem}.ipynb"
+        found[stem] = nbformat.read(path, as_version=4) if path.exists() else None
+    return found
+
+
+def grading_cases(course):
+    """The folder of recorded inputs the harness reads (autograder.grading.verdicts), one per
+    version of the source notebooks and of the grader."""
+    key = source_digest(course)[:16]
+    folder = course.work / f"cases-{key}"
+    if not folder.is_dir():
+        for stale in course.work.glob("cases-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        verdicts.write_cases(folder)
+    return folder
+
+
+def _student_wheel(course):
+    wheels = sorted(course.dist.glob("bnlab-*.whl"))
+    if not wheels:
+        raise GradeError("no student wheel: run `python -m autograder release` first")
+    return wheels[-1]
+
+
+def _context(course, scratch, remote):
+    """The run's submission.Context: on a cluster, workers make their own venv and cases
+    from the student wheel; here, they use the course's."""
+    common = dict(
+        assignment=source_notebooks(course),
+        releases=release_notebooks(course),
+        timeout=course.timeout,
+        limits=course.limits,
+        sandboxed=course.sandbox,
+        run_all_cells=course.run_all_cells,
+        fingerprint=submission.verdicts_fingerprint(),
+    )
+    if remote:
+        wheel = _student_wheel(course)
+        return submission.Context(**common, wheel=(wheel.name, wheel.read_bytes()))
+    if not course.student_python.exists():  # .work was cleared
+        from autograder.pipeline.release import student_venv
+
+        student_venv(course, _student_wheel(course))
+    return submission.Context(
+        **common,
+        python=course.student_python,
+        cases=grading_cases(course),
+        fonts=_font_cache(course),
+        hide=(str(course.root),),
+        scratch=scratch,
+    )
+
+
+def _font_cache(course):
+    """matplotlib's font cache, built once by the student venv's Python: every notebook
+    server starts with a copy instead of building its own."""
+    fonts = course.work / "mpl-cache"
+    if not list(fonts.glob("fontlist-*.json")):
+        sandbox.prepare_matplotlib_cache(fonts, course.student_python)
+    return fonts
+
+
+# ------------------------------------------------------------------ the step
+
+
+@contextlib.contextmanager
+def grading_lock(course):
+    course.work.mkdir(parents=True, exist_ok=True)
+    handle = open(course.work / "grade.lock", "w")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise GradeError(
+            "another grading run is using this course; wait for it to finish"
+        ) from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def grade(course, students=None, workers=1, force=False, progress=True, log=print, scheduler=None):
+    """Grade `students` (default: every submission) here with `workers` processes, or on
+    the Dask cluster of `scheduler`. Returns the ids of the students graded."""
+    from nbgrader.api import Gradebook
+
+    warnings.filterwarnings("ignore", module="sqlalchemy")
+    warnings.filterwarnings("ignore", module="nbgrader")
+    _can_grade(course, here=scheduler is None)
+    course.prepare()
+    course.apply_environ()
+    chosen = _chosen(course, students)
+    with grading_lock(course), Gradebook(course.db_url, COURSE_ID) as gradebook:
+        gradebook_writer.cleanup_stale(course)
+        _require_assignment(course, gradebook)
+        source = source_digest(course)
+        todo, older = _todo(course, gradebook, chosen, source, force or bool(students))
+        for report in older:
+            gradebook_writer.make_inert(course, report)
+        if older:
+            log(
+                f"grade: made the autograded notebooks of {len(older)} student(s), graded by "
+                "an older version, inert (formgrader shows them): grades unchanged"
+            )
+        where = f"Dask at {scheduler}" if scheduler else f"{workers} worker(s)"
+        how = sandbox.describe() if course.sandbox else "UNSANDBOXED (--no-sandbox)"
+        skipped = len(chosen) - len(todo)
+        log(
+            f"grade: {len(todo)} submission(s) to grade"
+            + (
+                f", {skipped} already graded and unchanged (--force regrades them)"
+                if skipped
+                else ""
+            )
+            + f", {where}, {course.memory_limit_text}, {how}"
+        )
+        if not todo:
+            return []
+        # outside the course: the sandbox's mount table shows where its folders come from
+        scratch = gradebook_writer.new_scratch(course)
+        try:
+            context = _context(course, scratch, remote=scheduler is not None)
+            return _grade_all(
+                course, gradebook, todo, context, source, workers, scheduler, progress, log
+            )
+        finally:
+            gradebook_writer.remove_scratch(course, scratch)
+
+
+def _can_grade(course, here):
+    """Refuse to start where the limits or the sandbox cannot be had (on a cluster, the
+    workers need them: each refuses a task it cannot grade safely)."""
+    try:
+        if here:
+            course.check_memory_limit()
+            if course.sandbox:
+                sandbox.check()
+    except (MemoryLimitError, sandbox.SandboxUnavailable) as error:
+        raise GradeError(str(error)) from None
+    if not here:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise GradeError(
+                "grading on a Dask cluster (--scheduler) needs the dask extra: "
+                "pip install 'bnlab-instructor[dask]' (on the workers too)"
+            ) from None
+    if not all((course.source / f"{stem}.ipynb").exists() for stem in NOTEBOOKS):
+        raise GradeError("no release yet: run `python -m autograder release` first")
+
+
+def _chosen(course, students):
+    known = course.students()
+    unknown = [s for s in students or [] if s not in known]
+    if unknown:
+        raise GradeError(
+            f"no submission for {', '.join(unknown)} in {course.submitted} "
+            "(run `python -m autograder collect` first)"
+        )
+    return list(students) if students else known
+
+
+def _require_assignment(course, gradebook):
+    from nbgrader.api import MissingEntry
+
+    try:
+        gradebook.find_assignment(ASSIGNMENT)
+    except MissingEntry:
+        raise GradeError(
+            "the gradebook has no assignment 'batchnorm': run `python -m autograder release`"
+            + ("" if course.uses_sqlite else " with the same --db-url")
+        ) from None
+
+
+def _todo(course, gradebook, chosen, source, everyone):
+    """(The students of `chosen` to grade: all of them if `everyone`, else those without an
+    up-to-date report (read one at a time: nothing else of them is kept); the reports of
+    the others whose autograded notebooks were written under older inert rules
+    (gradebook_writer.make_inert))."""
+    if everyone:
+        return list(chosen), []
+    complete = gradebook_writer.complete_in_gradebook(gradebook)
+    todo, older = [], []
+    for student in chosen:
+        report = reports.read_report(course, student)
+        up_to_date = (
+            report is not None
+            and not report.get("crashed")
+            and student in complete
+            and report.get("source") == source
+            and report.get("digest")
+            == submission.Submission.read(student, course.submission(student)).digest
+            and (course.autograded / student / ASSIGNMENT).is_dir()
+        )
+        if not up_to_date:
+            todo.append(student)
+        elif report.get("inert") != inert.VERSION:
+            older.append(report)
+    return todo, older
+
+
+def _grade_all(course, gradebook, todo, context, source, workers, scheduler, progress, log):
+    """Send `todo` to the executor and merge each result as it comes in."""
+
+    def read(student):
+        return submission.Submission.read(student, course.submission(student))
+
+    if scheduler:
+        results = executors.dask(scheduler, todo, read, context, log=log)
+    else:
+        results = executors.local(todo, read, context, workers)
+    graded, crashed, unmerged = [], [], []
+    bar = _progress(len(todo), progress)
+    try:
+        for student, result in results:
+            if "crash" in result:
+                log(f"grade: {student}: could not be graded:\n{printable(result['crash'])}")
+                result = reports.could_not_grade(student, read(student).digest, result["crash"])
+            if not _merged(course, gradebook, result, source, log):
+                unmerged.append(student)
+            if student in unmerged or result.get("crashed"):
+                crashed.append(student)
+            graded.append(student)
+            bar.set_postfix_str(student[-24:])
+            bar.update(1)
+    finally:
+        bar.close()
+    if crashed:
+        log(
+            f"grade: {len(crashed)} submission(s) could not be graded and scored 0 "
+            f"(see their reports): {', '.join(crashed)}"
+        )
+    if len(unmerged) > 1 and len(unmerged) == len(todo):
+        raise GradeError(
+            "merging failed for every submission (see above): the grader itself, not a "
+            "submission, is at fault; they are recorded as not graded and the next run "
+            "grades them again"
+        )
+    return graded
+
+
+def _merged(course, gradebook, result, source, log):
+    """Merge one student's result; if that fails (a value of their submission cannot be
+    written, or anything else while merging them), undo what was half written and merge
+    them as "could not be graded" with the reason instead, so the run goes on for the
+    others. Whether the result itself was merged."""
+    student = result["student"]
+    previous = (reports.read_report(course, student) or {}).get("digest")
+    try:
+        gradebook_writer.merge(course, gradebook, result, previous, source)
+        return True
+    except Exception as error:  # noqa: BLE001 -- one student's merge never stops the run
+        gradebook.db.rollback()
+        if isinstance(error, gradebook_writer.MergeError):
+            reason = str(error)
+        else:
+            reason = f"merging its results failed ({type(error).__name__}: {error})"[:300]
+            log(f"grade: {student}: merging failed:\n{printable(traceback.format_exc())}")
+        log(f"grade: {student}: could not be graded: {printable(reason)}")
+        failed = reports.could_not_grade(student, result["digest"], reason)
+        gradebook_writer.merge(course, gradebook, failed, previous, source)
+        return False
+
+
+def _progress(total, enabled):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, desc="grading", unit="student", disable=not enabled, dynamic_ncols=True
+    )
+
+
+_IPC = {}
+
+
+def _ipc_prefix():
+    """This process's Unix-socket prefix for the kernels it starts itself (the release's
+    validation; grading runs no kernel): short, socket paths max ~100 bytes."""
+    if os.getpid() not in _IPC:
+        folder = tempfile.mkdtemp(prefix="bnlab-kernels-")
+        atexit.register(shutil.rmtree, folder, True)
+        _IPC[os.getpid()] = Path(folder) / "kernel"
+    return _IPC[os.getpid()]

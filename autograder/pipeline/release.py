@@ -1,0 +1,388 @@
+"""Step 1, release: the student notebooks and the student wheel, and the checks that guard them.
+
+1. Copy the source notebooks (only the .ipynb files) into source/batchnorm/ and
+   run nbgrader generate_assignment: release/batchnorm/ and the gradebook's
+   record of every graded cell. Beside the notebooks goes the students' own
+   nbgrader_config.json (student_config_text), so that nbgrader's Validate gives
+   students the verdict the release checks give.
+2. Build the student wheel (dist/) with `pip wheel`, from the student project
+   (autograder.boundary): the package bnlab, which holds no instructor code.
+3. Check, and fail the step on any problem:
+   - no leak: no solution line, no nbgrader delimiter, no grader-only module,
+     in any file of the release or of the wheel;
+   - the release notebooks fail nbgrader validation (an untouched stub must
+     not pass);
+   - in a fresh virtual environment whose only bnlab is the student wheel,
+     every release notebook runs to its first stub without an ImportError.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from autograder import boundary
+from autograder.pipeline import leaks
+from autograder.workspace import KERNEL_ENV, headless_environ, write_if_changed
+from bnlab.course import ASSIGNMENT, NOTEBOOKS
+
+
+class ReleaseError(RuntimeError):
+    """A release check failed; the message lists every problem."""
+
+
+def copy_source(course, notebook_dir=None):
+    """Mirror the .ipynb files of `notebook_dir` (default: the instructor's source notebooks)
+    into course/source/batchnorm/ (nothing else)."""
+    notebook_dir = notebook_dir or boundary.source_notebooks()
+    course.source.mkdir(parents=True, exist_ok=True)
+    wanted = {f"{stem}.ipynb" for stem in NOTEBOOKS}
+    missing = [name for name in sorted(wanted) if not (Path(notebook_dir) / name).exists()]
+    if missing:
+        raise ReleaseError(f"source notebooks missing from {notebook_dir}: {', '.join(missing)}")
+    for path in course.source.iterdir():
+        if path.name not in wanted:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for name in sorted(wanted):
+        text = (Path(notebook_dir) / name).read_text(encoding="utf-8")
+        write_if_changed(course.source / name, text)
+
+
+def generate(course):
+    """nbgrader generate_assignment into course/release/batchnorm/."""
+    course.apply_environ()
+    result = course.api().generate_assignment(ASSIGNMENT, force=True, create=True)
+    if not result.get("success"):
+        raise ReleaseError(
+            "nbgrader generate_assignment failed:\n"
+            + (result.get("error") or "")
+            + (result.get("log") or "")
+        )
+
+
+# The students' nbgrader configuration, written into the release folder: nbgrader's Validate
+# (`nbgrader validate`, and the Validate button) reads nbgrader_config.py or .json from the
+# folder it runs in: the shell's for the command, the Jupyter server's (not the notebook's)
+# for the button, besides Jupyter's config folders. Without it Validate only checks the
+# graded test cells and says "Success!" on an untouched stub; with validate_all every
+# failing code cell counts, as in the release checks (Course.nbgrader_config). It holds
+# nothing of the instructor's: no path, no database, no course root. JSON, not .py:
+# nbgrader's exchange leaves out the *.py files of an assignment (CourseDirectory.ignore).
+STUDENT_CONFIG = "nbgrader_config.json"
+
+
+def student_config_text():
+    """The text of the students' nbgrader_config.json (traitlets' JSON config format)."""
+    return json.dumps({"Validator": {"validate_all": True}}, indent=1, sort_keys=True) + "\n"
+
+
+def write_student_config(folder):
+    """Write the students' nbgrader_config.json into `folder` (the release folder)."""
+    write_if_changed(Path(folder) / STUDENT_CONFIG, student_config_text())
+
+
+def build_student_wheel(dest):
+    """The student wheel, built into folder `dest` by `pip wheel` from the student project;
+    returns its path. Built from a clean copy (no caches), with the build backend of this
+    environment (no download), reproducibly: hatchling fixes the archive's timestamps."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bnlab-student-") as scratch:
+        project = Path(scratch) / boundary.STUDENT_PACKAGE
+        shutil.copytree(
+            boundary.student_project(),
+            project,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "dist", "build"),
+        )
+        out = Path(scratch) / "wheel"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--disable-pip-version-check",
+                "--wheel-dir",
+                str(out),
+                str(project),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise ReleaseError(f"building the student wheel failed:\n{result.stderr[-3000:]}")
+        (built,) = out.glob("*.whl")
+        for old in dest.glob(f"{boundary.STUDENT_DISTRIBUTION}-*.whl"):
+            old.unlink()
+        wheel = dest / built.name
+        shutil.move(built, wheel)
+    return wheel
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_leaks(course, wheel):
+    lines = leaks.solution_lines()
+    problems = [f"leak: {leak}" for leak in leaks.scan_folder(course.release, lines)]
+    problems += [f"leak: {leak}" for leak in leaks.scan_student_distribution(wheel, lines)]
+    return problems
+
+
+def validate_notebook(course, path):
+    """nbgrader's validation of one notebook: {'failed': [...]} etc.; {} means it passes."""
+    from nbgrader.validator import Validator
+
+    course.apply_environ()
+    from autograder.pipeline.grade import _ipc_prefix
+
+    # The release's own notebooks hold no student code: they run in this environment's
+    # kernel, not in the course's grading kernel (the sandboxed student venv).
+    saved = os.environ.get("JUPYTER_PATH", "")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in saved.split(os.pathsep) if p and p != str(course.jupyter_dir)
+    )
+    try:
+        validator = Validator(config=course.nbgrader_config(ipc=_ipc_prefix()))
+        return validator.validate(str(path))
+    finally:
+        os.environ["JUPYTER_PATH"] = saved
+
+
+def check_stubs_fail_validation(course):
+    problems = []
+    for stem in NOTEBOOKS:
+        path = course.release / f"{stem}.ipynb"
+        results = validate_notebook(course, path)
+        if not results.get("failed"):
+            problems.append(
+                f"validation: {path.name} passes nbgrader validation as released "
+                f"(an untouched stub must fail): {sorted(results) or 'no failures'}"
+            )
+    return problems
+
+
+PROBE = r"""
+import json, sys, traceback
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+report = {}
+try:
+    import bnlab
+    report["bnlab"] = bnlab.__file__
+except Exception as error:
+    report["bnlab"] = f"cannot import bnlab: {error!r}"
+try:
+    import INSTRUCTOR_PACKAGE
+    report["instructor_package"] = INSTRUCTOR_PACKAGE.__file__
+except ImportError:
+    report["instructor_package"] = None
+results = {}
+for path in sys.argv[1:]:
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", allow_errors=False,
+        resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}},
+    )
+    first_solution = next(
+        (i for i, cell in enumerate(notebook.cells)
+         if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+         and cell.cell_type == "code"), None)
+    try:
+        client.execute()
+        results[path] = {"error": None, "first_solution": first_solution}
+    except CellExecutionError as error:
+        index = next(
+            (i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+             and any(o.get("output_type") == "error" for o in cell.get("outputs", []))), None)
+        results[path] = {"error": error.ename, "evalue": str(error.evalue)[:500],
+                         "cell": index, "first_solution": first_solution}
+    except Exception as error:
+        results[path] = {"error": type(error).__name__, "evalue": str(error)[:500],
+                         "cell": None, "first_solution": first_solution}
+report["notebooks"] = results
+print(json.dumps(report))
+"""
+
+IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "LoadError"}
+
+
+def is_stub_error(found):
+    """Whether a notebook stopped at a stub: NotImplementedError, or a check saying so.
+    (The stub may be this notebook's or an earlier one's, loaded with load_graded.)"""
+    return found["error"] == "NotImplementedError" or "not implemented" in found.get("evalue", "")
+
+
+def _is_course_distribution(name):
+    """Whether a site-packages entry belongs to bnlab or bnlab-instructor (path files, such as
+    an editable install's, are left out too: nothing reads them in a borrowed folder)."""
+    names = {boundary.STUDENT_PACKAGE, boundary.INSTRUCTOR_PACKAGE}
+    names |= {
+        distribution.replace("-", "_")
+        for distribution in (boundary.STUDENT_DISTRIBUTION, boundary.INSTRUCTOR_DISTRIBUTION)
+    }
+    return name.endswith(".pth") or name.split("-", 1)[0].lower() in names
+
+
+def student_venv(course, wheel):
+    """The course's student venv (.work/student-venv): make_student_venv; its folder."""
+    venv = course.work / "student-venv"
+    make_student_venv(venv, wheel)
+    return venv
+
+
+def make_student_venv(venv, wheel):
+    """A fresh venv at `venv` with the student wheel as its only bnlab; its Python.
+
+    Its third-party packages (numpy, matplotlib, ipykernel, nbclient, ...) are
+    borrowed read-only from this environment: a folder of links to everything in
+    this environment's site-packages except the two course distributions (the
+    packages bnlab and autograder, their metadata, an editable install's path
+    file), put on the venv's path. So `import bnlab` can only find the wheel,
+    and the instructor-only package is not there at all.
+    """
+    venv = Path(venv)
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site_packages = venv / "lib" / version / "site-packages"
+    borrowed = venv / "borrowed"
+    shutil.rmtree(borrowed, ignore_errors=True)
+    borrowed.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not _is_course_distribution(entry.name):
+            (borrowed / entry.name).symlink_to(entry)
+    (site_packages / "_borrowed_dependencies.pth").write_text(f"{borrowed}\n", encoding="utf-8")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--force-reinstall",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    kernels = venv / "share" / "jupyter" / "kernels" / "python3"
+    kernels.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (student wheel)",
+        "language": "python",
+        "env": KERNEL_ENV,
+    }
+    write_if_changed(kernels / "kernel.json", json.dumps(spec))
+    return python
+
+
+def run_in_student_venv(course, wheel, notebooks):
+    """Run `notebooks` (paths) in the student venv; the probe's report (dict).
+
+    The other notebooks of each one's folder are copied beside it too, as a
+    student has them: later notebooks load the student's earlier functions.
+    """
+    venv = student_venv(course, wheel)
+    with tempfile.TemporaryDirectory(prefix="probe-", dir=course.work) as folder:
+        folder = Path(folder)
+        for sibling in {p for path in notebooks for p in Path(path).parent.glob("*.ipynb")}:
+            shutil.copy(sibling, folder / sibling.name)
+        copies = [str(folder / Path(path).name) for path in notebooks]
+        script = folder / "probe.py"
+        script.write_text(
+            PROBE.replace("INSTRUCTOR_PACKAGE", boundary.INSTRUCTOR_PACKAGE), encoding="utf-8"
+        )
+        outside = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "JUPYTER_PATH")
+        env = headless_environ(
+            {key: value for key, value in os.environ.items() if key not in outside},
+            JUPYTER_PATH=str(venv / "share" / "jupyter"),
+            PATH=os.environ.get("PATH", ""),  # the student venv's python is called by path
+        )
+        result = subprocess.run(
+            [str(venv / "bin" / "python"), str(script), *copies],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        if result.returncode != 0:
+            raise ReleaseError(f"the student-venv probe failed:\n{result.stderr[-3000:]}")
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+    report["notebooks"] = {Path(k).name: v for k, v in report["notebooks"].items()}
+    return report
+
+
+def check_student_venv(course, wheel):
+    """Problems found running the release notebooks in the student venv."""
+    notebooks = [course.release / f"{stem}.ipynb" for stem in NOTEBOOKS]
+    report = run_in_student_venv(course, wheel, notebooks)
+    problems = []
+    venv = str((course.work / "student-venv").resolve())
+    if not str(report["bnlab"]).startswith(venv):
+        problems.append(f"student venv: bnlab did not come from the wheel: {report['bnlab']}")
+    if report["instructor_package"]:
+        problems.append(
+            f"student venv: the instructor-only package can be imported: "
+            f"{report['instructor_package']}"
+        )
+    for name, found in report["notebooks"].items():
+        error, cell = found["error"], found.get("cell")
+        if error is None:
+            problems.append(f"student venv: {name} ran to the end: it has no stub that stops it")
+        elif error in IMPORT_ERRORS:
+            problems.append(f"student venv: {name} raised {error}: {found['evalue']}")
+        elif not is_stub_error(found):
+            problems.append(
+                f"student venv: {name} stopped at {error} in cell {cell}, not at a stub: "
+                f"{found['evalue']}"
+            )
+    return problems
+
+
+# ------------------------------------------------------------------ the step
+
+
+def release(course, notebook_dir=None, checks=True, log=print):
+    """Run step 1; raises ReleaseError listing every problem. Returns the wheel's path."""
+    course.prepare()
+    copy_source(course, notebook_dir)
+    log(f"release: generating {course.release.relative_to(course.root)} with nbgrader")
+    generate(course)
+    write_student_config(course.release)
+    wheel = build_student_wheel(course.dist)
+    log(f"release: student wheel {wheel.relative_to(course.root)}")
+    report = {"release": str(course.release), "wheel": str(wheel), "problems": []}
+    if checks:
+        problems = check_leaks(course, wheel)
+        log(f"release: leak scan of release and wheel: {len(problems)} problem(s)")
+        # The student-venv run is a separate process: it overlaps with validation.
+        with ThreadPoolExecutor(1) as pool:
+            probe = pool.submit(check_student_venv, course, wheel)
+            validation = check_stubs_fail_validation(course)
+            venv = probe.result()
+        log(f"release: untouched release notebooks fail validation: {not validation}")
+        log(f"release: release notebooks reach their first stub in a fresh venv: {not venv}")
+        report["problems"] = problems + validation + venv
+    write_if_changed(course.reports / "release.json", json.dumps(report, indent=1) + "\n")
+    if report["problems"]:
+        raise ReleaseError("release checks failed:\n  " + "\n  ".join(report["problems"]))
+    return wheel

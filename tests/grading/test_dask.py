@@ -1,0 +1,124 @@
+"""Grading on a real Dask cluster: a scheduler and two worker processes on 127.0.0.1.
+
+The cluster is started the way an instructor starts one by hand (`dask scheduler`,
+`dask worker`: autograder.grading.cluster), each worker in a folder of its own: they share
+no files with the course, so the submissions must travel to them and the results
+come back. The
+gradebook and the reports of a run on the cluster must equal those of a run on
+this machine's pool; and equal them still when one worker is killed by its pid
+while it grades, with every student merged once.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from autograder_support import (
+    SOURCE,
+    gradebook_scores,
+    pipeline_env,
+    run,
+    sqlite_url,
+    wait_for,
+)
+
+from autograder import sandbox
+from autograder.content.samples import generate
+from autograder.grading.cluster import LocalCluster
+from bnlab.course import ASSIGNMENT
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+
+STUDENTS = [
+    "solution",
+    "release",
+    "partial",
+    "missing-notebook",
+    "invalid-json",
+    "tampered-test",
+    "deleted-test",
+    "mistake-batchnorm_forward-no_eps",
+    "mistake-model_backward-no_1_over_m",
+    "mistake-update_parameters_with_adam-no_bias_correction",
+]
+# What a report says that does not depend on where or when it was graded.
+COMPARED = ("digest", "grades", "notebooks", "messages", "flags", "extra_files", "source")
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory, released_course):
+    folder = tmp_path_factory.mktemp("dask") / "inbox"
+    generate(folder, SOURCE, released_course / "release" / ASSIGNMENT, STUDENTS)
+    return folder
+
+
+def _outcome(course):
+    """The gradebook's scores and the comparable part of every report."""
+    found = {}
+    for path in sorted((course / "reports" / "grade").glob("*.json")):
+        report = json.loads(path.read_text(encoding="utf-8"))
+        found[path.stem] = {key: report.get(key) for key in COMPARED}
+    return gradebook_scores(sqlite_url(course)), found
+
+
+@pytest.fixture(scope="module")
+def local_run(course_copy, inbox):
+    course = course_copy("dask-local", STUDENTS, inbox)
+    run("grade", course, "--workers", 2, "--no-progress")
+    return _outcome(course)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    try:
+        sandbox.check()
+    except sandbox.SandboxUnavailable as error:
+        pytest.skip(f"no sandbox here: {error}")
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), env=pipeline_env())
+    yield cluster
+    cluster.close()
+
+
+def test_a_cluster_grades_as_this_machine_does(course_copy, inbox, local_run, cluster):
+    course = course_copy("dask-remote", STUDENTS, inbox)
+    result = run("grade", course, "--scheduler", cluster.address, "--no-progress", check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert cluster.address in result.stdout and "dashboard" in result.stdout
+    assert _outcome(course) == local_run
+
+
+def test_a_worker_killed_while_grading_loses_nothing(course_copy, inbox, local_run, tmp_path):
+    try:
+        sandbox.check()
+    except sandbox.SandboxUnavailable as error:
+        pytest.skip(f"no sandbox here: {error}")
+    cluster = LocalCluster(tmp_path / "cluster", env=pipeline_env())
+    try:
+        course = course_copy("dask-killed", STUDENTS, inbox)
+        args = ["--scheduler", cluster.address, "--no-progress"]
+        grading = subprocess.Popen(
+            [sys.executable, "-m", "autograder", "grade", "--course", str(course), *args],
+            env=pipeline_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        victim = wait_for(cluster.busy_worker, 300, interval=0.2)
+        assert victim, "no worker ever took a submission"
+        time.sleep(1.0)  # well inside a submission (workers set up first, then grade)
+        os.kill(victim, signal.SIGKILL)
+        stdout, stderr = grading.communicate(timeout=900)
+        assert grading.returncode == 0, stderr[-3000:]
+        assert any(p.pid == victim and p.poll() is not None for p in cluster.workers)
+        scores, found = _outcome(course)
+        assert (scores, found) == local_run
+        assert sorted(scores) == sorted(STUDENTS)  # each once in the gradebook
+        assert "could not be graded" not in stdout + stderr
+    finally:
+        cluster.close()

@@ -1,0 +1,302 @@
+"""The pipeline's command line and nbgrader's configuration file, without running a step.
+
+- each step is a subcommand with exactly its own options; another step's option is a
+  usage error (exit status 2);
+- the workspace's nbgrader_config.json holds Course.nbgrader_config(), and a real
+  `nbgrader` command run in the course folder uses it.
+"""
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from traitlets.config.loader import JSONFileConfigLoader
+
+from autograder import __main__ as cli
+from autograder.workspace import OLD_CONFIG_HEADER, Course, headless_environ
+
+ROOT = Path(__file__).resolve().parents[2]
+
+COURSE = {"--course", "--db-url"}
+RELEASE = {"--skip-checks"}
+COLLECT = {"--from", "--samples", "--regexp"}
+STUDENTS = {"--student", "--workers"}
+GRADE = {
+    "--force",
+    "--timeout",
+    "--memory-limit",
+    "--run-all-cells",
+    "--no-progress",
+    "--no-sandbox",
+    "--scheduler",
+}
+EXPECTED = {
+    "release": COURSE | RELEASE,
+    "collect": COURSE | COLLECT,
+    "grade": COURSE | STUDENTS | GRADE,
+    "feedback": COURSE | STUDENTS,
+    "export": COURSE | {"--lms-map"},
+    "all": COURSE | RELEASE | COLLECT | STUDENTS | GRADE,
+    "roster": COURSE | {"--from"},
+}
+VALUE = {  # a value for each option that takes one
+    "--course": "c",
+    "--db-url": "sqlite:////tmp/g.db",
+    "--from": "inbox",
+    "--lms-map": "map.csv",
+    "--regexp": "(?P<student_id>.+)_(?P<file_id>.+)",
+    "--student": "ada",
+    "--workers": "2",
+    "--timeout": "5",
+    "--memory-limit": "1.5",
+    "--scheduler": "tcp://10.0.0.5:8786",
+}
+
+
+def _argv(step, *options):
+    argv = [step]
+    for option in options:
+        argv += [option] + ([VALUE[option]] if option in VALUE else [])
+    return argv
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_each_step_has_exactly_its_own_options():
+    parser = cli._parser()
+    assert set(parser.steps) == set(EXPECTED)
+    for step, sub in parser.steps.items():
+        options = {o for o in sub._option_string_actions if o.startswith("--")} - {"--help"}
+        assert options == EXPECTED[step], step
+
+
+OTHERS = sorted(
+    (step, option)
+    for step, own in EXPECTED.items()
+    for option in set().union(*EXPECTED.values()) - own
+)
+
+
+@pytest.mark.parametrize(("step", "option"), OTHERS)
+def test_an_option_of_another_step_is_a_usage_error(step, option, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.parse_args(_argv(step, "--course", option))
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert f"autograder {step}: error: unrecognized arguments: {option}" in error, error
+    assert f"{option} is an option of " in error, error
+
+
+@pytest.mark.parametrize("step", sorted(EXPECTED))
+def test_each_step_accepts_all_its_options(step):
+    args = cli.parse_args(_argv(step, *sorted(EXPECTED[step])))
+    assert args.step == step
+    assert args.course == "c"
+    assert args.db_url == "sqlite:////tmp/g.db"
+    if "--workers" in EXPECTED[step]:
+        assert args.student == ["ada"]
+        assert args.workers == 2
+    if "--timeout" in EXPECTED[step]:
+        assert (args.timeout, args.memory_limit, args.scheduler) == (5, 1.5, "tcp://10.0.0.5:8786")
+        assert args.force and args.run_all_cells and args.no_progress and args.no_sandbox
+    if "--from" in EXPECTED[step]:
+        assert args.source == "inbox"
+    if "--samples" in EXPECTED[step]:
+        assert args.samples
+    if "--skip-checks" in EXPECTED[step]:
+        assert args.skip_checks
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [  # as the Makefile, the README and the tests call the steps
+        ["all", "--samples", "--course", "course", "--workers", "2", "--no-sandbox"],
+        ["all", "--samples", "--course", "course", "--no-progress", "--student", "a"],
+        ["release", "--course", "c", "--skip-checks", "--db-url", "postgresql+psycopg2://me@h/b"],
+        ["collect", "--course", "c", "--from", "inbox"],
+        ["grade", "--course", "c", "--workers", "1", "--force", "--student", "a"],
+        ["grade", "--course", "c", "--workers", "1", "--no-progress", "--student", "a"],
+        ["feedback", "--course", "c"],
+        ["export", "--course", "c"],
+    ],
+)
+def test_the_documented_invocations_parse(argv):
+    assert cli.parse_args(argv).step == argv[0]
+
+
+def test_a_step_is_required_and_help_lists_them(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.parse_args([])
+    assert stopped.value.code == 2
+    with pytest.raises(SystemExit) as stopped:
+        cli.parse_args(["--help"])
+    assert stopped.value.code == 0
+    text = capsys.readouterr().out
+    for step in EXPECTED:
+        assert f"\n    {step} " in text, text
+
+
+def test_a_negative_memory_limit_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.parse_args(["grade", "--memory-limit", "-1"])
+    assert stopped.value.code == 2
+    assert "--memory-limit: 0 (no limit) or more GiB" in capsys.readouterr().err
+
+
+def test_the_scheduler_defaults_to_the_environment(monkeypatch):
+    monkeypatch.setenv("BNLAB_SCHEDULER", "tcp://sched:8786")
+    assert cli.parse_args(["grade"]).scheduler == "tcp://sched:8786"
+    assert cli.parse_args(["grade", "--scheduler", "tcp://other:1"]).scheduler == "tcp://other:1"
+    monkeypatch.delenv("BNLAB_SCHEDULER")
+    assert cli.parse_args(["all"]).scheduler == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["grade"], {}),
+        (["grade", "--scheduler", "tcp://10.0.0.5:8786"], {"scheduler": "tcp://10.0.0.5:8786"}),
+    ],
+)
+def test_grade_gets_the_scheduler_only_when_one_is_named(argv, expected, monkeypatch, tmp_path):
+    from autograder.pipeline import grade
+
+    monkeypatch.delenv("BNLAB_SCHEDULER", raising=False)
+    calls = []
+    monkeypatch.setattr(grade, "grade", lambda course, **options: calls.append(options))
+    args = cli.parse_args([*argv, "--workers", "3", "--student", "ada"])
+    cli.run_step("grade", Course(tmp_path), args)
+    (options,) = calls
+    assert options == {
+        "students": ["ada"],
+        "workers": 3,
+        "force": False,
+        "progress": True,
+        **expected,
+    }
+
+
+def test_grading_options_reach_the_course_only_through_grading_steps(tmp_path):
+    grading = ["--timeout", "7", "--memory-limit", "0", "--run-all-cells", "--no-sandbox"]
+    for step in ("grade", "all"):
+        course = cli.course_of(cli.parse_args([step, "--course", str(tmp_path), *grading]))
+        assert (course.timeout, course.memory_limit) == (7, 0)
+        assert course.run_all_cells and not course.sandbox
+    course = cli.course_of(cli.parse_args(["release", "--course", str(tmp_path)]))
+    assert (course.timeout, course.memory_limit) == (15, 3 * 1024**3)
+    assert not course.run_all_cells and course.sandbox
+    course = cli.course_of(cli.parse_args(["grade", "--run-all-cells"]))
+    assert course.timeout == 120
+
+
+def test_the_command_line_rejects_another_steps_option():
+    result = subprocess.run(
+        [sys.executable, "-m", "autograder", "release", "--timeout", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("usage: python -m autograder release"), result.stderr
+    assert "--timeout is an option of grade, all" in result.stderr
+
+
+# ------------------------------------------------------------------ nbgrader_config.json
+
+
+def _load(root):
+    return JSONFileConfigLoader("nbgrader_config.json", path=str(root)).load_config()
+
+
+def test_the_config_file_holds_the_courses_config(tmp_path):
+    root = tmp_path / "course"
+    course = Course(root)
+    course.prepare()
+    assert course.config_file == root / "nbgrader_config.json"
+    loaded = _load(root)
+    assert loaded == course.nbgrader_config()
+    assert loaded.CourseDirectory.root == str(root.resolve())
+    assert loaded.CourseDirectory.course_id == "bnlab"
+    assert loaded.CourseDirectory.db_url == f"sqlite:///{root.resolve()}/gradebook.db"
+    assert "*.npz" in loaded.CourseDirectory.ignore
+    assert loaded.Execute.timeout == 15
+    assert loaded.Execute.interrupt_on_timeout is True
+    assert loaded.Execute.shutdown_kernel == "immediate"
+    assert loaded.OverwriteCells.add_missing_cells is True
+    assert loaded.Validator.validate_all is True
+    assert loaded.Autograde.autograde_preprocessors == [
+        "autograder.grading.preprocessors.GradeWithTheGrader"
+    ]
+    assert "KernelManager" not in loaded  # per process only (ipc), never in the file
+
+
+def test_the_config_follows_the_grading_options(tmp_path):
+    course = Course(tmp_path, db_url="postgresql+psycopg2://me@dbhost/bnlab", run_all_cells=True)
+    course.prepare()
+    loaded = _load(tmp_path)
+    assert loaded == course.nbgrader_config()
+    assert loaded.Execute.timeout == 120
+    assert loaded.CourseDirectory.db_url == "postgresql+psycopg2://me@dbhost/bnlab"
+    scratch = course.nbgrader_config(root="/s", db_url="sqlite:////s/g.db", ipc="/k/kernel")
+    assert scratch.CourseDirectory.root == "/s"
+    assert scratch.CourseDirectory.db_url == "sqlite:////s/g.db"
+    assert (scratch.KernelManager.transport, scratch.KernelManager.ip) == ("ipc", "/k/kernel")
+    assert scratch.Execute == loaded.Execute
+
+
+def test_the_config_file_is_rewritten_only_when_it_changes(tmp_path):
+    Course(tmp_path).prepare()
+    path = tmp_path / "nbgrader_config.json"
+    before = path.stat().st_mtime_ns
+    Course(tmp_path).prepare()
+    assert path.stat().st_mtime_ns == before
+    Course(tmp_path, timeout=30).prepare()
+    assert _load(tmp_path).Execute.timeout == 30
+
+
+def test_a_generated_python_config_is_removed_a_handwritten_one_kept(tmp_path):
+    generated, handwritten = tmp_path / "old", tmp_path / "mine"
+    for root, first in ((generated, OLD_CONFIG_HEADER), (handwritten, "c = get_config()")):
+        root.mkdir()
+        (root / "nbgrader_config.py").write_text(f"{first}\nc.Execute.timeout = 1\n")
+        Course(root).prepare()
+    assert not (generated / "nbgrader_config.py").exists()
+    assert (handwritten / "nbgrader_config.py").exists()
+    assert (generated / "nbgrader_config.json").exists()
+
+
+def test_nbgrader_run_in_the_course_folder_reads_the_config(tmp_path):
+    """`nbgrader db assignment add` run in the course folder, with no other config in
+    reach: the assignment lands in the course's gradebook (elsewhere, to tell it from
+    nbgrader's default ./gradebook.db) under the course id bnlab (not default_course)."""
+    root, gradebook = tmp_path / "course", tmp_path / "elsewhere.db"
+    Course(root, db_url=f"sqlite:///{gradebook}").prepare()
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    result = subprocess.run(
+        [str(nbgrader), "db", "assignment", "add", "probe", "--log-level=DEBUG"],
+        cwd=root,
+        env=headless_environ(JUPYTER_CONFIG_DIR=str(tmp_path / "no-config")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Loaded config file: {root.resolve()}/nbgrader_config.json" in result.stderr
+    assert not (root / "gradebook.db").exists()
+    with sqlite3.connect(gradebook) as db:
+        assert db.execute("select name, course_id from assignment").fetchall() == [
+            ("probe", "bnlab")
+        ]
+
+
+def test_nbgrader_s_own_autograde_refuses_and_names_the_grader():
+    import nbformat
+
+    from autograder.grading.preprocessors import GradeWithTheGrader
+
+    with pytest.raises(RuntimeError, match="python -m autograder grade"):
+        GradeWithTheGrader().preprocess(nbformat.v4.new_notebook(), {})
