@@ -112,6 +112,7 @@ def train(
     fold_in = lookup(using, "update_running_averages")
 
     v, s = initialize_optimizer_state(parameters), initialize_optimizer_state(parameters)
+    hyper = (learning_rate, beta_momentum, beta_rms, epsilon)
     running = initialize_running_averages(parameters) if fold_in else None
     running = running or None  # a network without Batch Norm has none
     history = {"cost": [], "epoch_cost": [], "train_accuracy": [], "test_accuracy": []}
@@ -124,40 +125,26 @@ def train(
             grads = backward(AL, Y_t, caches)
             t += 1
             parameters_before = parameters
-            if optimizer == "gd":
-                parameters = update(parameters, grads, learning_rate)
-            elif optimizer == "momentum":
-                parameters, v = update(parameters, grads, v, beta_momentum, learning_rate)
-            elif optimizer == "rmsprop":
-                parameters, s = update(parameters, grads, s, beta_rms, learning_rate, epsilon)
-            else:
-                parameters, v, s = update(
-                    parameters, grads, v, s, t, learning_rate, beta_momentum, beta_rms, epsilon
-                )
+            parameters, v, s = _update(optimizer, update, parameters, grads, v, s, t, hyper)
             if running is not None:
-                m_t = X_t.shape[1]
-                for l, (mu, var) in enumerate(bn_statistics(caches), start=1):
-                    unbiased = var * m_t / (m_t - 1) if m_t > 1 else var
-                    running[f"mean{l}"], running[f"var{l}"] = fold_in(
-                        running[f"mean{l}"], running[f"var{l}"], mu, unbiased, momentum
-                    )
+                _fold_in_batch(running, caches, X_t.shape[1], fold_in, momentum)
             history["cost"].append(cost)
             epoch_costs.append(cost)
             if callback is not None:
                 callback(t, parameters, caches)
             if on_step is not None:
-                record = {
-                    "X": X_t,
-                    "Y": Y_t,
-                    "AL": AL,
-                    "caches": caches,
-                    "grads": grads,
-                    "parameters_before": parameters_before,
-                    "parameters": parameters,
-                    "learning_rate": learning_rate,
-                    "activation": activation,
-                }
-                on_step(t, record)
+                batch, passes = {"X": X_t, "Y": Y_t}, {"AL": AL, "caches": caches, "grads": grads}
+                on_step(
+                    t,
+                    {
+                        **batch,
+                        **passes,
+                        "parameters_before": parameters_before,
+                        "parameters": parameters,
+                        "learning_rate": learning_rate,
+                        "activation": activation,
+                    },
+                )
         history["epoch_cost"].append(float(np.mean(epoch_costs)))
         history["train_accuracy"].append(accuracy(X, Y, parameters, using, running, activation))
         if X_test is not None:
@@ -167,6 +154,33 @@ def train(
     if running is not None:
         history["running"] = running
     return parameters, history
+
+
+def _update(optimizer, update, parameters, grads, v, s, t, hyper):
+    """One step of `optimizer` (the student's `update`): (parameters, v, s) after it.
+
+    hyper -- (learning_rate, beta_momentum, beta_rms, epsilon); t -- the step, from 1
+    """
+    learning_rate, beta_momentum, beta_rms, epsilon = hyper
+    if optimizer == "gd":
+        return update(parameters, grads, learning_rate), v, s
+    if optimizer == "momentum":
+        parameters, v = update(parameters, grads, v, beta_momentum, learning_rate)
+        return parameters, v, s
+    if optimizer == "rmsprop":
+        parameters, s = update(parameters, grads, s, beta_rms, learning_rate, epsilon)
+        return parameters, v, s
+    return update(parameters, grads, v, s, t, learning_rate, beta_momentum, beta_rms, epsilon)
+
+
+def _fold_in_batch(running, caches, m_t, fold_in, momentum):
+    """Fold one mini-batch's BN statistics into the running averages, in place: the mean as
+    it is, the variance made unbiased (m_t / (m_t - 1)), as frameworks keep it for test time."""
+    for l, (mu, var) in enumerate(bn_statistics(caches), start=1):
+        unbiased = var * m_t / (m_t - 1) if m_t > 1 else var
+        running[f"mean{l}"], running[f"var{l}"] = fold_in(
+            running[f"mean{l}"], running[f"var{l}"], mu, unbiased, momentum
+        )
 
 
 def forward_inference(X, parameters, running, using, activation="relu"):
