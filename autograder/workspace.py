@@ -308,9 +308,9 @@ class Course:
 
         # This course is graded by `python -m autograder grade`: nbgrader's own autograde
         # (formgrader's button) stops and says so, instead of giving every hidden test
-        # its points (autograder.grading.preprocessors.GradeWithTheGrader).
+        # its points (autograder.grading.autograde_refusal.GradeWithTheGrader).
         c.Autograde.autograde_preprocessors = [
-            "autograder.grading.preprocessors.GradeWithTheGrader"
+            "autograder.grading.autograde_refusal.GradeWithTheGrader"
         ]
 
         # Validation counts every failing check cell, so an untouched stub never passes.

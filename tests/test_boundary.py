@@ -14,7 +14,7 @@ import pytest
 from autograder_support import ROOT
 
 from autograder import boundary
-from autograder.grading import code_review, preprocessors
+from autograder.grading import code_review, tracebacks
 from autograder.pipeline import leaks
 
 INSTRUCTOR_DIR = ROOT / "autograder"
@@ -90,9 +90,9 @@ def test_frames_of_every_instructor_module_are_hidden(module):
     path = Path("/srv/env/lib/python3.11/site-packages", *module.split(".")).with_suffix(".py")
     frame = f"File \x1b[0;32m{path}:12\x1b[0m, in check\n    secret = compute()"
     student = "Cell \x1b[0;32mIn[3], line 2\x1b[0m\n----> 2 check(f)"
-    assert preprocessors.hide_grader_frames([student, frame]) == [
+    assert tracebacks.hide_grader_frames([student, frame]) == [
         student,
-        preprocessors.HIDDEN_FRAME,
+        tracebacks.HIDDEN_FRAME,
     ]
 
 
@@ -100,7 +100,7 @@ def test_frames_of_every_instructor_module_are_hidden(module):
 def test_frames_of_student_modules_are_kept(module):
     path = Path("/srv/env/lib/python3.11/site-packages", *module.split(".")).with_suffix(".py")
     frame = f"File \x1b[0;32m{path}:12\x1b[0m, in helper\n    x = 1"
-    assert preprocessors.hide_grader_frames([frame]) == [frame]
+    assert tracebacks.hide_grader_frames([frame]) == [frame]
 
 
 def test_no_student_file_is_taken_for_an_instructor_file():

@@ -5,7 +5,9 @@
 - cluster           -- a local Dask scheduler and workers, for tests and benchmarks
 - notebook_server   -- the host's client of the fork server in the sandbox
 - nbgrader_steps    -- nbgrader's autograde steps as plain functions
-- preprocessors     -- which cells run, and tracebacks without the grader's frames
+- experiments       -- the notebooks' experiments that grading need not run
+- tracebacks        -- tracebacks without the grader's frames
+- autograde_refusal -- nbgrader's own autograde, refused with advice
 - verdicts          -- the hidden tests' pass or fail, decided outside the student's process
 - code_review       -- code an instructor should look at (flags)
 - inert             -- student text made inert for the pages an instructor opens

@@ -27,7 +27,7 @@ from nbgrader import utils
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.preprocessors import LimitOutput
 
-from autograder.grading import preprocessors
+from autograder.grading import experiments, tracebacks
 
 
 class SanitizeError(ValueError):
@@ -221,7 +221,7 @@ def _grade_id(cell):
 
 def to_run(nb, release, skip_experiments=True):
     """([(index, source)] of the code cells to run, set of the skipped cells' indices)."""
-    skipped = set(preprocessors.experiments(nb, release)) if skip_experiments else set()
+    skipped = set(experiments.experiments(nb, release)) if skip_experiments else set()
     cells = [
         (index, cell.source)
         for index, cell in enumerate(nb.cells)
@@ -244,7 +244,7 @@ def attach(nb, outputs, skipped):
             continue
         if index in skipped:
             cell.outputs = [
-                nbformat.v4.new_output("stream", name="stdout", text=preprocessors.SKIPPED_NOTE)
+                nbformat.v4.new_output("stream", name="stdout", text=experiments.SKIPPED_NOTE)
             ]
             continue
         cell.outputs, cell.execution_count = outputs.get(index, ([], None))
@@ -254,7 +254,7 @@ def attach(nb, outputs, skipped):
                     output["name"] = "stdout"
         for output in cell.outputs:  # HideGraderFrames
             if output.get("output_type") == "error":
-                output["traceback"] = preprocessors.hide_grader_frames(output.get("traceback", []))
+                output["traceback"] = tracebacks.hide_grader_frames(output.get("traceback", []))
         _LIMIT.preprocess_cell(cell, {}, index)
     return nb
 

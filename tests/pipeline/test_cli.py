@@ -229,7 +229,7 @@ def test_the_config_file_holds_the_courses_config(tmp_path):
     assert loaded.OverwriteCells.add_missing_cells is True
     assert loaded.Validator.validate_all is True
     assert loaded.Autograde.autograde_preprocessors == [
-        "autograder.grading.preprocessors.GradeWithTheGrader"
+        "autograder.grading.autograde_refusal.GradeWithTheGrader"
     ]
     assert "KernelManager" not in loaded  # per process only (ipc), never in the file
 
@@ -296,7 +296,7 @@ def test_nbgrader_run_in_the_course_folder_reads_the_config(tmp_path):
 def test_nbgrader_s_own_autograde_refuses_and_names_the_grader():
     import nbformat
 
-    from autograder.grading.preprocessors import GradeWithTheGrader
+    from autograder.grading.autograde_refusal import GradeWithTheGrader
 
     with pytest.raises(RuntimeError, match="python -m autograder grade"):
         GradeWithTheGrader().preprocess(nbformat.v4.new_notebook(), {})

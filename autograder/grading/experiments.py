@@ -1,61 +1,17 @@
-"""What the grader does to notebooks besides nbgrader's rules (autograder.grading.nbgrader_steps).
+"""Which code cells grading need not run: the notebook's own experiments.
 
-hide_grader_frames -- a failing hidden test shows a traceback, and IPython prints
-    the source lines of every frame: frames inside the grader-only modules
-    (hidden tests, reference solutions) would show their code in the feedback.
-    Those frames are replaced by one line; the student's own frames and the
-    assertion's message stay.
-
-experiments -- the notebooks' own experiments (training runs, plots) that no
-    graded code depends on are not run while grading (see below).
-
-GradeWithTheGrader -- nbgrader's own ``autograde`` (the formgrader's button, the
-    ``nbgrader autograde`` command) cannot grade this course: the hidden tests
-    only record what the functions return, and their verdicts are decided by
-    ``python -m autograder grade``. So the course's configuration puts this step
-    first in nbgrader's autograde, and it stops with that advice instead of
-    giving every hidden test full points.
+The course notebooks train networks and draw plots between the graded
+functions; while grading they only cost time. `experiments` names the code
+cells left as released that no code which runs depends on (read with Python's
+symtable, `names_of`); autograder.grading.nbgrader_steps runs the others and
+gives each skipped cell SKIPPED_NOTE as its output.
 """
 
 import re
 import symtable
 from functools import lru_cache
 
-from nbgrader.preprocessors import NbGraderPreprocessor
-
-from autograder import boundary
 from bnlab.cells import python_source
-
-# A frame in the instructor-only package: its file lies there, or its name is dotted there.
-GRADER_ONLY_RE = re.compile(
-    rf"{boundary.INSTRUCTOR_PATH_RE.pattern}|\b{boundary.INSTRUCTOR_PACKAGE}\."
-)
-HIDDEN_FRAME = "(code of the hidden test: not shown)"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def hide_grader_frames(traceback):
-    """A traceback (list of IPython's formatted frames) without the grader-only frames."""
-    kept, hidden = [], False
-    for frame in traceback:
-        plain = ANSI.sub("", frame)
-        if GRADER_ONLY_RE.search(plain.split("\n", 1)[0]) or _frame_file_is_grader(plain):
-            if not hidden:
-                kept.append(HIDDEN_FRAME)
-            hidden = True
-            continue
-        hidden = False
-        kept.append(frame)
-    return kept
-
-
-def _frame_file_is_grader(plain):
-    # IPython frames start with "File <path>:<line>, in <function>" (older: "<path> in <function>")
-    first = plain.lstrip().split("\n", 1)[0]
-    return first.startswith("File ") and GRADER_ONLY_RE.search(first) is not None
-
-
-# ------------------------------------------------------------------ experiments no grade needs
 
 
 @lru_cache(maxsize=4096)  # the same released cells, student after student
@@ -135,14 +91,3 @@ def experiments(nb, release):
                 needed.update(loads)
                 changed = True
     return sorted(candidates)
-
-
-class GradeWithTheGrader(NbGraderPreprocessor):
-    """Refuse nbgrader's own autograde of this course (see the module docstring)."""
-
-    def preprocess(self, nb, resources):
-        raise RuntimeError(
-            "this course is graded with `python -m autograder grade`, not nbgrader's "
-            "autograde: its hidden tests only record what the functions return, and the "
-            "grader decides their points"
-        )

@@ -5,7 +5,8 @@ import nbformat
 import pytest
 
 from autograder.grading import code_review, nbgrader_steps
-from autograder.grading.preprocessors import HIDDEN_FRAME, hide_grader_frames, names_of
+from autograder.grading.experiments import names_of
+from autograder.grading.tracebacks import HIDDEN_FRAME, hide_grader_frames
 from autograder.pipeline import collect
 
 # ------------------------------------------------------------------ review flags
