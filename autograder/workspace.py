@@ -21,10 +21,12 @@ notebooks' kernel name onto every submission, so a differently named kernel
 would never be used.
 """
 
+import atexit
 import json
 import os
 import shutil
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -361,3 +363,17 @@ def write_if_changed(path, text):
     path = Path(path)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         write_atomic(path, text)
+
+
+_IPC = {}
+
+
+def ipc_prefix():
+    """This process's Unix-socket prefix for the kernels it starts itself (the release's
+    validation; grading runs no kernel): short, socket paths max ~100 bytes. A folder made
+    once per process, removed when it exits."""
+    if os.getpid() not in _IPC:
+        folder = tempfile.mkdtemp(prefix="bnlab-kernels-")
+        atexit.register(shutil.rmtree, folder, True)
+        _IPC[os.getpid()] = Path(folder) / "kernel"
+    return _IPC[os.getpid()]

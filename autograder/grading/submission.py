@@ -484,7 +484,7 @@ def _prepare_remote(context):
     """On a worker without the course's files: a student venv from the wheel, the recorded
     cases and the font cache, in a folder of its own (removed when the process exits)."""
     from autograder import sandbox
-    from autograder.pipeline import release
+    from autograder.grading.student_venv import make_student_venv
 
     if verdicts_fingerprint() != context.fingerprint:
         raise RuntimeError(
@@ -496,7 +496,7 @@ def _prepare_remote(context):
     name, data = context.wheel
     wheel = folder / name
     wheel.write_bytes(data)
-    python = release.make_student_venv(folder / "student-venv", wheel)
+    python = make_student_venv(folder / "student-venv", wheel)
     cases = folder / "cases"
     verdicts.write_cases(cases)
     fonts = folder / "mpl-cache"

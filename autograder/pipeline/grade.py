@@ -19,16 +19,13 @@ error while merging) is merged as "could not be graded" with the reason
 (reports.could_not_grade) and graded again by the next run.
 """
 
-import atexit
 import contextlib
 import fcntl
 import hashlib
 import os
 import shutil
-import tempfile
 import traceback
 import warnings
-from pathlib import Path
 
 import nbformat
 
@@ -43,6 +40,7 @@ from autograder.grading import (
     verdicts,
 )
 from autograder.grading.inert import printable
+from autograder.grading.student_venv import student_venv
 from autograder.workspace import COURSE_ID, MemoryLimitError
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
@@ -149,8 +147,6 @@ def _context(course, scratch, remote):
         wheel = _student_wheel(course)
         return submission.Context(**common, wheel=(wheel.name, wheel.read_bytes()))
     if not course.student_python.exists():  # .work was cleared
-        from autograder.pipeline.release import student_venv
-
         student_venv(course, _student_wheel(course))
     return submission.Context(
         **common,
@@ -381,16 +377,3 @@ def _progress(total, enabled):
     return tqdm(
         total=total, desc="grading", unit="student", disable=not enabled, dynamic_ncols=True
     )
-
-
-_IPC = {}
-
-
-def _ipc_prefix():
-    """This process's Unix-socket prefix for the kernels it starts itself (the release's
-    validation; grading runs no kernel): short, socket paths max ~100 bytes."""
-    if os.getpid() not in _IPC:
-        folder = tempfile.mkdtemp(prefix="bnlab-kernels-")
-        atexit.register(shutil.rmtree, folder, True)
-        _IPC[os.getpid()] = Path(folder) / "kernel"
-    return _IPC[os.getpid()]

@@ -21,14 +21,14 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from autograder import boundary
+from autograder.grading.student_venv import student_venv
 from autograder.pipeline import leaks
-from autograder.workspace import KERNEL_ENV, headless_environ, write_if_changed
+from autograder.workspace import headless_environ, ipc_prefix, write_if_changed
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 
@@ -142,8 +142,6 @@ def validate_notebook(course, path):
     from nbgrader.validator import Validator
 
     course.apply_environ()
-    from autograder.pipeline.grade import _ipc_prefix
-
     # The release's own notebooks hold no student code: they run in this environment's
     # kernel, not in the course's grading kernel (the sandboxed student venv).
     saved = os.environ.get("JUPYTER_PATH", "")
@@ -151,7 +149,7 @@ def validate_notebook(course, path):
         p for p in saved.split(os.pathsep) if p and p != str(course.jupyter_dir)
     )
     try:
-        validator = Validator(config=course.nbgrader_config(ipc=_ipc_prefix()))
+        validator = Validator(config=course.nbgrader_config(ipc=ipc_prefix()))
         return validator.validate(str(path))
     finally:
         os.environ["JUPYTER_PATH"] = saved
@@ -221,77 +219,6 @@ def is_stub_error(found):
     """Whether a notebook stopped at a stub: NotImplementedError, or a check saying so.
     (The stub may be this notebook's or an earlier one's, loaded with load_graded.)"""
     return found["error"] == "NotImplementedError" or "not implemented" in found.get("evalue", "")
-
-
-def _is_course_distribution(name):
-    """Whether a site-packages entry belongs to bnlab or bnlab-instructor (path files, such as
-    an editable install's, are left out too: nothing reads them in a borrowed folder)."""
-    names = {boundary.STUDENT_PACKAGE, boundary.INSTRUCTOR_PACKAGE}
-    names |= {
-        distribution.replace("-", "_")
-        for distribution in (boundary.STUDENT_DISTRIBUTION, boundary.INSTRUCTOR_DISTRIBUTION)
-    }
-    return name.endswith(".pth") or name.split("-", 1)[0].lower() in names
-
-
-def student_venv(course, wheel):
-    """The course's student venv (.work/student-venv): make_student_venv; its folder."""
-    venv = course.work / "student-venv"
-    make_student_venv(venv, wheel)
-    return venv
-
-
-def make_student_venv(venv, wheel):
-    """A fresh venv at `venv` with the student wheel as its only bnlab; its Python.
-
-    Its third-party packages (numpy, matplotlib, ipykernel, nbclient, ...) are
-    borrowed read-only from this environment: a folder of links to everything in
-    this environment's site-packages except the two course distributions (the
-    packages bnlab and autograder, their metadata, an editable install's path
-    file), put on the venv's path. So `import bnlab` can only find the wheel,
-    and the instructor-only package is not there at all.
-    """
-    venv = Path(venv)
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    site_packages = venv / "lib" / version / "site-packages"
-    borrowed = venv / "borrowed"
-    shutil.rmtree(borrowed, ignore_errors=True)
-    borrowed.mkdir()
-    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
-        if not _is_course_distribution(entry.name):
-            (borrowed / entry.name).symlink_to(entry)
-    (site_packages / "_borrowed_dependencies.pth").write_text(f"{borrowed}\n", encoding="utf-8")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(python),
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--force-reinstall",
-            "--disable-pip-version-check",
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    kernels = venv / "share" / "jupyter" / "kernels" / "python3"
-    kernels.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (student wheel)",
-        "language": "python",
-        "env": KERNEL_ENV,
-    }
-    write_if_changed(kernels / "kernel.json", json.dumps(spec))
-    return python
 
 
 def run_in_student_venv(course, wheel, notebooks):
