@@ -35,19 +35,18 @@ from pathlib import Path
 import numpy as np
 
 from bnlab._grading import valuefile
+from bnlab._grading.contract import CASES_ENV, RESULTS_ENV, value_file
 from bnlab.course import GRADED_FUNCTIONS
 
-CASES = "BNLAB_GRADING_CASES"
-RESULTS = "BNLAB_GRADING_RESULTS"
 MATCH_RTOL, MATCH_ATOL = 1e-7, 1e-10  # how close a call's inputs must be to a recorded call's
 
 
 def run(name, function):
     """Call `function` (the student's `name`) on each prepared input; record what it did."""
-    cases_dir, results_dir = os.environ.get(CASES), os.environ.get(RESULTS)
+    cases_dir, results_dir = os.environ.get(CASES_ENV), os.environ.get(RESULTS_ENV)
     if not cases_dir or not results_dir:
         return
-    cases = valuefile.load(Path(cases_dir) / f"{name}.npz")
+    cases = valuefile.load(Path(cases_dir) / value_file(name))
     signatures = {g: _signature(params) for g, params in cases["signatures"].items()}
     results = []
     for call in cases["calls"]:
@@ -59,7 +58,7 @@ def run(name, function):
         if results[-1].get("raised", [""])[0] == "MemoryError":
             break  # out of memory is a verdict already; more calls would only repeat it
     record = {"function": name, "results": results}
-    path = Path(results_dir) / f"{name}.npz"
+    path = Path(results_dir) / value_file(name)
     try:
         valuefile.save(path, record)
     except Exception as error:  # e.g. a result too large for the sandbox's file-size limit

@@ -16,6 +16,7 @@
 import ast
 import json
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from autograder import sandbox
+from autograder.grading.notebook_server import NotebookServer
 from autograder.pipeline import export
 from autograder.workspace import Course, MemoryLimitError, headless_environ
 from bnlab.course import NOTEBOOKS
@@ -285,10 +288,30 @@ def test_environment_yml_does_not_install_the_project_itself():
 # ------------------------------------------------------------------ the memory limit
 
 
-def kernel_spec(course_root):
-    return json.loads(
-        (course_root / ".jupyter" / "kernels" / "python3" / "kernel.json").read_text()
-    )
+LIMITS_OF_THE_CHILD = """
+import json, resource
+print(json.dumps({name: resource.getrlimit(getattr(resource, name))
+                  for name in ("RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_NPROC")}))
+"""
+
+
+def limits_of_a_notebook(course, scratch):
+    """The resource limits a notebook's child has in the course's grading server (with
+    --no-sandbox: this Python, as an ordinary process), as {name: [soft, hard]}."""
+    server = NotebookServer(sys.executable, scratch, limits=course.limits, sandboxed=False)
+    server.start()
+    try:
+        server.reset()
+        ran = server.run([(0, LIMITS_OF_THE_CHILD)], timeout=30)
+        assert ran.status == "ok", (ran.status, ran.log)
+        outputs = ran.outputs[0][0]
+        return json.loads("".join(o.text for o in outputs if o.output_type == "stream"))
+    finally:
+        server.close()
+
+
+def here(name):
+    return list(resource.getrlimit(getattr(resource, name)))
 
 
 def test_grading_without_prlimit_stops_and_names_the_fix(tmp_path):
@@ -318,10 +341,8 @@ def test_without_prlimit_a_memory_limit_cannot_be_checked(tmp_path, monkeypatch)
     course = Course(tmp_path, sandbox=False)
     with pytest.raises(MemoryLimitError, match="apt-get install util-linux"):
         course.check_memory_limit()
-    course.write_kernelspec()
-    spec = kernel_spec(tmp_path)
-    assert spec["argv"][0] == str(course.student_python)
-    assert "no memory limit" in spec["display_name"]
+    limits = limits_of_a_notebook(course, tmp_path / "K")  # the server runs unlimited
+    assert limits["RLIMIT_DATA"] == here("RLIMIT_DATA") != [course.memory_limit] * 2
 
 
 def test_memory_limit_0_grades_without_a_limit_and_the_summary_says_so(tmp_path, monkeypatch):
@@ -345,23 +366,22 @@ def test_memory_limit_0_grades_without_a_limit_and_the_summary_says_so(tmp_path,
     assert "NO MEMORY LIMIT: 1 student(s)" in text and "--memory-limit 0" in text
 
 
-def test_with_prlimit_the_grading_kernel_is_memory_limited(tmp_path, monkeypatch):
-    monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: f"/usr/bin/{name}")
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit is not installed")
+def test_with_prlimit_the_grading_server_is_memory_limited(tmp_path):
     course = Course(tmp_path, memory_limit=2 * 1024**3, sandbox=False)
     course.check_memory_limit()
-    course.write_kernelspec()
-    spec = kernel_spec(tmp_path)
-    assert spec["argv"][:2] == ["/usr/bin/prlimit", f"--data={2 * 1024**3}"]
-    assert spec["argv"][-5:-3] == [str(course.student_python), "-m"]
-    assert "memory-limited" in spec["display_name"] and "UNSANDBOXED" in spec["display_name"]
+    limits = limits_of_a_notebook(course, tmp_path / "K")
+    assert limits["RLIMIT_DATA"] == [2 * 1024**3, 2 * 1024**3]
+    assert limits["RLIMIT_FSIZE"] == [course.limits.file_size] * 2
+    assert limits["RLIMIT_NPROC"] == here("RLIMIT_NPROC")  # no process limit outside a sandbox
 
 
-def test_the_sandboxed_grading_kernel_carries_the_limits(tmp_path):
+def test_the_sandboxed_grading_server_carries_the_limits(tmp_path):
+    """The course's limits are on the sandboxed server's command line (that the sandbox
+    applies them: tests/sandbox/test_sandbox.py)."""
     course = Course(tmp_path, memory_limit=2 * 1024**3)
-    course.write_kernelspec()
-    spec = kernel_spec(tmp_path)
-    argv = spec["argv"]
+    argv = sandbox.server_argv(course.student_python, course.limits, hide=[course.root])
     assert argv[argv.index("-m") + 1] == "autograder.sandbox"
     assert argv[argv.index("--memory") + 1] == str(2 * 1024**3)
     assert argv[argv.index("--python") + 1] == str(course.student_python)
-    assert spec["interrupt_mode"] == "message" and "sandboxed" in spec["display_name"]
+    assert argv[argv.index(str(course.root)) - 1] == "--hide"

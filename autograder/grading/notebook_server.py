@@ -32,13 +32,14 @@ from nbformat.v4.nbbase import validate
 
 from autograder import sandbox
 from autograder.workspace import KERNEL_ENV
-from bnlab._grading import valuefile
-from bnlab._grading.forkserver import HEADER, MAX_FRAME, empty_folder
+from bnlab._grading import contract, valuefile
+from bnlab._grading.contract import HEADER, MAX_FRAME, SERVER_FRAME
+from bnlab._grading.forkserver import empty_folder
 
 MAX_OUTPUT = 64 * 1024**2  # bytes a notebook's child may send; more ends the notebook
 STARTUP_SECONDS = 120  # for the server's imports, on a loaded machine
 EXIT_SECONDS = 15  # for the server to end a child and what it left, once asked
-WRITABLE = ("home", "tmp", "results")  # the folders of K the sandbox can write
+WRITABLE = tuple(contract.WRITABLE)  # the folders of K the sandbox can write
 OUTPUT_TYPES = ("stream", "display_data", "execute_result", "error")
 
 
@@ -71,7 +72,8 @@ class Ran:
 
 
 class NotebookServer:
-    """One fork server and its scratch folder K (see autograder.sandbox for K's layout)."""
+    """One fork server and its scratch folder K (see autograder.sandbox.command for K's
+    layout)."""
 
     def __init__(self, python, scratch, *, limits, sandboxed=True, hide=(), cases=None, fonts=None):
         self.python, self.scratch = str(python), Path(scratch)
@@ -97,7 +99,7 @@ class NotebookServer:
         )
         self.buffer = b""
         kind, message = self._next(STARTUP_SECONDS)
-        if kind != "S" or not message.get("ready"):
+        if kind != SERVER_FRAME or not message.get("ready"):
             self.close()
             raise ServerFailed(f"the grading server did not start: {self.server_log()}")
         # The folders there now are kept by reset(): some are where the sandbox mounts
@@ -110,16 +112,16 @@ class NotebookServer:
         """(argv, environment) of the server: the sandbox's launcher (which lays out K and
         sets the sandbox's own environment), or with --no-sandbox the server itself."""
         env = {**os.environ, **KERNEL_ENV, "NBGRADER_EXECUTION": "autograde"}
-        env["BNLAB_KERNEL_SCRATCH"] = str(self.scratch)
-        for name, value in (("BNLAB_GRADING_CASES", self.cases), ("BNLAB_MPL_CACHE", self.fonts)):
+        env[contract.SCRATCH_ENV] = str(self.scratch)
+        for name, value in ((contract.CASES_ENV, self.cases), (contract.FONTS_ENV, self.fonts)):
             env.pop(name, None)
             if value:
                 env[name] = str(value)
         if self.sandboxed:
-            return sandbox.kernel_argv(self.python, self.limits, hide=self.hide, serve=True), env
+            return sandbox.server_argv(self.python, self.limits, hide=self.hide), env
         for name in WRITABLE:
             (self.scratch / name).mkdir()
-        config = self.scratch / "home" / ".config" / "matplotlib"
+        config = self.scratch / "home" / contract.FONT_CONFIG
         config.mkdir(parents=True)
         for fontlist in Path(self.fonts).glob("fontlist-*.json") if self.fonts else []:
             shutil.copyfile(fontlist, config / fontlist.name)
@@ -127,13 +129,12 @@ class NotebookServer:
             HOME=str(self.scratch / "home"),
             TMPDIR=str(self.scratch / "tmp"),
             MPLCONFIGDIR=str(config),
-            BNLAB_GRADING_RESULTS=str(self.scratch / "results"),
         )
-        server = [self.python, "-I", "-m", "bnlab._grading.forkserver"]
-        return sandbox.limited(server, self.limits), env
+        env[contract.RESULTS_ENV] = str(self.scratch / "results")
+        return sandbox.unsandboxed_argv(self.python, self.limits), env
 
     def _log_file(self):
-        with open(self.scratch / sandbox.KERNEL_LOG, "wb") as handle:
+        with open(self.scratch / contract.SERVER_LOG, "wb") as handle:
             return os.dup(handle.fileno())
 
     @property
@@ -155,7 +156,7 @@ class NotebookServer:
         self.process = None
 
     def server_log(self):
-        return _tail(self.scratch / sandbox.KERNEL_LOG) or "(it printed nothing)"
+        return _tail(self.scratch / contract.SERVER_LOG) or "(it printed nothing)"
 
     # ------------------------------------------------------------ one notebook
     def reset(self, files=()):
@@ -210,7 +211,7 @@ class NotebookServer:
                 ran.status = "budget" if watch.spent else "unresponsive"
                 self._kill_child()
                 break
-            if kind == "S":
+            if kind == SERVER_FRAME:
                 if "exit" in message:
                     if ran.status == "ok" and len(ran.outputs) < len(watch.order):
                         ran.status = "died"
@@ -226,7 +227,7 @@ class NotebookServer:
                 ran.outputs[done] = (_outputs(message.get("outputs")), message.get("count"))
                 seconds = message.get("seconds")
                 ran.seconds[done] = seconds if isinstance(seconds, float) else None
-        ran.log = _tail(self.results / "kernel.log")
+        ran.log = _tail(self.results / contract.CHILD_LOG)
         return ran
 
     def _kill_child(self):
@@ -244,7 +245,7 @@ class NotebookServer:
             except TimeoutError:
                 self.close()
                 raise ServerFailed("the grading server did not end the notebook's child") from None
-            if kind == "S" and "exit" in message:
+            if kind == SERVER_FRAME and "exit" in message:
                 return
 
     # ------------------------------------------------------------ frames
@@ -258,7 +259,8 @@ class NotebookServer:
             raise ServerFailed("the grading server died") from None
 
     def _next(self, timeout):
-        """The next frame: ("S", server message) or ("C", child message or {}). Raises
+        """The next frame: (SERVER_FRAME, server message) or (CHILD_FRAME, child message or
+        {}). Raises
         TimeoutError after `timeout` seconds (None: wait for ever), ServerFailed at EOF."""
         deadline = None if timeout is None else time.monotonic() + timeout
         fd = self.process.stdout.fileno()
@@ -292,7 +294,7 @@ class NotebookServer:
         self.received += size
         payload = self.buffer[HEADER.size : HEADER.size + size]
         self.buffer = self.buffer[HEADER.size + size :]
-        kind, body = payload[:1].decode("latin-1"), payload[1:]
+        kind, body = payload[:1], payload[1:]
         try:
             message = json.loads(body)
         except ValueError:

@@ -36,6 +36,7 @@ import numpy as np
 
 from autograder.content import hidden_tests, reference
 from bnlab._grading import valuefile
+from bnlab._grading.contract import value_file
 from bnlab.course import GRADED_FUNCTIONS, NOTEBOOKS
 from bnlab.harness import quiet
 
@@ -134,7 +135,7 @@ def write_cases(folder):
     signatures = _signatures()
     for name in GRADED_FUNCTIONS:
         value = {"function": name, "calls": record(name), "signatures": signatures}
-        valuefile.save(building / f"{name}.npz", value)
+        valuefile.save(building / value_file(name), value)
     shutil.rmtree(folder, ignore_errors=True)
     building.rename(folder)
     return folder
@@ -295,14 +296,14 @@ def _text(error):
 @functools.cache
 def load_calls(cases_folder, name):
     """The recorded calls of `name` (as the trusted grader wrote them)."""
-    return valuefile.load(Path(cases_folder) / f"{name}.npz")["calls"]
+    return valuefile.load(Path(cases_folder) / value_file(name))["calls"]
 
 
 def decide_notebook(stem, cases_folder, results_folder):
     """{grade_id: (status, detail) or None} for the graded functions of notebook `stem`."""
     return {
         grade_id(name): decide(
-            name, load_calls(cases_folder, name), Path(results_folder) / f"{name}.npz"
+            name, load_calls(cases_folder, name), Path(results_folder) / value_file(name)
         )
         for name in NOTEBOOKS[stem]
     }

@@ -143,16 +143,9 @@ def validate_notebook(course, path):
 
     course.apply_environ()
     # The release's own notebooks hold no student code: they run in this environment's
-    # kernel, not in the course's grading kernel (the sandboxed student venv).
-    saved = os.environ.get("JUPYTER_PATH", "")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(
-        p for p in saved.split(os.pathsep) if p and p != str(course.jupyter_dir)
-    )
-    try:
-        validator = Validator(config=course.nbgrader_config(ipc=ipc_prefix()))
-        return validator.validate(str(path))
-    finally:
-        os.environ["JUPYTER_PATH"] = saved
+    # python3 kernel, not in the grading sandbox.
+    validator = Validator(config=course.nbgrader_config(ipc=ipc_prefix()))
+    return validator.validate(str(path))
 
 
 def check_stubs_fail_validation(course):

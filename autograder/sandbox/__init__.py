@@ -1,36 +1,38 @@
-"""The grading sandbox (bubblewrap): what a grading process may see and do.
+"""The grading sandbox (bubblewrap): what the grader's fork server may see and do.
 
-The host side builds the sandbox's command line and checks that one can run; the
-launcher (``python -m autograder.sandbox``) stages the mounts as root and becomes
-the sandbox user before it executes bubblewrap.
+- host      -- the grader's side: check, describe, server_argv (the server's command
+               line in the sandbox), unsandboxed_argv (with --no-sandbox),
+               prepare_matplotlib_cache
+- mounts    -- what the sandbox shows: system folders, the student venv, the hidden paths
+- command   -- bwrap's command line, the sandbox's environment and its scratch folder K
+- launcher  -- ``python -m autograder.sandbox``: stages the mounts as root, becomes the
+               sandbox user, filters the keyring calls and executes bubblewrap
+
+The names the sandbox shares with what runs inside it (environment variables, mount
+points, log files) are bnlab._grading.contract's; a grading process's Limits are
+autograder.workspace's.
 """
 
-from autograder.sandbox.bwrap import (
-    KERNEL_LOG,
-    Limits,
-    MiB,
+from autograder.sandbox.command import bwrap_command, sandbox_environ
+from autograder.sandbox.host import (
     SandboxUnavailable,
-    bwrap_command,
     check,
     describe,
-    kernel_argv,
-    limited,
     prepare_matplotlib_cache,
-    sandbox_environ,
+    server_argv,
     unsandboxed_argv,
 )
+from autograder.workspace import Limits, MiB
 
 __all__ = [
-    "KERNEL_LOG",
     "Limits",
     "MiB",
     "SandboxUnavailable",
     "bwrap_command",
     "check",
     "describe",
-    "kernel_argv",
-    "limited",
     "prepare_matplotlib_cache",
     "sandbox_environ",
+    "server_argv",
     "unsandboxed_argv",
 ]

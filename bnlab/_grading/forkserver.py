@@ -19,18 +19,8 @@ and CPU set (see process_state). So before each fork the server compares them
 with those it started with, and checks that shared memory is empty; if not, it
 says so and exits: the grader starts a new one.
 
-Protocol, on the server's stdin and stdout: frames of a 4-byte big-endian
-length and a payload.
-- From the grader, JSON objects: ``{"run": [[index, source], ...]}`` (run these
-  code cells in a new child), ``{"interrupt": true}`` (SIGINT to the child: a
-  cell over its time limit), ``{"kill": true}`` (SIGKILL to the child).
-- To the grader: ``b"S"`` + JSON, the server's own -- ``{"ready": true}`` once
-  imported, ``{"exit": CODE}`` when a child and everything it left are gone
-  (CODE: its exit status, or minus the signal that ended it),
-  ``{"poisoned": WHAT}`` -- or ``b"C"`` + a frame the child sent: JSON
-  ``{"cell": i, "event": "start"}`` and ``{"cell": i, "event": "done",
-  "outputs": [...], "count": n}`` (nbformat outputs). Child frames come from
-  the student's process: the grader reads them as untrusted.
+The protocol on the server's stdin and stdout is described, and its names are
+defined, in bnlab._grading.contract.
 """
 
 import json
@@ -39,16 +29,16 @@ import platform
 import resource
 import selectors
 import signal
-import struct
 import sys
 import time
 
-HEADER = struct.Struct(">I")
-MAX_FRAME = 32 * 1024**2  # bytes of one child frame; a child that sends more is killed
+from bnlab._grading import contract
+from bnlab._grading.contract import CHILD_FRAME, HEADER, MAX_FRAME, SERVER_FRAME
+
 # The child's own output file, made anew for each child, in the folder the grader reads:
 # what C code or a subprocess prints directly (the grader shows its end when a notebook
 # could not be graded).
-CHILD_LOG = os.path.join(os.environ.get("BNLAB_GRADING_RESULTS", "."), "kernel.log")
+CHILD_LOG = os.path.join(os.environ.get(contract.RESULTS_ENV, "."), contract.CHILD_LOG)
 MAX_STREAM = 1024**2  # characters of stdout/stderr kept per cell (the rest is dropped)
 PRELOAD = (
     "numpy",
@@ -207,7 +197,7 @@ def serve(own_pid_namespace):
 
 
 def say(message):
-    write_frame(1, b"S" + json.dumps(message).encode())
+    write_frame(1, SERVER_FRAME + json.dumps(message).encode())
 
 
 def run_child(cells, log, shell):
@@ -260,7 +250,7 @@ def _relay(buffer, pid):
             return b""
         if len(buffer) < HEADER.size + size:
             break
-        write_frame(1, b"C" + buffer[HEADER.size : HEADER.size + size])
+        write_frame(1, CHILD_FRAME + buffer[HEADER.size : HEADER.size + size])
         buffer = buffer[HEADER.size + size :]
     return buffer
 
@@ -604,7 +594,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     # every process but init and this one is ended between notebooks: only where this
     # server is alone in a pid namespace of its own (pid 2, after the sandbox's init)
-    own = "--own-pid-namespace" in argv and os.getpid() <= 2
+    own = contract.OWN_PID_NAMESPACE in argv and os.getpid() <= 2
     return serve(own_pid_namespace=own)
 
 
