@@ -254,98 +254,116 @@ def _with_body_lines(source_notebooks, function, lines):
 
 def _build(sample, source_notebooks, release_notebooks):
     """{stem: NotebookNode, or str (raw, unreadable text), or None (missing)} for `sample`."""
-    from autograder.content.mistakes import all_mistakes
-
     stems = list(NOTEBOOKS)
-    solution = _solved(source_notebooks, release_notebooks, stems)
     student = sample.student
-    if student == "solution":
-        return solution
     if student == "release":
         return {stem: _copy(release_notebooks[stem]) for stem in stems}
     if student == "partial":
         release = {stem: _copy(release_notebooks[stem]) for stem in stems}
         return {**release, **_solved(source_notebooks, release_notebooks, PARTIAL_SOLVED)}
-    if student.startswith("mistake-"):
-        mistake = next(m for m in all_mistakes() if student == f"mistake-{m.function}-{m.id}")
-        header = f"# GRADED FUNCTION: {mistake.function}"
-        _replace_function(solution, mistake.function, f"{header}\n{mistake.source().rstrip()}")
+    solution = _solved(source_notebooks, release_notebooks, stems)
+    if student == "solution":
         return solution
-    if student == "loop":
-        lines = [
-            "k = 0",
-            "while k < 1:  # the counter is never incremented",
-            "    k + 1  # meant: k += 1",
-        ]
-        _replace_function(
-            solution, LOOP_FUNCTION, _with_body_lines(source_notebooks, LOOP_FUNCTION, lines)
-        )
-        return solution
-    if student == "memhog":
-        lines = [
+    edit = _mistake if student.startswith("mistake-") else _EDITS.get(student)
+    if edit is None:
+        raise ValueError(f"no sample named {student!r}")
+    edit(student, solution, source_notebooks)
+    return solution
+
+
+# Each edit changes the full solution, in place, into one sample: (student, solution, source).
+
+
+def _mistake(student, solution, source_notebooks):
+    from autograder.content.mistakes import all_mistakes
+
+    mistake = next(m for m in all_mistakes() if student == f"mistake-{m.function}-{m.id}")
+    header = f"# GRADED FUNCTION: {mistake.function}"
+    _replace_function(solution, mistake.function, f"{header}\n{mistake.source().rstrip()}")
+
+
+def _body_lines(function, lines):
+    """An edit that runs `lines` first in the body of `function`'s solution."""
+
+    def edit(student, solution, source_notebooks):
+        _replace_function(solution, function, _with_body_lines(source_notebooks, function, lines))
+
+    return edit
+
+
+def _test_cell(student, solution, source_notebooks):
+    function = DELETED_TEST if student == "deleted-test" else TAMPERED_TEST
+    notebook = solution[notebook_of(function)]
+    test = _cell(notebook, f"test_{function}")
+    if student == "deleted-test":
+        notebook.cells.remove(test)
+    else:
+        test.source = "pass"
+
+
+def _invalid_json(student, solution, source_notebooks):
+    text = nbformat.writes(solution[INVALID_NOTEBOOK])
+    solution[INVALID_NOTEBOOK] = text[: len(text) // 2]
+
+
+def _missing_notebook(student, solution, source_notebooks):
+    solution[MISSING_NOTEBOOK] = None
+
+
+def _stderr(student, solution, source_notebooks):
+    body = _with_body_lines(
+        source_notebooks,
+        STDERR_FUNCTION,
+        [f'print("{STDERR_FUNCTION} called, A_prev", A_prev.shape, file=sys.stderr)'],
+    )
+    header, rest = body.split("\n", 1)
+    defining = f'import sys\n\nprint("defining {STDERR_FUNCTION}", file=sys.stderr)\n\n'
+    _replace_function(solution, STDERR_FUNCTION, f"{header}\n{defining}{rest}")
+
+
+def _imports_reference(student, solution, source_notebooks):
+    header = f"# GRADED FUNCTION: {IMPORT_FUNCTION}"
+    line = f"from autograder.content.reference import {IMPORT_FUNCTION}"
+    _replace_function(solution, IMPORT_FUNCTION, f"{header}\n{line}")
+
+
+PATCHES_NUMPY = [
+    f"# GRADED FUNCTION: {PATCH_FUNCTION}",
+    "np.allclose = lambda *args, **kwargs: True",
+    "",
+    "",
+    "def batchnorm_forward(Z, gamma, beta, eps=1e-5):",
+    "    mu = np.zeros((Z.shape[0], 1))",
+    "    var = np.ones((Z.shape[0], 1))",
+    "    return Z, (Z, Z, mu, var, gamma, beta, eps)",
+]
+
+
+def _patches_numpy(student, solution, source_notebooks):
+    _replace_function(solution, PATCH_FUNCTION, "\n".join(PATCHES_NUMPY))
+
+
+_EDITS = {
+    "loop": _body_lines(
+        LOOP_FUNCTION,
+        ["k = 0", "while k < 1:  # the counter is never incremented", "    k + 1  # meant: k += 1"],
+    ),
+    "memhog": _body_lines(
+        MEMHOG_FUNCTION,
+        [
             "kept = []",
             "while True:  # keeps every copy it ever made",
             "    kept.append(np.ones((4096, 4096)))",
-        ]
-        _replace_function(
-            solution, MEMHOG_FUNCTION, _with_body_lines(source_notebooks, MEMHOG_FUNCTION, lines)
-        )
-        return solution
-    if student in ("deleted-test", "tampered-test"):
-        function = DELETED_TEST if student == "deleted-test" else TAMPERED_TEST
-        notebook = solution[notebook_of(function)]
-        test = _cell(notebook, f"test_{function}")
-        if student == "deleted-test":
-            notebook.cells.remove(test)
-        else:
-            test.source = "pass"
-        return solution
-    if student == "invalid-json":
-        text = nbformat.writes(solution[INVALID_NOTEBOOK])
-        solution[INVALID_NOTEBOOK] = text[: len(text) // 2]
-        return solution
-    if student == "missing-notebook":
-        solution[MISSING_NOTEBOOK] = None
-        return solution
-    if student == "stderr":
-        body = _with_body_lines(
-            source_notebooks,
-            STDERR_FUNCTION,
-            [f'print("{STDERR_FUNCTION} called, A_prev", A_prev.shape, file=sys.stderr)'],
-        )
-        header, rest = body.split("\n", 1)
-        _replace_function(
-            solution,
-            STDERR_FUNCTION,
-            f'{header}\nimport sys\n\nprint("defining {STDERR_FUNCTION}", file=sys.stderr)\n\n{rest}',
-        )
-        return solution
-    if student == "imports-reference":
-        _replace_function(
-            solution,
-            IMPORT_FUNCTION,
-            f"# GRADED FUNCTION: {IMPORT_FUNCTION}\nfrom autograder.content.reference import {IMPORT_FUNCTION}",
-        )
-        return solution
-    if student == "patches-numpy":
-        _replace_function(
-            solution,
-            PATCH_FUNCTION,
-            "\n".join(
-                [
-                    f"# GRADED FUNCTION: {PATCH_FUNCTION}",
-                    "np.allclose = lambda *args, **kwargs: True",
-                    "",
-                    "",
-                    "def batchnorm_forward(Z, gamma, beta, eps=1e-5):",
-                    "    mu = np.zeros((Z.shape[0], 1))",
-                    "    var = np.ones((Z.shape[0], 1))",
-                    "    return Z, (Z, Z, mu, var, gamma, beta, eps)",
-                ]
-            ),
-        )
-        return solution
-    raise ValueError(f"no sample named {student!r}")
+        ],
+    ),
+    "deleted-test": _test_cell,
+    "tampered-test": _test_cell,
+    "invalid-json": _invalid_json,
+    "missing-notebook": _missing_notebook,
+    "stderr": _stderr,
+    "imports-reference": _imports_reference,
+    "patches-numpy": _patches_numpy,
+}
 
 
 def _write(path, notebook):
