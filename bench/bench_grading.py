@@ -72,8 +72,12 @@ def _prepare(course, n, code, kinds=("solution",)):
     for i in range(n):
         kind = kinds[i % len(kinds)]
         shutil.copytree(staging / kind, course / "submitted" / f"s{i:05d}-{kind}"[:60])
+    # the revision compared may predate the pipeline package
     warm = (
-        "import sys; from autograder import grade; from autograder.workspace import Course;"
+        "import sys\n"
+        "try:\n    from autograder.pipeline import grade\n"
+        "except ImportError:\n    from autograder import grade\n"
+        "from autograder.workspace import Course\n"
         "c = Course(sys.argv[1]); c.prepare(); c.apply_environ(); grade.template_gradebook(c)"
     )
     subprocess.run([sys.executable, "-c", warm, str(course)], cwd=code, env=_env(code), check=True)
@@ -195,7 +199,7 @@ profile.disable(); total = (time.perf_counter() - began) / 3
 stats = {f"{k[0]}:{k[2]}": v[3] / 3 for k, v in pstats.Stats(profile).stats.items()}
 def cum(suffix):
     return sum(v for k, v in stats.items() if k.endswith(suffix))
-run = cum("runner.py:run"); decide = cum("verdicts.py:decide_notebook")
+run = cum("notebook_server.py:run"); decide = cum("verdicts.py:decide_notebook")
 print(json.dumps({
     "starting a Python, a sandbox and the imports (once per worker, not per submission)": start,
     "forking a child per notebook and running its cells": run,
@@ -208,7 +212,7 @@ print(json.dumps({
 _PROFILE_BASELINE = """
 import cProfile, json, os, pstats, sys, time
 from pathlib import Path
-from autograder.pipeline import grade
+from autograder import grade
 from autograder.workspace import Course
 course = Course(Path(sys.argv[1])); course.prepare(); course.apply_environ()
 grade._ensure_student_venv(course); course.write_kernelspec()
