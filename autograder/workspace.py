@@ -30,6 +30,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.errors import GraderError
 from bnlab.course import ASSIGNMENT
 
 COURSE_ID = "bnlab"
@@ -82,7 +83,7 @@ KERNEL_ENV = {
 }
 
 
-class MemoryLimitError(RuntimeError):
+class MemoryLimitError(GraderError):
     """The grading processes should have a memory limit, and prlimit is missing."""
 
 

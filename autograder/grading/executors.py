@@ -17,7 +17,8 @@ dask -- the workers of a running ``dask.distributed`` scheduler, which need
     are in flight. When a worker is lost, the scheduler runs its tasks again
     elsewhere; a task whose result is lost all the same (its worker died, or the
     task was cancelled) is sent again, up to MAX_TRIES times, then yielded as a
-    crash. Each student is yielded once.
+    crash. Each student is yielded once. A scheduler that cannot be reached, or that
+    has no workers, is a ClusterUnavailable (said in one sentence, no traceback).
 """
 
 import contextlib
@@ -28,11 +29,16 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
+from autograder.errors import GraderError
 from autograder.grading import submission
 
 KILLED = "the grading process died while grading it (it was retried alone)"
 LOST = "the grading process died while grading it, on every Dask worker that tried"
 MAX_TRIES = 3  # times a submission is sent to the cluster before it is reported lost
+
+
+class ClusterUnavailable(GraderError):
+    """The Dask scheduler cannot be reached, or it has no workers to grade with."""
 
 
 def grade_in_worker(student_submission, context):
@@ -100,12 +106,19 @@ def dask(address, students, read, context, log=print):
     from distributed import Client
     from distributed import as_completed as completed
 
-    with Client(address, timeout="60s") as client:
+    try:
+        client = Client(address, timeout="60s")
+    except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address
+        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {error}") from None
+    with client:
         log(f"grade: Dask scheduler {address}; its dashboard: {client.dashboard_link}")
-        threads = sum(client.nthreads().values())
+        try:
+            threads = sum(client.nthreads().values())
+            shared = client.scatter(context, broadcast=True) if threads else None
+        except (OSError, TimeoutError) as error:  # the connection was lost meanwhile
+            raise ClusterUnavailable(f"lost the Dask scheduler at {address}: {error}") from None
         if not threads:
-            raise RuntimeError(f"the Dask scheduler at {address} has no workers")
-        shared = client.scatter(context, broadcast=True)
+            raise ClusterUnavailable(f"the Dask scheduler at {address} has no workers")
         students, names, run = iter(students), {}, uuid.uuid4().hex[:8]
         pending, tries = completed(), {}
 

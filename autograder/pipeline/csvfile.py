@@ -2,19 +2,22 @@
 
 UTF-8 with or without the byte-order mark a spreadsheet adds, a header row naming the
 columns in any order, blank lines skipped, other columns ignored. A file that cannot be
-used raises CsvFileError (a ValueError) naming the file and the line, before anything is
-written anywhere. No value may hold < or >: formgrader writes the students' names into its
-pages as HTML, unescaped, and the names often come from what students typed into an LMS.
+read or used raises CsvFileError (a GraderError and a ValueError) naming the file and the
+line, before anything is written anywhere. No value may hold < or >: formgrader writes the
+students' names into its pages as HTML, unescaped, and the names often come from what
+students typed into an LMS.
 """
 
 import csv
 import io
 from pathlib import Path
 
+from autograder.errors import GraderError
+
 MARKUP_CHARACTERS = frozenset("<>")
 
 
-class CsvFileError(ValueError):
+class CsvFileError(GraderError, ValueError):
     """The file cannot be used; the message names the file and the line."""
 
 
@@ -34,6 +37,8 @@ def read_rows(path, columns, optional=(), filled=(), unique=(), needs=""):
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise CsvFileError(f"{path}: not UTF-8 text ({error.reason})") from None
+    except OSError as error:  # missing, a folder, not readable
+        raise CsvFileError(f"{path}: cannot be read ({error.strerror or error})") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
     if not header:

@@ -37,6 +37,7 @@ from nbconvert.exporters import HTMLExporter
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from autograder.errors import GraderError
 from autograder.grading import inert
 from autograder.pipeline import leaks
 from autograder.workspace import COURSE_ID, write_atomic
@@ -50,7 +51,7 @@ TEMPLATE_NAME = "bnlab_feedback"
 PAGE_VERSION = "3"
 
 
-class FeedbackError(RuntimeError):
+class FeedbackError(GraderError):
     """Feedback could not be generated, or showed grader-only code."""
 
 

@@ -30,6 +30,7 @@ import warnings
 import nbformat
 
 from autograder import sandbox
+from autograder.errors import GraderError
 from autograder.grading import (
     executors,
     gradebook_writer,
@@ -41,13 +42,13 @@ from autograder.grading import (
 )
 from autograder.grading.inert import printable
 from autograder.grading.student_venv import student_venv
-from autograder.workspace import COURSE_ID, MemoryLimitError
+from autograder.workspace import COURSE_ID
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 GRADER_VERSION = 3  # bump when a change of grading logic must regrade everyone
 
 
-class GradeError(RuntimeError):
+class GradeError(GraderError):
     """Grading could not start (no release, another grading run, ...)."""
 
 
@@ -239,13 +240,10 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
 def _can_grade(course, here):
     """Refuse to start where the limits or the sandbox cannot be had (on a cluster, the
     workers need them: each refuses a task it cannot grade safely)."""
-    try:
-        if here:
-            course.check_memory_limit()
-            if course.sandbox:
-                sandbox.check()
-    except (MemoryLimitError, sandbox.SandboxUnavailable) as error:
-        raise GradeError(str(error)) from None
+    if here:  # MemoryLimitError, SandboxUnavailable: plain words, as a GradeError's
+        course.check_memory_limit()
+        if course.sandbox:
+            sandbox.check()
     if not here:
         try:
             import distributed  # noqa: F401

@@ -26,13 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from autograder import boundary
+from autograder.errors import GraderError
 from autograder.grading.student_venv import student_venv
 from autograder.pipeline import leaks
 from autograder.workspace import headless_environ, ipc_prefix, write_if_changed
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 
-class ReleaseError(RuntimeError):
+class ReleaseError(GraderError):
     """A release check failed; the message lists every problem."""
 
 

@@ -14,11 +14,16 @@ or repeated id, or a line with more fields than the header stops the command wit
 an error naming the file and the line, and the gradebook is left as it was.
 """
 
+from autograder.errors import GraderError
 from autograder.pipeline.csvfile import read_rows
 from autograder.workspace import COURSE_ID
 
 COLUMNS = ["id", "first_name", "last_name", "email"]
 FIELDS = COLUMNS[1:]  # what is stored for each student
+
+
+class RosterError(GraderError):
+    """No roster file was named."""
 
 
 def read_roster(path):
@@ -36,9 +41,12 @@ def read_roster(path):
 
 def load_roster(course, path, log=print):
     """Add or update the students of the roster at `path` in the gradebook of `course`.
-    Returns {"added": [ids], "updated": [ids], "unchanged": [ids]}."""
+    Returns {"added": [ids], "updated": [ids], "unchanged": [ids]}. Raises RosterError
+    without a `path`, csvfile.CsvFileError for a file that cannot be used."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    if not path:
+        raise RosterError("roster needs --from FILE, a CSV file of the students")
     students = read_roster(path)  # a bad file stops here, before the gradebook is opened
     course.prepare()
     course.apply_environ()  # nbgrader's gradebook runs alembic from this environment

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from autograder import archive
 from autograder.archive import Refused
+from autograder.errors import GraderError
 from autograder.pipeline.upload_names import (
     STUDENT_ID,
     TIMESTAMP,
@@ -34,7 +35,7 @@ from autograder.pipeline.upload_names import (
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 
-class CollectError(ValueError):
+class CollectError(GraderError, ValueError):
     """The source cannot be collected from (missing, not a folder nor a usable zip, a bad
     --regexp, ...); the message says why."""
 

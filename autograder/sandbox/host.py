@@ -16,6 +16,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from autograder.errors import GraderError
 from autograder.sandbox.command import bwrap_path, prlimit_options
 from autograder.workspace import Limits
 from bnlab._grading import contract
@@ -34,7 +35,7 @@ NAMESPACES_HINT = (
 )
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(GraderError):
     """The sandbox cannot run on this machine; the message names the fix."""
 
 

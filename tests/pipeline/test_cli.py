@@ -1,21 +1,36 @@
-"""The pipeline's command line and nbgrader's configuration file, without running a step.
+"""The pipeline's command line and nbgrader's configuration file.
 
 - each step is a subcommand with exactly its own options; another step's option is a
-  usage error (exit status 2);
+  usage error (exit status 2); each step's --help is its own;
+- an error a step reports in plain words (a GraderError, the root of every step's error
+  class) is one line and exit status 1; any other exception keeps its traceback; a Dask
+  scheduler that cannot be reached is such an error;
 - the workspace's nbgrader_config.json holds Course.nbgrader_config(), and a real
   `nbgrader` command run in the course folder uses it.
 """
 
+import socket
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from autograder_support import collect, pipeline_env, run
 from traitlets.config.loader import JSONFileConfigLoader
 
-from autograder import __main__ as cli
-from autograder.workspace import OLD_CONFIG_HEADER, Course, headless_environ
+from autograder import cli
+from autograder.errors import GraderError
+from autograder.grading.executors import ClusterUnavailable
+from autograder.pipeline.collect import CollectError
+from autograder.pipeline.csvfile import CsvFileError
+from autograder.pipeline.feedback import FeedbackError
+from autograder.pipeline.grade import GradeError
+from autograder.pipeline.release import ReleaseError
+from autograder.pipeline.roster import RosterError
+from autograder.sandbox import SandboxUnavailable
+from autograder.workspace import OLD_CONFIG_HEADER, Course, MemoryLimitError, headless_environ
+from bnlab.course import ASSIGNMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -203,6 +218,133 @@ def test_the_command_line_rejects_another_steps_option():
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.startswith("usage: python -m autograder release"), result.stderr
     assert "--timeout is an option of grade, all" in result.stderr
+
+
+def test_each_steps_help_is_its_own():
+    parser = cli._parser()
+    for step, sub in parser.steps.items():
+        text = sub.format_help()
+        summary = cli.STEPS[step].summary
+        assert " ".join(text.split()).count(summary[1:]) == 1, (step, text)
+    feedback = parser.steps["feedback"].format_help()
+    assert "regrade" not in feedback and "submissions at a time" not in feedback, feedback
+    assert "pages at a time (default: one per core)" in " ".join(feedback.split())
+
+
+def test_the_entry_point_and_the_console_script_name_the_same_main():
+    from autograder import __main__ as entry
+
+    assert entry.main is cli.main
+    scripts = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'bnlab-grade = "autograder.cli:main"' in scripts
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["all"], ["release", "grade", "feedback", "export"]),
+        (["all", "--samples"], ["release", "collect", "grade", "feedback", "export"]),
+        (["all", "--from", "inbox"], ["release", "collect", "grade", "feedback", "export"]),
+        (["feedback"], ["feedback"]),
+    ],
+)
+def test_all_runs_the_pipeline_and_collects_only_from_a_source(argv, expected):
+    assert cli.planned(cli.parse_args(argv)) == expected
+
+
+# ------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ReleaseError,
+        CollectError,
+        GradeError,
+        FeedbackError,
+        CsvFileError,
+        RosterError,
+        MemoryLimitError,
+        SandboxUnavailable,
+        ClusterUnavailable,
+    ],
+)
+def test_each_steps_error_class_is_a_grader_error(error):
+    assert issubclass(error, GraderError)
+
+
+def _failing(monkeypatch, step, error):
+    def run(course, args):
+        raise error
+
+    monkeypatch.setitem(cli.STEPS, step, cli.Step("fails", cli.STEPS[step].options, run))
+
+
+def test_a_grader_error_is_one_line_and_exit_status_1(monkeypatch, tmp_path, capsys):
+    _failing(monkeypatch, "export", CollectError("what went wrong, and the fix"))
+    assert cli.main(["export", "--course", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == "export: what went wrong, and the fix\n"
+
+
+def test_all_stops_at_the_first_failing_step_and_names_it(monkeypatch, tmp_path, capsys):
+    ran = []
+    for step in ("release", "grade", "export"):
+        monkeypatch.setitem(
+            cli.STEPS, step, cli.Step("runs", (), lambda course, args, step=step: ran.append(step))
+        )
+    _failing(monkeypatch, "feedback", FeedbackError("not graded yet"))
+    assert cli.main(["all", "--course", str(tmp_path)]) == 1
+    assert ran == ["release", "grade"]
+    assert capsys.readouterr().err == "feedback: not graded yet\n"
+
+
+@pytest.mark.parametrize("error", [RuntimeError("a bug"), FileNotFoundError("a bug")])
+def test_any_other_exception_is_a_bug_and_keeps_its_traceback(monkeypatch, tmp_path, error):
+    _failing(monkeypatch, "export", error)
+    with pytest.raises(type(error), match="a bug"):
+        cli.main(["export", "--course", str(tmp_path)])
+
+
+def test_a_missing_csv_file_is_a_plain_error(tmp_path, capsys):
+    missing = tmp_path / "nowhere.csv"
+    assert cli.main(["roster", "--course", str(tmp_path / "c"), "--from", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"roster: {missing}: cannot be read (No such file"), err
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_an_unreachable_dask_scheduler_is_one_sentence_and_exit_1(tmp_path):
+    """A course with a release and one submission, graded on a Dask scheduler address of
+    127.0.0.1 where nothing listens: the client gives up after its 60 s."""
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    course, inbox = tmp_path / "course", tmp_path / "inbox"
+    run("release", course, "--skip-checks")
+    (inbox / "ada" / ASSIGNMENT).mkdir(parents=True)
+    for path in (course / "release" / ASSIGNMENT).glob("*.ipynb"):
+        (inbox / "ada" / ASSIGNMENT / path.name).write_bytes(path.read_bytes())
+    collect(course, inbox)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "--course", str(course)]
+        + ["--scheduler", address, "--no-progress"],
+        cwd=ROOT,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"grade: cannot reach the Dask scheduler at {address}: "), last
+    assert "Timed out trying to connect" in last, last
+    assert not list((course / "reports" / "grade").glob("*.json"))  # nobody was graded
 
 
 # ------------------------------------------------------------------ nbgrader_config.json
