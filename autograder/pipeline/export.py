@@ -272,13 +272,22 @@ def _write_csv(path, columns, rows):
 
 
 def table(summary):
-    """The summary table, as text."""
+    """The summary table, as text: one row per student, then what the columns mean and
+    the warnings that concern the whole class."""
+    header, rows = _table_cells(summary)
+    manual_max = max((row["manual_max"] for row in summary), default=0)
+    auto_max = max((row["auto_max"] for row in summary), default=0)
+    out = _aligned(header, rows) + [""] + _legend(summary, auto_max, manual_max)
+    return "\n".join(out) + "\n"
+
+
+def _table_cells(summary):
+    """(header, [cells of each student]) of the summary table."""
     stems = list(NOTEBOOKS)
     maxima = {}
     for row in summary:
         for stem, (_, top) in row["notebooks"].items():
             maxima[stem] = max(top, maxima.get(stem, 0))
-    manual_names = ", ".join(MANUAL_ANSWERS)
     # the largest of any row: a student who could not be exported has no maxima
     auto_max = max((row["auto_max"] for row in summary), default=0)
     manual_max = max((row["manual_max"] for row in summary), default=0)
@@ -304,6 +313,12 @@ def table(summary):
             cells.append(_number(row["auto"] + row["manual"]))
         cells.append("; ".join(row["notes"]))
         lines.append(cells)
+    return header, lines
+
+
+def _aligned(header, lines):
+    """The header, a rule and the rows as aligned text lines (the last column, the notes,
+    unpadded)."""
     widths = [max(len(str(c)) for c in column) for column in zip(header, *lines)] if lines else []
     widths = widths[:-1] + [0]
 
@@ -313,21 +328,25 @@ def table(summary):
         return "  ".join([first, *middle, str(cells[-1])]).rstrip()
 
     out = [fmt(header), fmt(["-" * widths[0], *["-" * w for w in widths[1:-1]], "-----"])]
-    out += [fmt(cells) for cells in lines]
+    return out + [fmt(cells) for cells in lines]
+
+
+def _legend(summary, auto_max, manual_max):
+    """The lines below the table: what the columns mean, then the class-wide warnings."""
+    manual_names = ", ".join(MANUAL_ANSWERS)
     pending = sum(1 for row in summary if row["pending"])
-    out.append("")
     answers = (
         f"the written answer {manual_names} ({_number(manual_max)} points) is"
         if len(MANUAL_ANSWERS) == 1
         else f"the written answers {manual_names} ({_number(manual_max)} points in all) are"
     )
-    out.append(
+    out = [
         f"{len(summary)} student(s). 'auto' is the autograded total out of {_number(auto_max)}; "
         f"{answers} graded by hand: 'pending' (or, once one is graded, the points so far "
         f"followed by +?) means an answer still needs manual grading ({pending} student(s)); "
         "'total' then shows the points so far followed by +?, without the pending points "
         "(grades.csv: pending_points, status)."
-    )
+    ]
     unlimited = [row["student"] for row in summary if row.get("memory_limit") == 0]
     if unlimited:
         out.append(
@@ -350,7 +369,7 @@ def table(summary):
             "decided outside the student's process, so such code cannot fake a pass; read "
             "reports/flags.csv and the notebook to decide whether it is misconduct."
         )
-    return "\n".join(out) + "\n"
+    return out
 
 
 def read_lms_map(path):

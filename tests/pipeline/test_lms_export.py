@@ -8,7 +8,7 @@ import csv
 
 import pytest
 
-from autograder import __main__ as cli
+from autograder import cli
 from autograder.pipeline import export
 from autograder.pipeline.csvfile import CsvFileError
 
