@@ -8,6 +8,8 @@
 - roster     -- the class roster into the gradebook
 - selfstudy  -- the self-study release, for learners without a course
 
-With their helpers: leaks (the scans every release and feedback page passes) and
-csvfile (reading an instructor's CSV file).
+With their helpers: leaks (the scans every release and feedback page passes), csvfile
+(reading an instructor's CSV file), and collect's upload_names (what a name in a source
+says) and uploads (reading a source: its uploads, whose they are, the one collected).
+The command line over them is autograder.cli.
 """
