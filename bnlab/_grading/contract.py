@@ -1,12 +1,12 @@
 """The names the grader and the grading sandbox agree on, defined once.
 
-The grader builds the sandbox (autograder.sandbox) and drives the fork server in it
-(autograder.grading.notebook_server); inside, the server (bnlab._grading.forkserver)
-runs each notebook in a child, and the hidden test cells record what the student's
-functions did (bnlab.harness). Every name both sides spell -- environment
-variables, where things show inside the sandbox, the folders and files of the
-scratch folder, the server's framing -- is here, and each side imports it from
-here. Standard library only: it runs on both sides (and never imports autograder).
+The grader builds the sandbox and drives the fork server in it; inside, the server
+(bnlab._grading.forkserver) runs each notebook in a child, and the hidden test cells
+record what the student's functions did (bnlab.harness). Every name both sides spell
+-- environment variables, where things show inside the sandbox, the folders and
+files of the scratch folder, the server's framing -- is here, and each side imports
+it from here. Standard library only: it runs on both sides, and is shipped to
+students with the rest of bnlab (it names nothing of the instructor's package).
 
 The server's protocol, on its stdin and stdout: frames of a HEADER (the payload's
 length) and a payload.
