@@ -155,6 +155,17 @@ def gradebook_scores(db_url, students=None):
     return found
 
 
+def new_gradebook(path, course_id):
+    """An empty nbgrader gradebook at `path` (SQLite), for the course `course_id`: nbgrader
+    runs `alembic heads` in a subprocess for each new one, so tests that need many empty
+    ones make one and copy it."""
+    from nbgrader.api import Gradebook
+
+    with _venv_on_path(), Gradebook(f"sqlite:///{Path(path).resolve()}", course_id):
+        pass
+    return Path(path)
+
+
 def read_csv(path):
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))

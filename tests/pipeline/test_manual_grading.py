@@ -13,12 +13,14 @@ checks run on a fresh SQLite gradebook, without a course (fast).
 
 import html
 import re
+import shutil
 import sqlite3
 from html.parser import HTMLParser
 
 import pytest
 from autograder_support import (
     SOURCE,
+    new_gradebook,
     points,
     read_csv,
     run,
@@ -29,6 +31,7 @@ from autograder_support import (
 
 from autograder import __main__ as cli
 from autograder.pipeline import roster
+from autograder.workspace import COURSE_ID
 from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS
 
 STUDENTS = ["partial", "release", "solution"]
@@ -306,10 +309,18 @@ def test_pages_render_formulas_without_the_network(course, after):
 # ------------------------------------------------------------------ the roster (fast)
 
 
+@pytest.fixture(scope="module")
+def empty_gradebook(tmp_path_factory):
+    """An empty gradebook of the course, made once and copied by each roster test."""
+    return new_gradebook(tmp_path_factory.mktemp("gradebook") / "gradebook.db", COURSE_ID)
+
+
 @pytest.fixture
-def gradebook_course(tmp_path, restore_environ):
-    """A course folder with only a gradebook: (path, run roster -> (status, err), names)."""
+def gradebook_course(tmp_path, restore_environ, empty_gradebook):
+    """A course folder with only an empty gradebook: (run roster -> exit status, names)."""
     path = tmp_path / "course"
+    path.mkdir()
+    shutil.copyfile(empty_gradebook, path / "gradebook.db")
 
     def load(text, name="roster.csv"):
         file = tmp_path / name
