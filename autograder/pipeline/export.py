@@ -21,39 +21,32 @@ reports/summary.txt   the table printed on the terminal: per-notebook
                       their score), the total, and notes;
                       below it, how many students were graded without a
                       memory limit (--memory-limit 0), if any.
-With --lms-map FILE (a CSV mapping LMS ids to nbgrader ids, see read_lms_map), also:
-reports/canvas.csv    Canvas's gradebook import file (Grades > Import): Student, ID,
-                      SIS User ID, SIS Login ID, Section and one assignment column,
-                      a "Points Possible" row, one row per mapped graded student.
-reports/moodle.csv    Moodle's grade import file (Grades > Import > CSV file): an
-                      identifier column (Email address, or ID number) and the grade.
-A student whose written answer still needs manual grading gets an empty cell in
-canvas.csv and no row in moodle.csv (no provisional number reaches the LMS). Such
-students, students of the map who were not graded and graded students missing from the
-map are named on the terminal and in summary.txt.
+With --lms-map FILE, also reports/canvas.csv and reports/moodle.csv, the files Canvas
+and Moodle import (autograder.pipeline.lms_export).
 Every file is written whole (workspace.write_atomic): a reader never sees half of one.
 No CSV cell is a formula: a text starting with = + - @, a tab or a carriage return gets a
 leading apostrophe (autograder.grading.inert.csv_cell); numbers stay numbers.
 Before writing them, the command line's export rewrites the feedback pages of the
 students whose grades or comments changed since their pages were written
 (autograder.pipeline.feedback.refresh): grading by hand in formgrader, then `export`, updates both.
+Without a release (the gradebook has no assignment) export stops with an ExportError.
 """
 
 import csv
 import io
 import json
-from pathlib import Path
 
+from autograder.errors import GraderError
 from autograder.grading.inert import csv_row, printable
 from autograder.grading.reports import read_report
-from autograder.pipeline.csvfile import read_rows
+from autograder.pipeline.lms_export import read_lms_map, write_lms_files
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
-LMS_MAP_COLUMNS = ["lms_id", "nbgrader_id"]  # required; "name" and "email" are optional
-LMS_MAP_OPTIONAL = ["name", "email"]
-LMS_ITEM = f"{COURSE_ID} {ASSIGNMENT}"  # the grade item's name in Canvas and Moodle
-CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", LMS_ITEM]
+
+class ExportError(GraderError):
+    """Nothing to export: the gradebook has no assignment (no release yet)."""
+
 
 GRADES_COLUMNS = [
     "assignment",
@@ -103,11 +96,17 @@ def _item(grade_id):
 
 def collect_rows(course):
     """(grades rows, breakdown rows, flag rows, per-student summary) from the gradebook and reports."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
 
     grades, breakdown, flags, summary = [], [], [], []
     with Gradebook(course.db_url, COURSE_ID) as gradebook:
-        assignment = gradebook.find_assignment(ASSIGNMENT)
+        try:
+            assignment = gradebook.find_assignment(ASSIGNMENT)
+        except MissingEntry:
+            raise ExportError(
+                f"the gradebook has no assignment '{ASSIGNMENT}': run `python -m autograder "
+                "release`" + ("" if course.uses_sqlite else " with the same --db-url")
+            ) from None
         duedate = assignment.duedate.isoformat() if assignment.duedate else ""
         submissions = sorted(
             gradebook.assignment_submissions(ASSIGNMENT), key=lambda s: s.student.id
@@ -372,112 +371,13 @@ def _legend(summary, auto_max, manual_max):
     return out
 
 
-def read_lms_map(path):
-    """The rows of the LMS map at `path`: a CSV file with a header row and the columns
-    lms_id and nbgrader_id (required), name and email (optional; other columns are
-    ignored). Returns a list of dicts with the four keys ("" where absent), in file order.
-    Raises csvfile.CsvFileError naming the line for a missing column, an empty id, or an
-    lms_id, nbgrader_id or email used twice."""
-    return read_rows(
-        path,
-        LMS_MAP_COLUMNS,
-        optional=LMS_MAP_OPTIONAL,
-        filled=LMS_MAP_COLUMNS,
-        unique=[*LMS_MAP_COLUMNS, "email"],
-        needs="the map needs lms_id and nbgrader_id, name and email are optional",
-    )
-
-
-def _student_name(mapped, grade):
-    """The name Canvas shows, "Last, First" as in its own export: the map's, else nbgrader's."""
-    if mapped["name"]:
-        return mapped["name"]
-    parts = [grade["last_name"], grade["first_name"]]
-    return ", ".join(part for part in parts if part) or grade["student_id"]
-
-
-def lms_files(grades, summary, lms_map):
-    """(canvas rows, moodle header, moodle rows, report lines) for the graded `grades` rows,
-    the `summary` rows and the LMS map's rows (read_lms_map). A student's score is the
-    `score` of grades.csv; empty while a written answer is pending."""
-    pending = {row["student"] for row in summary if row["pending"]}
-    by_student = {grade["student_id"]: grade for grade in grades}
-    use_email = bool(lms_map) and all(row["email"] for row in lms_map)
-    moodle_id = "Email address" if use_email else "ID number"
-    canvas = [{"Student": "Points Possible", LMS_ITEM: _number(_max_score(grades))}]
-    moodle = []
-    for mapped in lms_map:
-        grade = by_student.get(mapped["nbgrader_id"])
-        if grade is None:
-            continue
-        score = "" if grade["student_id"] in pending else grade["score"]
-        canvas.append(
-            {"Student": _student_name(mapped, grade), "ID": mapped["lms_id"], LMS_ITEM: score}
-        )
-        if score:  # Moodle reads an empty cell as "no grade" and would clear one: leave it out
-            moodle.append(
-                {moodle_id: mapped["email"] if use_email else mapped["lms_id"], LMS_ITEM: score}
-            )
-    mapped_ids = {row["nbgrader_id"] for row in lms_map}
-    not_graded = [row for row in lms_map if row["nbgrader_id"] not in by_student]
-    unmapped = [grade["student_id"] for grade in grades if grade["student_id"] not in mapped_ids]
-    waiting = [row for row in lms_map if row["nbgrader_id"] in pending]
-    lines = [
-        f"LMS files: {len(canvas) - 1} student(s) in canvas.csv, {len(moodle)} in moodle.csv "
-        f"(grade item '{LMS_ITEM}', out of {_number(_max_score(grades))}; moodle.csv "
-        f"identifies students by {moodle_id})."
-    ]
-    if waiting:
-        lines.append(
-            f"NO GRADE YET, MANUAL GRADING PENDING: {len(waiting)} student(s) have a written "
-            "answer not yet graded by hand: their cell in canvas.csv is empty and they are "
-            "left out of moodle.csv, so neither LMS records a provisional grade; grade the "
-            "answer in formgrader and run export again: "
-            + ", ".join(f"{row['nbgrader_id']} ({row['lms_id']})" for row in waiting)
-            + "."
-        )
-    if not_graded:
-        lines.append(
-            f"IN THE MAP BUT NOT GRADED: {len(not_graded)} student(s) of the LMS map have no "
-            "graded submission and are not in the LMS files: "
-            + ", ".join(f"{row['nbgrader_id']} ({row['lms_id']})" for row in not_graded)
-            + "."
-        )
-    if unmapped:
-        lines.append(
-            f"GRADED BUT NOT IN THE MAP: {len(unmapped)} graded student(s) have no line in "
-            "the LMS map, so their grade is not in the LMS files (add them to the map): "
-            + ", ".join(unmapped)
-            + "."
-        )
-    return canvas, moodle_id, moodle, lines
-
-
 def _max_score(grades):
     return float(grades[0]["max_score"]) if grades else 100
 
 
-def _csv_text(columns, rows):
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(csv_row(row) for row in rows)  # no cell a spreadsheet runs as a formula
-    return text.getvalue()
-
-
-def write_lms_files(reports, grades, summary, lms_map):
-    """Write reports/canvas.csv and reports/moodle.csv; returns the report lines."""
-    canvas, moodle_id, moodle, lines = lms_files(grades, summary, lms_map)
-    # Canvas: UTF-8 with a BOM, as its own gradebook export, so a spreadsheet opened on
-    # the way shows accents right. Moodle: plain UTF-8, comma-separated (its defaults).
-    write_atomic(Path(reports) / "canvas.csv", "\ufeff" + _csv_text(CANVAS_COLUMNS, canvas))
-    write_atomic(Path(reports) / "moodle.csv", _csv_text([moodle_id, LMS_ITEM], moodle))
-    return lines
-
-
 def export(course, log=print, lms_map=None, refresh_feedback=False):
     """Run step 5; returns the summary table's text. `lms_map`: the path of a CSV mapping
-    LMS ids to nbgrader ids, to also write canvas.csv and moodle.csv (read_lms_map).
+    LMS ids to nbgrader ids, to also write canvas.csv and moodle.csv (lms_export).
     refresh_feedback: first rewrite the feedback pages of the students whose grades or
     comments changed since they were written (autograder.pipeline.feedback.refresh); if that
     fails, the exports are still written, then its FeedbackError is raised."""
@@ -497,7 +397,9 @@ def export(course, log=print, lms_map=None, refresh_feedback=False):
     _write_csv(course.reports / "flags.csv", FLAG_COLUMNS, flags)
     text = printable(table(summary))  # the notes quote what students' code said
     if mapped is not None:
-        text += "\n" + "\n".join(write_lms_files(course.reports, grades, summary, mapped)) + "\n"
+        out_of = _number(_max_score(grades))
+        lines = write_lms_files(course.reports, grades, summary, mapped, out_of)
+        text += "\n" + "\n".join(lines) + "\n"
     write_atomic(course.reports / "summary.txt", text)
     write_atomic(course.reports / "summary.json", json.dumps(summary, indent=1) + "\n")
     log(text)

@@ -24,6 +24,7 @@ from autograder.errors import GraderError
 from autograder.grading.executors import ClusterUnavailable
 from autograder.pipeline.collect import CollectError
 from autograder.pipeline.csvfile import CsvFileError
+from autograder.pipeline.export import ExportError
 from autograder.pipeline.feedback import FeedbackError
 from autograder.pipeline.grade import GradeError
 from autograder.pipeline.release import ReleaseError
@@ -262,6 +263,7 @@ def test_all_runs_the_pipeline_and_collects_only_from_a_source(argv, expected):
         CollectError,
         GradeError,
         FeedbackError,
+        ExportError,
         CsvFileError,
         RosterError,
         MemoryLimitError,

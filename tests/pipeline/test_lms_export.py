@@ -7,9 +7,10 @@ written out here, never computed by the code under test.
 import csv
 
 import pytest
+from autograder_support import run
 
 from autograder import cli
-from autograder.pipeline import export
+from autograder.pipeline import export, lms_export
 from autograder.pipeline.csvfile import CsvFileError
 
 ITEM = "bnlab batchnorm"  # the grade item's column, in both files
@@ -199,7 +200,7 @@ def test_without_a_map_nothing_changes(run_export):
 def test_a_map_saved_with_a_bom_and_blank_lines_reads(tmp_path):
     path = tmp_path / "map.csv"
     path.write_bytes("\ufefflms_id,nbgrader_id,email\r\n\r\n7,ada,\r\n".encode())
-    assert export.read_lms_map(path) == [
+    assert lms_export.read_lms_map(path) == [
         {"lms_id": "7", "nbgrader_id": "ada", "name": "", "email": ""}
     ]
 
@@ -228,7 +229,7 @@ def test_a_malformed_map_is_an_error_naming_the_line(tmp_path, text, message):
     path = tmp_path / "map.csv"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(CsvFileError) as error:
-        export.read_lms_map(path)
+        lms_export.read_lms_map(path)
     assert message in str(error.value)
     assert str(path) in str(error.value)
 
@@ -254,3 +255,11 @@ def test_a_missing_map_file_is_an_error(tmp_path, capsys):
 def test_export_takes_lms_map():
     args = cli.parse_args(["export", "--course", "c", "--lms-map", "ids.csv"])
     assert args.lms_map == "ids.csv"
+
+
+def test_export_without_a_release_is_one_line_and_exit_1(tmp_path):
+    result = run("export", tmp_path / "course", check=False, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr == (
+        "export: the gradebook has no assignment 'batchnorm': run `python -m autograder release`\n"
+    )
