@@ -19,6 +19,7 @@ import pytest
 from autograder_support import ROOT, SOURCE
 
 from autograder.content import reference
+from autograder.errors import GraderError
 from autograder.pipeline import leaks, release
 from autograder.workspace import Course
 from bnlab.course import GRADED_FUNCTIONS, NOTEBOOKS
@@ -67,21 +68,69 @@ def _notebook_with(source_text, cell_type="code"):
 # ------------------------------------------------------------------ the release itself
 
 
+def _planted_source(folder, text):
+    """A copy of the source notebooks in `folder`, with a Markdown cell holding `text` at the
+    end of 01_forward_bn (nbgrader releases Markdown cells as they are)."""
+    folder.mkdir()
+    for path in SOURCE.glob("*.ipynb"):
+        shutil.copy(path, folder / path.name)
+    notebook = nbformat.read(folder / "01_forward_bn.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_markdown_cell(text))
+    nbformat.write(notebook, folder / "01_forward_bn.ipynb")
+    return folder
+
+
 @pytest.mark.slow
 @pytest.mark.e2e
-def test_release_step_passed_its_checks(course):
+def test_a_leak_in_the_release_fails_the_release_step(
+    tmp_path, course_copy, monkeypatch, restore_environ
+):
+    """The step itself, not only its scanner: a grader import planted in a source notebook
+    reaches the release nbgrader generates, and the release fails with a GraderError (the
+    command line's one line and exit status 1) naming it, recorded in release.json too.
+    Validation and the student venv have their own tests below: skipped here."""
+    course = Course(course_copy("release-fails"))
+    planted = "from autograder.content.reference import batchnorm_forward"
+    monkeypatch.setattr(release, "check_stubs_fail_validation", lambda course: [])
+    monkeypatch.setattr(release, "check_student_venv", lambda course, wheel: [])
+    with pytest.raises(release.ReleaseError) as failed:
+        release.release(course, _planted_source(tmp_path / "source", planted), log=lambda _: None)
+    assert isinstance(failed.value, GraderError)
+    message = str(failed.value)
+    assert message.startswith("release checks failed:\n  leak: 01_forward_bn.ipynb"), message
+    assert planted in (course.release / "01_forward_bn.ipynb").read_text(encoding="utf-8")
     report = json.loads((course.reports / "release.json").read_text(encoding="utf-8"))
-    assert report["problems"] == []
-    assert sorted(p.name for p in course.release.iterdir()) == sorted(
-        [f"{s}.ipynb" for s in NOTEBOOKS] + ["nbgrader_config.json"]  # the student's Validate
+    assert report["problems"] and all(
+        p.startswith("leak: 01_forward_bn.ipynb") for p in report["problems"]
     )
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
-def test_release_and_wheel_hold_no_leak(course, wheel):
-    assert leaks.scan_folder(course.release) == []
-    assert leaks.scan_student_distribution(wheel) == []
+def test_the_release_leak_check_finds_leaks_planted_in_the_release_and_the_wheel(
+    tmp_path, course_copy, wheel
+):
+    """release.check_leaks, what the step runs, on a copy of the real release and wheel:
+    nothing before, then a solution line planted in a release notebook and a reference
+    solution planted in the wheel are both found (each scanner has its own tests below)."""
+    course = Course(course_copy("leaks-planted"))
+    assert release.check_leaks(course, wheel) == []
+    notebook = nbformat.read(course.release / "02_backward_bn.ipynb", as_version=4)
+    line = solution_line("batchnorm_backward")
+    notebook.cells.append(nbformat.v4.new_code_cell(f"def helper():\n    {line}\n"))
+    nbformat.write(notebook, course.release / "02_backward_bn.ipynb")
+    bad = tmp_path / wheel.name
+    shutil.copy(wheel, bad)
+    with zipfile.ZipFile(bad, "a") as archive:
+        archive.writestr(
+            "bnlab/solutions.py", (ROOT / "autograder" / "content" / "reference.py").read_text()
+        )
+    problems = release.check_leaks(course, bad)
+    assert all(problem.startswith("leak: ") for problem in problems), problems
+    assert any("02_backward_bn.ipynb" in p and "batchnorm_backward" in p for p in problems), (
+        problems
+    )
+    assert any("bnlab/solutions.py" in p for p in problems), problems
 
 
 @pytest.mark.slow
