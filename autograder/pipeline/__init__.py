@@ -9,7 +9,8 @@
 - selfstudy  -- the self-study release, for learners without a course
 
 With their helpers: leaks (the scans every release and feedback page passes), csvfile
-(reading an instructor's CSV file), and collect's upload_names (what a name in a source
-says) and uploads (reading a source: its uploads, whose they are, the one collected).
+(reading an instructor's CSV file), collect's upload_names (what a name in a source
+says) and uploads (reading a source: its uploads, whose they are, the one collected),
+and export's lms_export (the files Canvas and Moodle import).
 The command line over them is autograder.cli.
 """
