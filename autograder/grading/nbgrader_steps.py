@@ -16,7 +16,8 @@ validator and its output limits -- and the code runs in autograder.grading.noteb
    HideGraderFrames, LimitOutput;
 4. `scores` -- SaveAutoGrades: the score of each grade cell and the comment of
    each solution cell, as plain dicts for the parent, the only writer of the
-   gradebook (the hidden tests' scores are then the decided verdicts).
+   gradebook; a hidden test cell's score is its decided outcome
+   (autograder.grading.outcomes), not what its outputs would give.
 """
 
 import json
@@ -262,16 +263,23 @@ def attach(nb, outputs, skipped):
 # ------------------------------------------------------------------ 4. scores
 
 
-def scores(nb, source):
+def scores(nb, source, outcomes):
     """SaveAutoGrades: [{notebook, name, auto_score, max_score, needs_manual_grade,
     cell_type, comment}] for each grade cell of the source, as nbgrader would store them
-    for this (autograded) notebook; a grade cell the notebook lacks scores None."""
+    for this (autograded) notebook. A hidden test cell scores what its outcome says
+    (`outcomes`: autograder.grading.outcomes.decide): its points if it passed, else 0;
+    any other grade cell (a written answer) by nbgrader's rule: 0 if left as released,
+    else None (graded by hand); a grade cell the notebook lacks scores None."""
     cells = {_grade_id(cell): cell for cell in nb.cells if _grade_id(cell)}
     grades = []
     for name, max_score in source.grades.items():
         cell = cells.get(name)
         graded = cell is not None and utils.is_grade(cell)
-        auto = utils.determine_grade(cell)[0] if graded else None
+        outcome = outcomes.get(name) if graded and cell.cell_type == "code" else None
+        if outcome is not None:
+            auto = float(max_score) if outcome[0] == "passed" else 0.0
+        else:
+            auto = utils.determine_grade(cell)[0] if graded else None
         comment = None
         if cell is not None and (utils.is_solution(cell) or utils.is_task(cell)):
             unchanged = cell.metadata.nbgrader.get("checksum") == utils.compute_checksum(cell)

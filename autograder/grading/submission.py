@@ -7,13 +7,16 @@ dict: scores, outcomes, messages' material and the autograded notebooks as
 bytes. It writes nothing but its own scratch folder; the parent merges.
 
 Each notebook is read (a missing or invalid one is not run: its functions score
-0 and the report says why), scanned for code that could fake a pass
-(autograder.grading.code_review), put in the state nbgrader grades (autograder.grading.nbgrader_steps),
-and run in a fresh child of this worker's notebook server (autograder.grading.notebook_server).
-Its hidden test cells only record what the student's functions return
-(bnlab.harness); the verdicts are decided here, from those records
-(autograder.grading.verdicts), and are the hidden tests' scores and outputs. A notebook
-whose code ends its process or stops answering is run once more, then scored 0.
+0 and the report says why), scanned for code an instructor should look at
+(autograder.grading.code_review), put in the state nbgrader grades
+(autograder.grading.nbgrader_steps), and run in a fresh child of this worker's
+notebook server (autograder.grading.notebook_server). Its hidden test cells only
+record what the student's functions return (bnlab.harness); the verdicts are
+decided here, from those records (autograder.grading.verdicts), and each hidden
+test's pass or fail is decided once from them (autograder.grading.outcomes): the
+report's outcomes, the test cells' outputs and the scores all read that decision.
+A notebook whose code ends its process or stops answering is run once more, then
+scored 0.
 
 Time: a cell has the run's time limit (--timeout); a notebook has a budget that
 does not grow with the cells a student adds (notebook_budget: from the cells the
@@ -22,18 +25,16 @@ draws on. A notebook over its budget is stopped there: the tests it decided befo
 stand, the rest score 0, and the report says so.
 
 Everything here reads what the student handed in, so it is bounded and total: a
-notebook too large or with too many cells is not parsed (MAX_NOTEBOOK_BYTES,
-MAX_CELLS), any failure while one notebook is read, checked or scored is that
-notebook's "could not be graded" (the others are graded), and a name a kernel
-reports for an exception is kept only if it is a plain Python name.
+notebook too large or with too many cells is not parsed (autograder.grading.handed_in),
+any failure while one notebook is read, checked or scored is that
+notebook's "could not be graded" (the others are graded), and a name the notebook's
+process reports for an exception is kept only if it is a plain Python name.
 """
 
 import atexit
 import hashlib
-import json
 import math
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -43,8 +44,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import archive
-from autograder.grading import code_review, nbgrader_steps, notebook_server, verdicts
+from autograder.grading import handed_in, nbgrader_steps, notebook_server, outcomes, verdicts
 from autograder.sandbox import Limits
 from bnlab._grading import valuefile
 from bnlab.course import NOTEBOOKS
@@ -55,13 +55,7 @@ RAN_WHY = {
     "unresponsive": "the kernel stopped responding after a cell ran past its time limit",
     "output": "its code sent more output than the grader keeps (64 MiB)",
 }
-# A submitted notebook larger than this is not parsed, nor one with more cells: the limits
-# collect applies (autograder.archive), again here for what reached submitted/ otherwise.
-MAX_NOTEBOOK_BYTES = archive.NOTEBOOK_BYTES
-MAX_CELLS = archive.NOTEBOOK_CELLS
 MAX_COUNT = 10**9  # an execution count above this (or not an int) is dropped
-GRADE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")  # nbgrader's rule, and a length
-CELL = re.compile(r"cell [0-9]{1,5}")  # how review names a cell without a grade_id
 # A notebook's budget: the time limits of the cells the release runs, over BUDGET_SHARE
 # (the reference runs all seven notebooks in about two seconds), and at least
 # BUDGET_CELLS time limits, so any one cell can use its whole limit.
@@ -72,8 +66,8 @@ BUDGET_CELLS = 2
 @dataclass(frozen=True)
 class Submission:
     """A student's handed-in folder: {path relative to it: bytes}. A file is read up to one
-    byte over MAX_NOTEBOOK_BYTES (enough to tell it is too large to grade), links not at
-    all."""
+    byte over handed_in.MAX_NOTEBOOK_BYTES (enough to tell it is too large to grade),
+    links not at all."""
 
     student: str
     files: dict
@@ -85,7 +79,8 @@ class Submission:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.is_symlink():
                 with open(path, "rb") as handle:
-                    files[path.relative_to(folder).as_posix()] = handle.read(MAX_NOTEBOOK_BYTES + 1)
+                    data = handle.read(handed_in.MAX_NOTEBOOK_BYTES + 1)
+                files[path.relative_to(folder).as_posix()] = data
         return cls(student, files)
 
     @property
@@ -132,91 +127,6 @@ class Context:
     scratch: Path | None = None
 
 
-# ------------------------------------------------------------------ the notebooks
-
-
-def _grade_id(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def _first_line(error):
-    """The first line of an exception's message (at most 200 characters), or its kind."""
-    text = str(error).strip()
-    kind = valuefile.plain_name(type(error).__name__)
-    return text.splitlines()[0][:200] if text else kind
-
-
-def inspect_notebook(name, data):
-    """(status, message, notebook or None) for one submitted notebook's bytes (None: missing)."""
-    if data is None:
-        return "missing", f"{name} was not submitted", None
-    if len(data) > MAX_NOTEBOOK_BYTES:
-        size, limit = f"{len(data) / 1024**2:.0f} MiB", f"{MAX_NOTEBOOK_BYTES >> 20} MiB"
-        return "invalid", f"{name} is too large to grade ({size}; the limit is {limit})", None
-    try:
-        parsed = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        why = _first_line(error)
-        return "invalid", f"{name} is not a valid notebook (invalid JSON: {why})", None
-    try:
-        if not isinstance(parsed, dict) or not isinstance(parsed.get("cells"), list):
-            raise ValueError("it has no list of cells")
-        if len(parsed["cells"]) > MAX_CELLS:
-            raise ValueError(f"{len(parsed['cells'])} cells, more than {MAX_CELLS}")
-        notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
-        nbformat.validate(notebook)
-    except Exception as error:  # nbformat raises several kinds
-        return "invalid", f"{name} is not a valid notebook ({_first_line(error)})", None
-    return "ok", "", notebook
-
-
-def restore_test_cells(notebook, release):
-    """Put back the graded test cells a student deleted, where the release has them.
-
-    (nbgrader's own add_missing_cells fails when the cell before a deleted test
-    is a locked cell that is not graded, such as a visible check.) Sanitizing then
-    overwrites every locked cell with the source version, as for any test cell.
-    Returns the grade_ids restored.
-    """
-    if release is None:
-        return []
-    present = {_grade_id(cell) for cell in notebook.cells}
-    restored = []
-    for index, cell in enumerate(release.cells):
-        meta = cell.metadata.get("nbgrader", {})
-        grade_id = meta.get("grade_id")
-        if not (meta.get("grade") and cell.cell_type == "code") or grade_id in present:
-            continue
-        position = len(notebook.cells)
-        for earlier in reversed(release.cells[:index]):
-            anchor = _grade_id(earlier)
-            if anchor in present:
-                position = 1 + max(
-                    i for i, c in enumerate(notebook.cells) if _grade_id(c) == anchor
-                )
-                break
-        notebook.cells.insert(position, nbformat.from_dict(json.loads(json.dumps(cell))))
-        present.add(grade_id)
-        restored.append(grade_id)
-    return restored
-
-
-def changed_test_cells(notebook, release):
-    """grade_ids of graded test cells whose source differs from the release (restored)."""
-    if release is None:
-        return []
-    released = {
-        _grade_id(c): c.source for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")
-    }
-    return [
-        _grade_id(cell)
-        for cell in notebook.cells
-        if cell.get("cell_type") == "code"
-        and _grade_id(cell) in released
-        and cell.get("source") != released[_grade_id(cell)]
-    ]
-
-
 # ------------------------------------------------------------------ one submission
 
 
@@ -228,55 +138,18 @@ def grade_submission(submission, context):
     }
     budgets = {stem: notebook_budget(context, stem) for stem in NOTEBOOKS}
     deadline = started + sum(budgets.values())  # the submission's budget
+    run = _Run(context, own, budgets, deadline)
     notebooks, flags, grades, graded = {}, [], [], {}
     for stem in NOTEBOOKS:
         name = f"{stem}.ipynb"
-        status, message, notebook = inspect_notebook(name, own.get(name))
+        status, message, notebook = handed_in.inspect_notebook(name, own.get(name))
         info = notebooks[stem] = {"status": status, "message": message, "cells": {}}
-        if status != "ok":
-            continue
-        release = context.releases.get(stem)
-        try:
-            flags += _prepare(notebook, stem, release, context, info)
-            plan = nbgrader_steps.to_run(notebook, release, not context.run_all_cells)
-        except nbgrader_steps.SanitizeError as error:
-            info.update(status="error", message=f"{name} could not be graded ({error})")
-            continue
-        except Exception as error:  # noqa: BLE001 -- a notebook shaped as no check foresaw
-            info.update(
-                status="invalid", message=f"{name} is not a valid notebook ({_first_line(error)})"
-            )
-            continue
-        left = deadline - time.monotonic()
-        if left <= 0:
-            spent = f"the submission used up its time budget ({sum(budgets.values()):g} s)"
-            info.update(status="error", message=f"{name} was not run: {spent}")
-            continue
-        ran, decided = _run_notebook(context, stem, notebook, plan, own, budgets[stem], left)
-        if ran.status not in ("ok", "budget"):
-            info.update(status="error", message=f"{name} could not be graded ({ran.why})")
-            if ran.log:
-                info["log"] = "--- the kernel's own output (last lines)\n" + ran.log[-4000:]
-            continue
-        try:
-            if ran.status == "budget":
-                info["budget"] = (
-                    f"{name} was stopped when it had run for its time budget ({ran.why}): "
-                    "the cells after the last one that finished were not run, their tests "
-                    "score 0, and the tests decided before stand"
-                )
-            info["cells"] = _decided_outcomes(notebook, decided, ran.status == "budget")
-            _clean_outputs(notebook)
-            graded[name] = nbformat.writes(notebook).encode("utf-8")
-            grades += nbgrader_steps.scores(notebook, context.assignment[stem])
-        except Exception as error:  # noqa: BLE001 -- what its code left could not be scored
-            info.update(
-                status="error", message=f"{name} could not be graded ({_first_line(error)})"
-            )
-            info["cells"] = {}
-            graded.pop(name, None)
-            grades = [g for g in grades if g["notebook"] != stem]
-    _replace_scores(grades, notebooks)
+        if status == "ok":
+            found, scored, data = _grade_notebook(run, stem, notebook, info)
+            flags += found
+            grades += scored
+            if data is not None:
+                graded[name] = data
     timestamp = submission.files.get(TIMESTAMP)
     return {
         "student": submission.student,
@@ -291,26 +164,83 @@ def grade_submission(submission, context):
     }
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What grading a submission's notebooks shares: the run's context, the student's
+    notebooks as handed in ({file name: bytes}), each notebook's budget ({stem: seconds})
+    and the submission's deadline (time.monotonic())."""
+
+    context: Context
+    own: dict
+    budgets: dict
+    deadline: float
+
+
+def _grade_notebook(run, stem, notebook, info):
+    """(review flags, grades, autograded notebook's bytes or None) of one valid notebook;
+    what went wrong goes into `info` (its status, message and outcomes per cell)."""
+    name, context = f"{stem}.ipynb", run.context
+    release = context.releases.get(stem)
+    flags = []  # the review's, once the notebook is prepared
+    try:
+        flags = _prepare(notebook, stem, release, context, info)
+        plan = nbgrader_steps.to_run(notebook, release, not context.run_all_cells)
+    except nbgrader_steps.SanitizeError as error:
+        info.update(status="error", message=f"{name} could not be graded ({error})")
+        return flags, [], None
+    except Exception as error:  # noqa: BLE001 -- a notebook shaped as no check foresaw
+        info.update(
+            status="invalid",
+            message=f"{name} is not a valid notebook ({handed_in.first_line(error)})",
+        )
+        return flags, [], None
+    left = run.deadline - time.monotonic()
+    if left <= 0:
+        spent = f"the submission used up its time budget ({sum(run.budgets.values()):g} s)"
+        info.update(status="error", message=f"{name} was not run: {spent}")
+        return flags, [], None
+    ran, decided = _run_notebook(context, stem, notebook, plan, run.own, run.budgets[stem], left)
+    if ran.status not in ("ok", "budget"):
+        info.update(status="error", message=f"{name} could not be graded ({ran.why})")
+        if ran.log:
+            info["log"] = "--- the kernel's own output (last lines)\n" + ran.log[-4000:]
+        return flags, [], None
+    try:
+        return (flags, *_score_notebook(notebook, stem, context, ran, decided, info))
+    except Exception as error:  # noqa: BLE001 -- what its code left could not be scored
+        info.update(
+            status="error", message=f"{name} could not be graded ({handed_in.first_line(error)})"
+        )
+        info["cells"] = {}
+        return flags, [], None
+
+
+def _score_notebook(notebook, stem, context, ran, decided, info):
+    """(grades, autograded notebook's bytes) of a notebook that ran: each hidden test's
+    outcome decided once (autograder.grading.outcomes) from the `decided` verdicts, and
+    read by the report (info["cells"]), the test cells' outputs and the scores."""
+    stopped = ran.status == "budget"
+    if stopped:
+        info["budget"] = (
+            f"{stem}.ipynb was stopped when it had run for its time budget ({ran.why}): "
+            "the cells after the last one that finished were not run, their tests "
+            "score 0, and the tests decided before stand"
+        )
+    info["cells"] = decided_outcomes = outcomes.decide(notebook, decided, stopped)
+    outcomes.show(notebook, decided_outcomes)
+    _clean_outputs(notebook)
+    data = nbformat.writes(notebook).encode("utf-8")
+    return nbgrader_steps.scores(notebook, context.assignment[stem], decided_outcomes), data
+
+
 def _prepare(notebook, stem, release, context, info):
     """Scan one valid notebook, note and restore its test cells, and sanitize it for
     nbgrader; its review flags."""
-    flags = review_flags(notebook, stem, release)
-    info["changed_tests"] = changed_test_cells(notebook, release)
-    info["restored_tests"] = restore_test_cells(notebook, release)
+    flags = handed_in.review_flags(notebook, stem, release)
+    info["changed_tests"] = handed_in.changed_test_cells(notebook, release)
+    info["restored_tests"] = handed_in.restore_test_cells(notebook, release)
     nbgrader_steps.sanitize(notebook, context.assignment[stem])
     return flags
-
-
-def review_flags(notebook, stem, release):
-    """autograder.grading.code_review's flags of one notebook, as dicts; a flag names its cell by the
-    grade_id in the student's metadata, kept only if it is a plain one."""
-    sources = {_grade_id(c): c.source for c in release.cells} if release else {}
-    found = [f.as_dict() for f in code_review.scan_notebook(notebook, stem, sources)]
-    for flag in found:
-        cell = flag["cell"]
-        if not (isinstance(cell, str) and (GRADE_ID.fullmatch(cell) or CELL.fullmatch(cell))):
-            flag["cell"] = "a cell with an invalid grade_id"
-    return found
 
 
 def notebook_budget(context, stem):
@@ -324,7 +254,7 @@ def notebook_budget(context, stem):
 
 
 def _clean_outputs(notebook):
-    """What the kernel reported, made plain before it is kept: an exception's name is a
+    """What the notebook's process reported, made plain before it is kept: an exception's name is a
     plain Python name (else valuefile.NEUTRAL_NAME), an execution count an int in range."""
     for cell in notebook.cells:
         if cell.cell_type != "code":
@@ -346,8 +276,9 @@ _NOTEBOOK_FILES = {f"{stem}.ipynb" for stem in NOTEBOOKS}
 
 
 def _run_notebook(context, stem, notebook, plan, own, budget, left):
-    """(notebook_server.Ran, decided verdicts) of running one sanitized notebook, whose outputs go
-    into `notebook` (`plan`: nbgrader_steps.to_run's cells to run and cells skipped), within
+    """(notebook_server.Ran, verdicts.decide_notebook's verdicts) of running one sanitized
+    notebook, whose outputs go into `notebook` (`plan`: nbgrader_steps.to_run's cells to
+    run and cells skipped), within
     its `budget` (notebook_budget) and the `left` seconds of the submission's. A
     notebook whose code ends its process, or stops answering, is run once more (if
     time is left); a server that refuses to go on (its state was changed from outside)
@@ -381,82 +312,13 @@ def _run_notebook(context, stem, notebook, plan, own, budget, left):
     return ran, decided
 
 
-def _cell_outcomes(notebook):
-    """{grade_id: (status, detail)} of the graded test cells of an autograded notebook."""
-    outcomes = {}
-    for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade"):
-            continue
-        status, detail = "passed", ""
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                ename = valuefile.plain_name(output.get("ename"))
-                evalue = str(output.get("evalue", ""))
-                # a cell over its time limit is interrupted: it ends in KeyboardInterrupt
-                if ename == "KeyboardInterrupt":
-                    status, detail = "timeout", "stopped: the cell ran longer than the time limit"
-                elif ename == "MemoryError":
-                    status, detail = "memory", "stopped: the code ran out of memory (MemoryError)"
-                else:
-                    status = "failed"
-                    detail = f"{ename}: {evalue.strip().splitlines()[0] if evalue.strip() else ''}"
-                break
-        outcomes[meta["grade_id"]] = (status, detail[:300])
-    return outcomes
-
-
-def _decided_outcomes(notebook, decided, stopped=False):
-    """{grade_id: (status, detail)} of the notebook's graded cells, the hidden tests' from
-    `decided` (autograder.grading.verdicts); each hidden test cell's outputs are replaced by its
-    verdict, which is what the feedback shows. stopped: the notebook was stopped at its
-    time budget (a test that left no results was not run)."""
-    from_cells = _cell_outcomes(notebook)
-    outcomes = {}
-    for cell in notebook.cells:
-        grade_id = _grade_id(cell)
-        if grade_id not in from_cells:
-            continue
-        verdict = decided.get(grade_id)  # every graded code cell is a hidden test
-        if verdict is None:  # the kernel left no results: the cell's own error says why
-            status, detail = from_cells[grade_id]
-            if status == "passed":
-                status = "failed"
-                detail = (
-                    "not run: the notebook used up its time budget"
-                    if stopped
-                    else "the test did not run to the end"
-                )
-        else:
-            status, detail = verdict
-        outcomes[grade_id] = (status, detail)
-        streams = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
-        if status != "passed":
-            ename, _, evalue = detail.partition(": ")
-            if valuefile.plain_name(ename, None) is None:  # a sentence, not an exception
-                ename, evalue = "Failed", detail
-            streams.append(
-                nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[detail])
-            )
-        cell.outputs = streams
-    return outcomes
-
-
-def _replace_scores(grades, notebooks):
-    """The hidden test cells' scores are the decided verdicts, not nbgrader's."""
-    for grade in grades:
-        outcome = notebooks.get(grade["notebook"], {}).get("cells", {}).get(grade["name"])
-        if outcome is not None and grade["cell_type"] == "code":
-            passed = outcome[0] == "passed"
-            grade["auto_score"] = float(grade["max_score"]) if passed else 0.0
-            grade["needs_manual_grade"] = False
-
-
 # ------------------------------------------------------------------ this worker's server
 
 
 _WORKER = {}  # per process: the local context (venv, cases); per thread: a notebook server
-_PREPARING = threading.Lock()  # a Dask worker may run tasks in several threads
+# A Dask worker may run tasks in several threads: one of them prepares the process (the
+# others wait for it, not make their own venv), and entries go into _WORKER one at a time.
+_PREPARING = threading.Lock()
 
 
 @dataclass
@@ -471,13 +333,15 @@ def _local(context):
     """The student venv, cases and scratch folder this worker process uses: the parent's
     (same machine), or its own, made once from the context (a cluster worker)."""
     key = ("local", context.fingerprint)
-    if key not in _WORKER:
-        if context.python is not None:
-            scratch = Path(context.scratch or tempfile.mkdtemp(prefix="bnlab-grading-"))
-            _WORKER[key] = _Local(Path(context.python), Path(context.cases), context.fonts, scratch)
-        else:
-            _WORKER[key] = _prepare_remote(context)
-    return _WORKER[key]
+    with _PREPARING:
+        if key not in _WORKER:
+            if context.python is not None:
+                scratch = Path(context.scratch or tempfile.mkdtemp(prefix="bnlab-grading-"))
+                local = _Local(Path(context.python), Path(context.cases), context.fonts, scratch)
+                _WORKER[key] = local
+            else:
+                _WORKER[key] = _prepare_remote(context)
+        return _WORKER[key]
 
 
 def _prepare_remote(context):
@@ -522,19 +386,20 @@ def worker_server(context):
     stopped)."""
     local = _local(context)
     key = ("server", context.fingerprint, threading.get_ident())
-    server = _WORKER.get(key)
-    if server is None:
-        server = notebook_server.NotebookServer(
-            local.python,
-            local.scratch / f"server-{os.getpid()}-{len(_WORKER)}",
-            limits=context.limits,
-            sandboxed=context.sandboxed,
-            hide=list(context.hide),
-            cases=local.cases,
-            fonts=local.fonts,
-        )
-        _WORKER[key] = server
-        atexit.register(server.close)
+    with _PREPARING:  # its folder is named by the entries made so far
+        server = _WORKER.get(key)
+        if server is None:
+            server = notebook_server.NotebookServer(
+                local.python,
+                local.scratch / f"server-{os.getpid()}-{len(_WORKER)}",
+                limits=context.limits,
+                sandboxed=context.sandboxed,
+                hide=list(context.hide),
+                cases=local.cases,
+                fonts=local.fonts,
+            )
+            _WORKER[key] = server
+            atexit.register(server.close)
     if not server.alive:
         server.start()
     return server

@@ -42,7 +42,7 @@ from autograder_support import (
 
 from autograder import sandbox
 from autograder.content.samples import generate, samples
-from autograder.grading import gradebook_writer, submission
+from autograder.grading import gradebook_writer, handed_in, submission
 from autograder.pipeline import grade
 from bnlab._grading import valuefile
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
@@ -393,15 +393,15 @@ def test_an_attempt_time_that_is_no_time_is_a_merge_error(text):
 
 
 def test_a_notebook_too_large_or_of_too_many_cells_is_not_parsed():
-    padded = b" " * (submission.MAX_NOTEBOOK_BYTES + 1)
-    status, message, notebook = submission.inspect_notebook("01.ipynb", padded)
+    padded = b" " * (handed_in.MAX_NOTEBOOK_BYTES + 1)
+    status, message, notebook = handed_in.inspect_notebook("01.ipynb", padded)
     assert (status, notebook) == ("invalid", None) and "too large" in message
     cells = [nbformat.v4.new_code_cell("1") for _ in range(2001)]
     many = nbformat.writes(nbformat.v4.new_notebook(cells=cells)).encode()
-    status, message, _ = submission.inspect_notebook("01.ipynb", many)
+    status, message, _ = handed_in.inspect_notebook("01.ipynb", many)
     assert status == "invalid" and "more than 2000" in message, message
     deep = b'{"cells": [], "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    status, message, _ = submission.inspect_notebook("01.ipynb", deep)
+    status, message, _ = handed_in.inspect_notebook("01.ipynb", deep)
     assert status == "invalid", message
 
 
@@ -483,7 +483,7 @@ def test_a_review_flag_names_its_cell_only_by_a_plain_grade_id():
     )
     notebook.cells[1].metadata["nbgrader"] = {"grade_id": FORMULA}
     notebook.cells[2].metadata["nbgrader"] = {"grade_id": "my_cell-2"}
-    flags = submission.review_flags(notebook, "01_forward_bn", release)
+    flags = handed_in.review_flags(notebook, "01_forward_bn", release)
     assert [flag["cell"] for flag in flags] == [
         "cell 1",
         "a cell with an invalid grade_id",

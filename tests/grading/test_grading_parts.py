@@ -1,10 +1,14 @@
-"""Small parts of the autograder, without a kernel: review flags, file-name rules of
-collect, which experiment cells grading may skip, and hidden traceback frames."""
+"""Small parts of the grading, without running a notebook: review flags, file-name rules
+of collect, which experiment cells grading may skip, hidden traceback frames, a worker's
+preparation, and each hidden test's outcome (decided once: the report, the cell's
+outputs and the score read it)."""
+
+from types import SimpleNamespace
 
 import nbformat
 import pytest
 
-from autograder.grading import code_review, nbgrader_steps
+from autograder.grading import code_review, nbgrader_steps, outcomes
 from autograder.grading.experiments import names_of
 from autograder.grading.tracebacks import HIDDEN_FRAME, hide_grader_frames
 from autograder.pipeline import collect
@@ -229,3 +233,145 @@ def test_code_nested_past_the_parser_is_flagged_for_a_person_not_a_crash(terms):
         assert code_review.scan_source(source) == [(1, code_review.DEEP)]
         names = names_of(source)
         assert names is None or "x" in names[1]
+
+
+def test_a_worker_process_is_prepared_once_whatever_its_threads(monkeypatch):
+    """A Dask worker runs tasks in several threads: the first prepares the process (its
+    venv, cases), the others wait for that one and use it."""
+    import threading
+    import time
+
+    from autograder.grading import submission
+
+    made = []
+
+    def prepare_remote(context):
+        made.append(context.fingerprint)
+        time.sleep(0.3)  # a venv takes a while: long enough for the others to ask
+        return object()
+
+    monkeypatch.setattr(submission, "_prepare_remote", prepare_remote)
+    monkeypatch.setattr(submission, "_WORKER", {})
+    context = SimpleNamespace(fingerprint="f" * 64, python=None)
+    got = []
+    threads = [
+        threading.Thread(target=lambda: got.append(submission._local(context))) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made == ["f" * 64]
+    assert len(got) == 4 and all(local is got[0] for local in got)
+
+
+# ------------------------------------------------------------------ outcomes, decided once
+
+
+def _graded(grade_id, outputs=(), cell_type="code", points=1.0, solution=False):
+    if cell_type == "code":
+        cell = nbformat.v4.new_code_cell(f"harness.run({grade_id!r}, f)")
+        cell.outputs = list(outputs)
+    else:
+        cell = nbformat.v4.new_markdown_cell("my answer")
+    cell.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": grade_id,
+        "points": points,
+        "solution": solution,
+        "locked": not solution,
+        "schema_version": 3,
+    }
+    return cell
+
+
+def _error(ename, evalue=""):
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[])
+
+
+def _stream(text):
+    return nbformat.v4.new_output("stream", name="stdout", text=text)
+
+
+def test_a_verdict_decides_and_a_cell_error_only_where_there_is_none():
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            _graded("test_a", [_error("ValueError", "the cell's own")]),
+            _graded("test_b", [_error("KeyboardInterrupt")]),
+            _graded("test_c", [_error("MemoryError")]),
+            _graded("test_d", [_error("ValueError", "bad\nsecond line")]),
+            _graded("test_e"),
+            _graded("answer", cell_type="markdown", solution=True),
+            nbformat.v4.new_code_cell("x = 1"),
+        ]
+    )
+    decided = {"test_a": ("passed", ""), "test_b": None, "test_c": None, "test_d": None}
+    assert outcomes.decide(notebook, decided) == {
+        "test_a": ("passed", ""),
+        "test_b": ("timeout", "stopped: the cell ran longer than the time limit"),
+        "test_c": ("memory", "stopped: the code ran out of memory (MemoryError)"),
+        "test_d": ("failed", "ValueError: bad"),
+        "test_e": ("failed", "the test did not run to the end"),
+    }
+    stopped = outcomes.decide(notebook, decided, stopped=True)
+    assert stopped["test_e"] == ("failed", "not run: the notebook used up its time budget")
+
+
+def test_the_cells_show_their_outcome_and_nothing_else():
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            _graded("test_a", [_stream("hello\n"), _error("ValueError", "the cell's own")]),
+            _graded("test_b", [_stream("printed\n")]),
+            _graded("test_c", [_stream("x\n")]),
+        ]
+    )
+    outcomes.show(
+        notebook,
+        {
+            "test_a": ("passed", ""),
+            "test_b": ("failed", "AssertionError: Wrong values in Z_tilde."),
+            "test_c": ("failed", "the test did not run to the end"),
+        },
+    )
+    a, b, c = notebook.cells
+    assert a.outputs == [_stream("hello\n")]
+    assert b.outputs[0] == _stream("printed\n")
+    assert (b.outputs[1].ename, b.outputs[1].evalue) == (
+        "AssertionError",
+        "Wrong values in Z_tilde.",
+    )
+    assert (c.outputs[1].ename, c.outputs[1].evalue) == (
+        "Failed",
+        "the test did not run to the end",
+    )
+    nbformat.validate(notebook)
+
+
+def test_a_hidden_test_scores_its_outcome_not_its_outputs():
+    """The score reads the decided outcome: a cell whose outputs show an error but whose
+    test passed gets its points, one without an error whose test failed gets 0; a
+    written answer is left to nbgrader's rule (graded by hand)."""
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            _graded("test_a", [_error("ValueError")], points=2.0),
+            _graded("test_b", points=3.0),
+            _graded("answer", cell_type="markdown", solution=True, points=1.0),
+        ]
+    )
+    source = nbgrader_steps.SourceNotebook(
+        name="01_forward_bn",
+        kernelspec=None,
+        cells=(
+            nbgrader_steps.SourceCell("test_a", "code", "", "", True),
+            nbgrader_steps.SourceCell("test_b", "code", "", "", True),
+            nbgrader_steps.SourceCell("answer", "markdown", "", "", False),
+        ),
+        grades={"test_a": 2.0, "test_b": 3.0, "answer": 1.0},
+        solutions=frozenset({"answer"}),
+        tasks={},
+    )
+    decided = {"test_a": ("passed", ""), "test_b": ("failed", "AssertionError: no")}
+    scored = {g["name"]: g for g in nbgrader_steps.scores(notebook, source, decided)}
+    assert (scored["test_a"]["auto_score"], scored["test_a"]["needs_manual_grade"]) == (2.0, False)
+    assert (scored["test_b"]["auto_score"], scored["test_b"]["needs_manual_grade"]) == (0.0, False)
+    assert (scored["answer"]["auto_score"], scored["answer"]["needs_manual_grade"]) == (None, True)
