@@ -15,4 +15,5 @@
 - inert             -- student text made inert for the pages an instructor opens
 - reports           -- what grading says about each student
 - gradebook_writer  -- the one writer of the gradebook and of autograded/
+- scratch_folder    -- a grading run's scratch folder, and what a killed run left
 """

@@ -13,11 +13,10 @@ autograder.pipeline.grade turns into that student's "could not be graded".
 import os
 import re
 import shutil
-import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from autograder.grading import inert, notebook_server, reports
+from autograder.grading import inert, reports
 from autograder.workspace import write_atomic
 from bnlab.course import ASSIGNMENT
 
@@ -132,44 +131,15 @@ def complete_in_gradebook(gradebook):
     return complete
 
 
-SCRATCH_PREFIX = "bnlab-grading-"  # a grading run's scratch folder, in the system's temp folder
-
-
-def _scratch_record(course):
-    return course.work / "grading-scratch"
-
-
-def new_scratch(course):
-    """A new scratch folder for one grading run (called under the grading lock), outside the
-    course, its path recorded in the course so that a killed run's is removed by the next."""
-    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
-    write_atomic(_scratch_record(course), str(scratch) + "\n")
-    return scratch
-
-
-def remove_scratch(course, scratch):
-    """Remove a run's scratch folder as its sandboxes left it (notebook_server.remove_scratch: links
-    never followed, folders they made unreadable opened), then its record."""
-    notebook_server.remove_scratch(scratch)
-    Path(_scratch_record(course)).unlink(missing_ok=True)
-
-
-def cleanup_stale(course):
-    """What a killed run left half-written (called under the grading lock)."""
-    for folder in [*course.work.glob("grade-*"), *course.work.glob(".template-*")]:
-        shutil.rmtree(folder, ignore_errors=True)
-    record = _scratch_record(course)
-    if record.is_file():  # only a folder of ours: a record is no instruction to delete anything
-        scratch = Path(record.read_text(encoding="utf-8").strip())
-        if scratch.parent == Path(tempfile.gettempdir()) and scratch.name.startswith(
-            SCRATCH_PREFIX
-        ):
-            remove_scratch(course, scratch)
-        record.unlink(missing_ok=True)
-    if course.autograded.exists():
-        for student_dir in course.autograded.iterdir():
-            for trash in [
-                *student_dir.glob(f".{ASSIGNMENT}.old-*"),
-                *student_dir.glob(f".{ASSIGNMENT}.new-*"),
-            ]:
-                shutil.rmtree(trash, ignore_errors=True)
+def remove_half_swapped(course):
+    """Remove the folders `_write_autograded` leaves beside a student's autograded folder when
+    the run is killed while it swaps them (the new one not yet in place, or the old one
+    not yet removed)."""
+    if not course.autograded.exists():
+        return
+    for student_dir in course.autograded.iterdir():
+        for trash in [
+            *student_dir.glob(f".{ASSIGNMENT}.old-*"),
+            *student_dir.glob(f".{ASSIGNMENT}.new-*"),
+        ]:
+            shutil.rmtree(trash, ignore_errors=True)

@@ -37,6 +37,7 @@ from autograder.grading import (
     inert,
     nbgrader_steps,
     reports,
+    scratch_folder,
     submission,
     verdicts,
 )
@@ -201,7 +202,7 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
     course.apply_environ()
     chosen = _chosen(course, students)
     with grading_lock(course), Gradebook(course.db_url, COURSE_ID) as gradebook:
-        gradebook_writer.cleanup_stale(course)
+        scratch_folder.cleanup_stale(course)
         _require_assignment(course, gradebook)
         source = source_digest(course)
         todo, older = _todo(course, gradebook, chosen, source, force or bool(students))
@@ -227,14 +228,14 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
         if not todo:
             return []
         # outside the course: the sandbox's mount table shows where its folders come from
-        scratch = gradebook_writer.new_scratch(course)
+        scratch = scratch_folder.new_scratch(course)
         try:
             context = _context(course, scratch, remote=scheduler is not None)
             return _grade_all(
                 course, gradebook, todo, context, source, workers, scheduler, progress, log
             )
         finally:
-            gradebook_writer.remove_scratch(course, scratch)
+            scratch_folder.remove_scratch(course, scratch)
 
 
 def _can_grade(course, here):

@@ -42,7 +42,7 @@ from autograder_support import (
 
 from autograder import sandbox
 from autograder.content.samples import generate, samples
-from autograder.grading import gradebook_writer, handed_in, submission
+from autograder.grading import gradebook_writer, handed_in, scratch_folder, submission
 from autograder.pipeline import grade
 from bnlab._grading import valuefile
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
@@ -502,13 +502,13 @@ def test_a_killed_runs_scratch_is_removed_by_the_next_run_without_following_link
     canary = tmp_path / "canary"
     canary.mkdir(mode=0o751)
     (canary / "keep.txt").write_text("instructor's")
-    scratch = gradebook_writer.new_scratch(course)
+    scratch = scratch_folder.new_scratch(course)
     locked = scratch / "server-1" / "home" / "locked"
     locked.mkdir(parents=True)
     (locked / "link").symlink_to(canary)
     (scratch / "server-1" / "tmp-link").symlink_to(canary)
     locked.chmod(0)
-    gradebook_writer.cleanup_stale(course)  # as the next run does, under the grading lock
+    scratch_folder.cleanup_stale(course)  # as the next run does, under the grading lock
     assert not scratch.exists()
     assert (canary.stat().st_mode & 0o777, (canary / "keep.txt").read_text()) == (
         0o751,
@@ -527,7 +527,7 @@ def test_a_scratch_record_naming_another_folder_removes_nothing(tmp_path):
     elsewhere = tmp_path / "bnlab-grading-elsewhere"
     elsewhere.mkdir()
     (course.work / "grading-scratch").write_text(str(elsewhere) + "\n")
-    gradebook_writer.cleanup_stale(course)
+    scratch_folder.cleanup_stale(course)
     assert elsewhere.is_dir()
 
 
