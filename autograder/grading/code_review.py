@@ -1,10 +1,14 @@
-"""Review flags: student code that could fake a pass inside the grading kernel.
+"""Review flags: student code that tries to reach or bend the grading, for a person to read.
 
-The hidden tests run in the same kernel as the student's code, so code that
-imports the reference solutions or the hidden tests, or that replaces
-attributes of numpy, bnlab or the builtins (``np.allclose = lambda *a: True``),
-can make a wrong function pass. Such code is not graded differently -- it is
-flagged, with the line, for a human to look at.
+The hidden tests do not run beside the student's code: the notebook runs in a
+child of the grader's fork server, its hidden test cells only record what the
+functions return, and the verdicts are decided outside that process
+(autograder.grading.verdicts). So code that imports the reference solutions or
+the hidden tests, replaces attributes of numpy, bnlab or the builtins
+(``np.allclose = lambda *a: True``), or reaches into other frames cannot make a
+wrong function pass; but it is what an attempt to fake a pass looks like, and in
+the student's own runs it can change what the visible checks say. Such code is
+not graded differently -- it is flagged, with the line, for a human to look at.
 
 The scan reads the code cells a student wrote or changed (cells identical to the
 release are skipped) with Python's ast, as IPython runs them (magics become

@@ -31,7 +31,7 @@ def write_report(course, result, source):
     report["source"] = source
     report["graded_at"] = datetime.now().isoformat(timespec="seconds")
     report["messages"] = messages(result)
-    report["memory_limit"] = course.memory_limit  # bytes per kernel; 0: graded without one
+    report["memory_limit"] = course.memory_limit  # bytes per notebook run; 0: without one
     report["sandbox"] = course.sandbox  # False: graded with --no-sandbox
     report["inert"] = inert.VERSION  # the rules its autograded notebooks were written under
     rewrite_report(course, report)

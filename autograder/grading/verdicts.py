@@ -3,7 +3,9 @@
 A hidden test (autograder.content.hidden_tests) is a function ``test_<name>(f)`` that
 calls f on inputs it draws and compares what f returned with the reference.
 It used to run inside the grading kernel, beside the student's code. Now it
-runs twice here, in the trusted grader, and never in the kernel:
+runs twice here, in the trusted grader, and never in the process that runs the
+student's notebook (a child of the grader's fork server,
+autograder.grading.notebook_server):
 
 1. ``write_cases``, once per version of the source notebooks: each test runs
    against a recorder that answers every call with the reference and writes the
@@ -12,14 +14,14 @@ runs twice here, in the trusted grader, and never in the kernel:
    per function goes into a folder the sandbox mounts read-only. The tests are
    deterministic (seeded, and what they feed back is the reference's result, not
    the function's), so a second run makes the very same calls.
-2. ``decide``, after the kernel has run the notebook: each test runs again
-   against a replay that answers call i with what the student's function
-   returned on call i in the kernel (read back with bnlab._grading.valuefile: plain values,
-   no code), re-raising what it raised and showing any change it made to its
-   arguments. The test's own assertions then decide, with their own messages.
+2. ``decide``, after the notebook has run: each test runs again against a
+   replay that answers call i with what the student's function returned on call
+   i in the notebook's process (read back with bnlab._grading.valuefile: plain
+   values, no code), re-raising what it raised and showing any change it made to
+   its arguments. The test's own assertions then decide, with their own messages.
 
 So the reference solutions, the comparisons and the expected values never enter
-the kernel, and whatever the student's code patches there (numpy, builtins,
+that process, and whatever the student's code patches there (numpy, builtins,
 sys.modules, the harness, frames) can only change the values it hands back --
 which still have to be right.
 """
@@ -145,8 +147,8 @@ def write_cases(folder):
 
 
 class StudentRaised(Exception):
-    """The student's function raised this (by name and message) in the kernel. The name is
-    what the student's process reported: kept only if it is a plain Python name
+    """The student's function raised this (by name and message) in the notebook's process.
+    The name is what that process reported: kept only if it is a plain Python name
     (valuefile.plain_name), so no report or CSV cell shows anything else."""
 
     def __init__(self, ename, evalue):
@@ -156,7 +158,7 @@ class StudentRaised(Exception):
 
 
 class _Replay:
-    """Answers test_<name>'s calls with what the student's function did in the kernel."""
+    """Answers test_<name>'s calls with what the student's function did in the notebook."""
 
     def __init__(self, name, calls, results):
         self.name, self.calls, self.results, self.index = name, calls, results, 0
@@ -230,7 +232,8 @@ def _carry_over(given, after):
 
 
 def decide(name, calls, results_file):
-    """(status, detail) of graded function `name`, or None when the kernel left no results.
+    """(status, detail) of graded function `name`, or None when the notebook's process left
+    no results (autograder.grading.outcomes then reads the cell's own error).
 
     status: "passed", "failed" or "memory"; detail: the failing test's message
     as "ExceptionName: message" (what the feedback shows). Total: whatever the
