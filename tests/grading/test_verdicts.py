@@ -28,6 +28,7 @@ from autograder.content.mistakes import all_correct_variants, all_mistakes, mist
 from autograder.grading import verdicts
 from bnlab import harness
 from bnlab._grading import valuefile
+from bnlab._grading.contract import CASES_ENV, RESULTS_ENV
 from bnlab.course import GRADED_FUNCTIONS, NOTEBOOKS
 
 
@@ -39,8 +40,8 @@ def cases(tmp_path_factory):
 @pytest.fixture()
 def grade(cases, tmp_path, monkeypatch):
     """grade(name, function) -> (status, detail): the harness, then the trusted verdict."""
-    monkeypatch.setenv(harness.CASES, str(cases))
-    monkeypatch.setenv(harness.RESULTS, str(tmp_path))
+    monkeypatch.setenv(CASES_ENV, str(cases))
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
 
     def run(name, function):
         (tmp_path / f"{name}.npz").unlink(missing_ok=True)
@@ -265,12 +266,47 @@ def test_recording_is_deterministic(tmp_path):
         assert path.read_bytes() == (second / path.name).read_bytes(), path.name
 
 
-def test_outside_grading_the_harness_does_nothing(monkeypatch, tmp_path):
-    monkeypatch.delenv(harness.CASES, raising=False)
-    monkeypatch.delenv(harness.RESULTS, raising=False)
+@pytest.mark.parametrize("given", ["neither", "cases only", "results only"])
+def test_outside_grading_the_harness_does_nothing(cases, monkeypatch, tmp_path, given):
+    """Without both folders (a student running the notebook), run neither calls the
+    function, nor reads the cases, nor writes a results file anywhere."""
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.delenv(CASES_ENV, raising=False)
+    monkeypatch.delenv(RESULTS_ENV, raising=False)
+    if given == "cases only":
+        monkeypatch.setenv(CASES_ENV, str(cases))
+    if given == "results only":
+        monkeypatch.setenv(RESULTS_ENV, str(results))
     monkeypatch.chdir(tmp_path)
-    assert harness.run("batchnorm_forward", reference.batchnorm_forward) is None
-    assert os.listdir(tmp_path) == []
+    touched = []
+    monkeypatch.setattr(valuefile, "load", lambda *a, **k: touched.append("load"))
+    monkeypatch.setattr(valuefile, "save", lambda *a, **k: touched.append("save"))
+
+    def batchnorm_forward(*args, **kwargs):
+        touched.append("called")
+        return reference.batchnorm_forward(*args, **kwargs)
+
+    harness.run("batchnorm_forward", batchnorm_forward)
+    assert touched == []
+    assert sorted(os.listdir(tmp_path)) == ["results"]
+    assert os.listdir(results) == []
+
+
+def test_in_grading_the_harness_calls_reads_and_writes(cases, monkeypatch, tmp_path):
+    """What the test above holds the harness not to do, it does when grading: so that
+    test would see it."""
+    monkeypatch.setenv(CASES_ENV, str(cases))
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    called = []
+
+    def batchnorm_forward(*args, **kwargs):
+        called.append(1)
+        return reference.batchnorm_forward(*args, **kwargs)
+
+    harness.run("batchnorm_forward", batchnorm_forward)
+    assert len(called) == len(verdicts.load_calls(cases, "batchnorm_forward"))
+    assert os.listdir(tmp_path) == ["batchnorm_forward.npz"]
 
 
 # ------------------------------------------------------------------ forged results files
