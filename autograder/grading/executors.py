@@ -17,8 +17,9 @@ dask -- the workers of a running ``dask.distributed`` scheduler, which need
     are in flight. When a worker is lost, the scheduler runs its tasks again
     elsewhere; a task whose result is lost all the same (its worker died, or the
     task was cancelled) is sent again, up to MAX_TRIES times, then yielded as a
-    crash. Each student is yielded once. A scheduler that cannot be reached, or that
-    has no workers, is a ClusterUnavailable (said in one sentence, no traceback).
+    crash. Each student is yielded once. A scheduler that cannot be reached, that has
+    no workers, or that is lost during the run (the client's connection to it closes:
+    no worker could run a task again) is a ClusterUnavailable, said in one sentence.
 """
 
 import contextlib
@@ -102,21 +103,17 @@ def _alone(suspects, read, context):
 
 def dask(address, students, read, context, log=print):
     """Yield (student, result) for every student, graded by the workers of the Dask
-    scheduler at `address` (e.g. tcp://10.0.0.5:8786)."""
-    from distributed import Client
+    scheduler at `address` (e.g. tcp://10.0.0.5:8786). Raises ClusterUnavailable when the
+    scheduler cannot be reached, has no workers, or is lost during the run."""
     from distributed import as_completed as completed
 
-    try:
-        client = Client(address, timeout="60s")
-    except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address
-        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {error}") from None
+    client = _connect(address, log)
     with client:
-        log(f"grade: Dask scheduler {address}; its dashboard: {client.dashboard_link}")
         try:
             threads = sum(client.nthreads().values())
             shared = client.scatter(context, broadcast=True) if threads else None
         except (OSError, TimeoutError) as error:  # the connection was lost meanwhile
-            raise ClusterUnavailable(f"lost the Dask scheduler at {address}: {error}") from None
+            raise _lost(address, error) from None
         if not threads:
             raise ClusterUnavailable(f"the Dask scheduler at {address} has no workers")
         students, names, run = iter(students), {}, uuid.uuid4().hex[:8]
@@ -125,7 +122,13 @@ def dask(address, students, read, context, log=print):
         def send(student):
             tries[student] = tries.get(student, 0) + 1
             key = f"bnlab-grade-{run}-{student}-{tries[student]}"
-            future = client.submit(grade_in_worker, read(student), shared, key=key, pure=False)
+            task = read(student)
+            try:
+                future = client.submit(grade_in_worker, task, shared, key=key, pure=False)
+            except Exception as error:
+                if client.status != "running":  # closed after losing the scheduler
+                    raise _lost(address, error) from None
+                raise
             names[future.key] = student
             pending.add(future)
 
@@ -138,6 +141,8 @@ def dask(address, students, read, context, log=print):
             except Exception as error:  # noqa: BLE001 -- the task itself never raises: its
                 # worker was lost, or its result with it (KilledWorker, cancelled, ...)
                 future.release()
+                if client.status != "running":  # the scheduler, not a worker, was lost
+                    raise _lost(address, error) from None
                 if tries[student] < MAX_TRIES:
                     send(student)  # graded again elsewhere; merged once, when it comes back
                     continue
@@ -147,6 +152,26 @@ def dask(address, students, read, context, log=print):
             yield student, result
             for following in _take(students, 1):
                 send(following)
+
+
+def _connect(address, log):
+    """A distributed.Client of the scheduler at `address`; ClusterUnavailable if there is
+    none within 60 s (or `address` is not one)."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="60s")
+    except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address
+        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {error}") from None
+    log(f"grade: Dask scheduler {address}; its dashboard: {client.dashboard_link}")
+    return client
+
+
+def _lost(address, error):
+    return ClusterUnavailable(
+        f"lost the Dask scheduler at {address} ({type(error).__name__}: {error}); the "
+        "students graded so far are merged, the next run grades the others"
+    )
 
 
 def _take(iterator, count):

@@ -9,10 +9,13 @@
   `nbgrader` command run in the course folder uses it.
 """
 
+import os
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,8 @@ from traitlets.config.loader import JSONFileConfigLoader
 
 from autograder import cli
 from autograder.errors import GraderError
+from autograder.grading import executors
+from autograder.grading.cluster import LocalCluster
 from autograder.grading.executors import ClusterUnavailable
 from autograder.pipeline.collect import CollectError
 from autograder.pipeline.csvfile import CsvFileError
@@ -347,6 +352,41 @@ def test_an_unreachable_dask_scheduler_is_one_sentence_and_exit_1(tmp_path):
     assert last.startswith(f"grade: cannot reach the Dask scheduler at {address}: "), last
     assert "Timed out trying to connect" in last, last
     assert not list((course / "reports" / "grade").glob("*.json"))  # nobody was graded
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_a_cluster_error(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    with LocalCluster(tmp_path, workers=1) as cluster:
+        (worker,) = cluster.workers
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        with distributed.Client(cluster.address, timeout="60s") as client:
+            deadline = time.monotonic() + 60
+            while client.nthreads() and time.monotonic() < deadline:
+                time.sleep(0.2)  # until the scheduler has seen the worker go
+        results = executors.dask(cluster.address, ["ada"], str, "context", log=print)
+        with pytest.raises(ClusterUnavailable, match="has no workers"):
+            next(results)
+
+
+@pytest.mark.slow
+def test_a_scheduler_lost_during_the_run_is_a_cluster_error(tmp_path):
+    """The scheduler dies as the first submission is sent (read is called then): the
+    client's connection closes, and the run stops with a ClusterUnavailable instead of
+    sending every submission again and again to no one."""
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    with LocalCluster(tmp_path, workers=1) as cluster:
+
+        def read(student):
+            if cluster.scheduler.poll() is None:
+                os.killpg(cluster.scheduler.pid, signal.SIGKILL)
+                cluster.scheduler.wait()
+            return student
+
+        results = executors.dask(cluster.address, ["ada", "bob"], read, "context", log=print)
+        with pytest.raises(ClusterUnavailable, match="lost the Dask scheduler at tcp://127.0.0.1"):
+            next(results)
 
 
 # ------------------------------------------------------------------ nbgrader_config.json
