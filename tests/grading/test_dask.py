@@ -5,8 +5,9 @@ The cluster is started the way an instructor starts one by hand (`dask scheduler
 no files with the course, so the submissions must travel to them and the results
 come back. The
 gradebook and the reports of a run on the cluster must equal those of a run on
-this machine's pool; and equal them still when one worker is killed by its pid
-while it grades, with every student merged once.
+this machine's pool (the session's graded course, graded with two local workers); and
+equal them still when one worker is killed by its pid while it grades, with every
+student merged once.
 """
 
 import json
@@ -18,7 +19,6 @@ import time
 
 import pytest
 from autograder_support import (
-    SOURCE,
     gradebook_scores,
     pipeline_env,
     run,
@@ -27,14 +27,14 @@ from autograder_support import (
 )
 
 from autograder import sandbox
-from autograder.content.samples import generate
 from autograder.grading.cluster import LocalCluster
-from bnlab.course import ASSIGNMENT
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
+# Samples the session's graded course grades too (autograder_support.e2e_samples): its
+# local run is what the cluster's runs are compared with.
 STUDENTS = [
     "solution",
     "release",
@@ -43,35 +43,38 @@ STUDENTS = [
     "invalid-json",
     "tampered-test",
     "deleted-test",
-    "mistake-batchnorm_forward-no_eps",
-    "mistake-model_backward-no_1_over_m",
-    "mistake-update_parameters_with_adam-no_bias_correction",
+    "mistake-batchnorm_forward-wrong_axis",
+    "mistake-linear_bn_activation_backward-bn_backward_skipped",
+    "mistake-update_parameters_with_adam-only_W_updated",
 ]
 # What a report says that does not depend on where or when it was graded.
 COMPARED = ("digest", "grades", "notebooks", "messages", "flags", "extra_files", "source")
 
 
 @pytest.fixture(scope="module")
-def inbox(tmp_path_factory, released_course):
-    folder = tmp_path_factory.mktemp("dask") / "inbox"
-    generate(folder, SOURCE, released_course / "release" / ASSIGNMENT, STUDENTS)
-    return folder
+def inbox(graded_course):
+    """The session's generated samples (nbgrader's submitted/ layout), STUDENTS among them."""
+    assert set(STUDENTS) <= set(graded_course.students)
+    return graded_course.inbox
 
 
-def _outcome(course):
-    """The gradebook's scores and the comparable part of every report."""
+def _outcome(course, students=None):
+    """The gradebook's scores and the comparable part of every report (of `students` only,
+    when given)."""
     found = {}
     for path in sorted((course / "reports" / "grade").glob("*.json")):
-        report = json.loads(path.read_text(encoding="utf-8"))
-        found[path.stem] = {key: report.get(key) for key in COMPARED}
-    return gradebook_scores(sqlite_url(course)), found
+        if students is None or path.stem in students:
+            report = json.loads(path.read_text(encoding="utf-8"))
+            found[path.stem] = {key: report.get(key) for key in COMPARED}
+    return gradebook_scores(sqlite_url(course), students=students), found
 
 
 @pytest.fixture(scope="module")
-def local_run(course_copy, inbox):
-    course = course_copy("dask-local", STUDENTS, inbox)
-    run("grade", course, "--workers", 2, "--no-progress")
-    return _outcome(course)
+def local_run(graded_course):
+    """STUDENTS as this machine's pool of two workers graded them (the session's course)."""
+    scores, found = _outcome(graded_course.course, STUDENTS)
+    assert sorted(scores) == sorted(found) == sorted(STUDENTS)
+    return scores, found
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,14 @@ A real server is started on 127.0.0.1 in a throw-away cluster (Debian's
 postgresql package; installed here when it is missing and this is root with
 apt-get). The test is skipped, saying why, only where the server can't be had.
 A few sample submissions are released, graded with two workers, and exported
-against it (--db-url), and compared with the same samples graded here with
-SQLite, in a copy of the session's released course.
+against it (--db-url), and compared with the same samples graded with SQLite in
+the session's graded course (graded_course, two workers too).
 """
+
+import shutil
 
 import pytest
 from autograder_support import (
-    SOURCE,
     PostgresUnavailable,
     expected_scores,
     gradebook_scores,
@@ -23,7 +24,6 @@ from autograder_support import (
 
 from autograder.content import samples as sample_module
 from autograder.content.mistakes import all_mistakes
-from bnlab.course import ASSIGNMENT
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -40,22 +40,22 @@ def database():
 
 
 @pytest.fixture(scope="module")
-def students():
+def students(graded_course):
+    """Samples the session's graded course grades too: the first mistake of all is the
+    first of its function, which that course grades."""
     mistake = all_mistakes()[0]
-    return [*STUDENTS, f"mistake-{mistake.function}-{mistake.id}"]
+    chosen = [*STUDENTS, f"mistake-{mistake.function}-{mistake.id}"]
+    assert set(chosen) <= set(graded_course.students)
+    return chosen
 
 
-@pytest.fixture(scope="module")
-def inbox(tmp_path_factory, released_course, students):
-    folder = tmp_path_factory.mktemp("pg-samples")
-    sample_module.generate(folder, SOURCE, released_course / "release" / ASSIGNMENT, students)
-    return folder
-
-
-def test_postgres_gradebook_gives_the_same_grades_as_sqlite(database, students, inbox, course_copy):
-    lite = course_copy("sqlite", students, inbox)
-    run("grade", lite, "--workers", 2)
-    sqlite_scores = gradebook_scores(sqlite_url(lite))
+def test_postgres_gradebook_gives_the_same_grades_as_sqlite(
+    database, students, graded_course, course_copy, tmp_path
+):
+    inbox = tmp_path / "inbox"
+    for student in students:
+        shutil.copytree(graded_course.inbox / student, inbox / student)
+    sqlite_scores = gradebook_scores(sqlite_url(graded_course.course), students=students)
 
     course = course_copy("postgres")
     # the release checks are the end-to-end tests' business: here only the gradebook matters
