@@ -4,7 +4,9 @@
 - pipeline  -- release, collect, grade, feedback, export, roster (``bnlab-grade``)
 - grading   -- the engine that grades one submission and writes the gradebook
 - sandbox   -- the bubblewrap sandbox the student's code runs in
-- workspace, boundary, archive -- the course folder, what students get, submitted archives
+- cli       -- the command line: a table of the steps over the functions they call
+- workspace, boundary, archive, errors -- the course folder, what students get, submitted
+  archives, and the one root of the errors the tool reports in plain words
 
 Run ``python -m autograder --help`` or read autograder/README.md.
 """

@@ -15,10 +15,10 @@ Everything that must know on which side code lies asks this module instead of
 keeping a list:
 
 - the release builds the student wheel from :func:`student_project`;
-- the leak scans (``leaks.py``) reject any file of :func:`instructor_files`, by
+- the leak scans (``pipeline/leaks.py``) reject any file of :func:`instructor_files`, by
   path or by content, and any import of :data:`INSTRUCTOR_PACKAGE`;
-- the review rules (``review.py``) flag any import of an instructor module;
-- the traceback filter (``preprocessors.hide_grader_frames``) hides every frame
+- the review rules (``grading/code_review.py``) flag any import of an instructor module;
+- the traceback filter (``grading/tracebacks.hide_grader_frames``) hides every frame
   whose file is in :func:`instructor_root`.
 """
 

@@ -170,7 +170,8 @@ def test_instructor_distributions_hold_the_solutions_and_the_notebooks(built):
     ]
     assert len(wheels) == 2
     for wheel in wheels:
-        names = set(members(wheel))
+        contents = members(wheel)
+        names = set(contents)
         assert {
             "autograder/content/reference.py",
             "autograder/content/hidden_tests/__init__.py",
@@ -180,10 +181,9 @@ def test_instructor_distributions_hold_the_solutions_and_the_notebooks(built):
             f"autograder/notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb")
         }
         assert "bnlab/pyproject.toml" in names  # the release builds the student wheel from it
-        assert any(
-            "bnlab-grade = autograder.__main__:main" in n or n.endswith("entry_points.txt")
-            for n in names
-        )
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        scripts = contents[entry_points].decode("utf-8")
+        assert "bnlab-grade = autograder.cli:main" in scripts, scripts
 
 
 def test_an_installation_from_a_checkout_grades_in_another_folder(tmp_path):

@@ -6,7 +6,7 @@ where a script could call formgrader's API; the feedback pages are HTML made fro
 notebook; the CSV exports are opened in spreadsheets, where a cell starting with `=` is a
 formula. This module is the one place that makes student text inert for all three.
 
-inert_notebook(nb) -- the notebook as the grader writes it to autograded/ (merge.py) and
+inert_notebook(nb) -- the notebook as the grader writes it to autograded/ (grading/gradebook_writer.py) and
 as the feedback step renders it (InertNotebook, a preprocessor):
 
 - A Markdown cell stays as written when what nbconvert renders of it is inert: the raw

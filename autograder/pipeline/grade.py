@@ -26,10 +26,11 @@ import os
 import shutil
 import traceback
 import warnings
+import zipfile
 
 import nbformat
 
-from autograder import sandbox
+from autograder import boundary, sandbox
 from autograder.errors import GraderError
 from autograder.grading import (
     executors,
@@ -127,10 +128,40 @@ def grading_cases(course):
 
 
 def _student_wheel(course):
+    """The release's student wheel; GradeError if there is none, or if its grading runtime
+    (bnlab/_grading, which runs the notebooks in the sandbox) is not this grader's."""
     wheels = sorted(course.dist.glob("bnlab-*.whl"))
     if not wheels:
         raise GradeError("no student wheel: run `python -m autograder release` first")
+    if _runtime_of(wheels[-1]) != _runtime_here():
+        raise GradeError(
+            f"the student wheel {wheels[-1].name} was built by another version of bnlab "
+            "(its grading runtime differs from this grader's): run "
+            "`python -m autograder release` again"
+        )
     return wheels[-1]
+
+
+RUNTIME = "bnlab/_grading/"
+
+
+def _runtime_of(wheel):
+    """{member: bytes} of the grading runtime in `wheel`."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return {
+                name: archive.read(name)
+                for name in archive.namelist()
+                if name.startswith(RUNTIME) and name.endswith(".py")
+            }
+    except (OSError, zipfile.BadZipFile):
+        return None
+
+
+def _runtime_here():
+    """{member: bytes} of this grader's grading runtime, named as in the wheel."""
+    folder = boundary.student_project() / "_grading"
+    return {f"{RUNTIME}{path.name}": path.read_bytes() for path in folder.glob("*.py")}
 
 
 def _context(course, scratch, remote):

@@ -191,9 +191,9 @@ def load(path):
     except ValueFileError:
         raise
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, RecursionError) as error:
-        raise ValueFileError(f"not a readable exchange file ({type(error).__name__})") from None
+        raise ValueFileError(f"not a readable value file ({type(error).__name__})") from None
     except Exception as error:  # noqa: BLE001 -- zipfile and json on hostile bytes
-        raise ValueFileError(f"not a readable exchange file ({type(error).__name__})") from None
+        raise ValueFileError(f"not a readable value file ({type(error).__name__})") from None
 
     def arrays(index):
         if f"a{index}" not in members:

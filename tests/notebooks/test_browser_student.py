@@ -52,7 +52,7 @@ def student_environment(venv, home):
     home and Jupyter config, nothing of the instructor's (no PYTHONPATH, no MPLBACKEND).
 
     The student venv borrows its packages (JupyterLab, nbgrader, ipykernel, ...) from this
-    environment (autograder.pipeline.release.make_student_venv); the data files that `pip install
+    environment (autograder.grading.student_venv.make_student_venv); the data files that `pip install
     jupyterlab nbgrader ipykernel` would put into a student's venv beside them (JupyterLab's
     assets, nbgrader's lab extension and the switch of its server extensions, the terminal
     extension) are read from where this environment has them. The kernel is the one
