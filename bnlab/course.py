@@ -25,6 +25,7 @@ NOTEBOOKS = {
         "update_running_averages",
         "batchnorm_forward_inference",
         "model_forward_inference",
+        "fold_batchnorm",
     ],
     "07_layer_norm": ["layernorm_forward", "layernorm_backward"],
 }

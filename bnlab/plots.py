@@ -173,6 +173,180 @@ def bn_graph(ax=None):
     return fig
 
 
+def _grid(ax, x0, y0, rows, cols, color="white", size=0.5):
+    """A rows x cols grid of square cells, its top-left corner at (x0, y0)."""
+    for r in range(rows):
+        for c in range(cols):
+            ax.add_patch(
+                plt.Rectangle(
+                    (x0 + c * size, y0 - (r + 1) * size),
+                    size,
+                    size,
+                    facecolor=color(r, c) if callable(color) else color,
+                    edgecolor="#555555",
+                    linewidth=1,
+                )
+            )
+
+
+def normalization_axes(kinds=("batch", "layer"), n_units=4, m=6):
+    """Which entries of Z (n_l x m) share a mean and a variance, for Batch Norm and Layer Norm.
+
+    One panel per kind. Rows are units, columns are examples. Batch Norm: one mu and
+    one var per row, over the m examples of the mini-batch, shape (n_l, 1). Layer Norm:
+    one per column, over the n_l units of one example, shape (1, m). In both, gamma
+    and beta are one per row, shape (n_l, 1).
+    """
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6.2 * len(kinds), 4.4), squeeze=False)
+    size, shades = 0.5, plt.cm.Pastel1.colors
+    for ax, kind in zip(axes[0], kinds):
+        batch = kind == "batch"
+        _blank_axes(ax, None, (-2.1, m * size + 1.9), (-n_units * size - 1.8, 1.3))
+        _grid(
+            ax,
+            0,
+            0,
+            n_units,
+            m,
+            lambda r, c, batch=batch: shades[(r if batch else c) % len(shades)],
+            size,
+        )
+        ax.text(m * size / 2, 0.2, "m examples (columns)", ha="center", fontsize=10)
+        ax.text(
+            -0.15, -n_units * size / 2, "$n_l$ units\n(rows)", ha="right", va="center", fontsize=10
+        )
+        # gamma and beta: one per row, whatever the kind.
+        _grid(ax, -1.55, 0, n_units, 1, "#f3e0f0", size)
+        ax.text(-1.3, 0.2, r"$\gamma, \beta$", ha="center", fontsize=10)
+        if batch:
+            _grid(ax, m * size + 0.4, 0, n_units, 1, lambda r, c: shades[r % len(shades)], size)
+            ax.text(m * size + 0.65, 0.2, r"$\mu, \sigma^2$", ha="center", fontsize=10)
+            note = r"$\mu, \sigma^2$: one per row (unit), over the m examples: $(n_l, 1)$"
+        else:
+            _grid(ax, 0, -n_units * size - 0.3, 1, m, lambda r, c: shades[c % len(shades)], size)
+            ax.text(
+                -0.15,
+                -n_units * size - 0.55,
+                r"$\mu, \sigma^2$",
+                ha="right",
+                va="center",
+                fontsize=10,
+            )
+            note = r"$\mu, \sigma^2$: one per column (example), over the $n_l$ units: $(1, m)$"
+        title = "Batch Norm" if batch else "Layer Norm"
+        ax.set_title(title, fontsize=13)
+        ax.text(m * size / 2, -n_units * size - 1.2, note, ha="center", fontsize=10)
+        ax.text(
+            m * size / 2,
+            -n_units * size - 1.6,
+            r"$\gamma, \beta$: one per row, $(n_l, 1)$",
+            ha="center",
+            fontsize=10,
+            color="#555555",
+        )
+    fig.tight_layout()
+    return fig
+
+
+def mini_batch_partition(m=10, mini_batch_size=4, num_classes=3, seed=0):
+    """How a training set of m columns is shuffled and cut into mini-batches.
+
+    Top: the columns of X (and of Y below them, coloured by class) in their order.
+    Middle: the same columns after one permutation, shared by X and Y, so every
+    example keeps its label. Bottom: consecutive blocks of mini_batch_size columns;
+    the last block holds what is left over.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.arange(m) % num_classes
+    order = rng.permutation(m)
+    colors = plt.cm.Pastel2.colors
+    fig, ax = _blank_axes(None, (1.0 + 0.75 * m, 4.6), (-2.2, m * 0.6 + 0.6), (-5.9, 0.9))
+    rows = [("X, Y as given", np.arange(m), 0.0), ("one permutation\nfor X and Y", order, -2.2)]
+    for title, columns, y in rows:
+        ax.text(-0.25, y - 0.5, title, ha="right", va="center", fontsize=10)
+        for position, example in enumerate(columns):
+            x = position * 0.6
+            for dy, text in [(0.0, f"$X^{{({example})}}$"), (-0.6, f"$y={labels[example]}$")]:
+                ax.add_patch(
+                    plt.Rectangle(
+                        (x, y + dy - 0.6),
+                        0.55,
+                        0.55,
+                        facecolor=colors[labels[example] % len(colors)],
+                        edgecolor="#555555",
+                    )
+                )
+                ax.text(x + 0.275, y + dy - 0.325, text, ha="center", va="center", fontsize=8)
+    y = -4.4
+    ax.text(-0.25, y - 0.3, "mini-batches", ha="right", va="center", fontsize=10)
+    for t, start in enumerate(range(0, m, mini_batch_size), start=1):
+        stop = min(start + mini_batch_size, m)
+        x0, x1 = start * 0.6, stop * 0.6 - 0.05
+        ax.add_patch(
+            plt.Rectangle(
+                (x0, y - 0.75), x1 - x0, 0.95, fill=False, edgecolor="#c77c00", linewidth=2
+            )
+        )
+        ax.text(
+            (x0 + x1) / 2,
+            y - 0.3,
+            f"$X^{{\\{{{t}\\}}}}, Y^{{\\{{{t}\\}}}}$\n{stop - start} examples",
+            ha="center",
+            va="center",
+            fontsize=9,
+        )
+    ax.text(
+        m * 0.3,
+        -5.6,
+        f"m = {m}, mini_batch_size = {mini_batch_size}: the last mini-batch is "
+        "smaller, not dropped",
+        ha="center",
+        fontsize=9,
+        color="#555555",
+    )
+    fig.tight_layout()
+    return fig
+
+
+def conv_channels(m=3, channels=3, size=4):
+    """Batch Norm in a convolutional layer: one set of statistics per channel.
+
+    Each example is a stack of `channels` feature maps of size x size positions.
+    The entries of one channel (the front one, coloured), at every position of
+    every example of the mini-batch, share one mu, one var, one gamma and one beta.
+    """
+    fig, ax = _blank_axes(None, (2.2 + 3.2 * m, 4.2), (-0.8, 3.4 * m), (-1.6, 3.4))
+    ax.set_aspect("equal")
+    cell, step = 0.55, 0.35  # a position's size; the offset between stacked channels
+    for i in range(m):
+        x0 = 3.4 * i
+        for c in reversed(range(channels)):
+            color = "#fde7c8" if c == 0 else "white"
+            for r in range(size):
+                for k in range(size):
+                    ax.add_patch(
+                        plt.Rectangle(
+                            (x0 + c * step + k * cell, c * step + r * cell),
+                            cell,
+                            cell,
+                            facecolor=color,
+                            edgecolor="#c77c00" if c == 0 else "#888888",
+                            linewidth=0.8,
+                        )
+                    )
+        ax.text(x0 + 1.3, -0.45, f"example {i + 1}: {channels} channels", ha="center", fontsize=10)
+    ax.text(
+        1.7 * m - 0.3,
+        -1.2,
+        "Channel 1 (orange), at every position of every example of the mini-batch: "
+        r"one $\mu$, $\sigma^2$, $\gamma$, $\beta$ for all of it",
+        ha="center",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return fig
+
+
 def _range(arrays, lo=0.5, hi=99.5):
     values = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
     low, high = np.percentile(values, [lo, hi])

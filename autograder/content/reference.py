@@ -427,6 +427,31 @@ def batchnorm_forward_inference(Z, gamma, beta, running_mean, running_var, eps=1
     return Z_tilde
 
 
+def fold_batchnorm(W, gamma, beta, running_mean, running_var, eps=1e-5):
+    """Fold test-time Batch Norm into the linear layer before it.
+
+    At test time Batch Norm is a fixed scale and shift of each unit, so
+    batchnorm_forward_inference(W @ A_prev, gamma, beta, running_mean, running_var, eps)
+    equals W_folded @ A_prev + b_folded for every A_prev, with
+        scale = gamma / sqrt(running_var + eps)
+        W_folded = scale * W   (row j of W times scale[j])
+        b_folded = beta - scale * running_mean
+
+    Arguments:
+    W -- (n_l, n_{l-1}) weights of the layer (no bias: Batch Norm follows it)
+    gamma, beta -- (n_l, 1) learned scale and shift
+    running_mean, running_var -- (n_l, 1) averages collected during training
+    eps -- the same eps as in training
+
+    Returns:
+    W_folded -- (n_l, n_{l-1}), b_folded -- (n_l, 1)
+    """
+    scale = gamma / np.sqrt(running_var + eps)
+    W_folded = scale * W
+    b_folded = beta - scale * running_mean
+    return W_folded, b_folded
+
+
 def model_forward_inference(X, parameters, running, activation="relu"):
     """Forward pass of the whole network at test time.
 

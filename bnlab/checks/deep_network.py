@@ -29,9 +29,27 @@ def check_random_mini_batches(random_mini_batches):
     run_check(name, random_mini_batches, labels)
 
 
+BN_CACHE = ["Z", "Z_norm", "mu", "var", "gamma", "beta", "eps"]
+
+
+def _hidden_layer_labels(layers=10):
+    """{path: words} for the parts of the hidden layers' caches, up to `layers` of them:
+    caches[l-1] = ((A_prev, W), bn_cache, (Z_tilde, activation)) for hidden layer l."""
+    labels = {}
+    for i in range(layers):
+        layer = f"layer {i + 1}'s cache (caches[{i}])"
+        for j, part in enumerate(["A_prev", "W"]):
+            labels[f"output[1][{i}][0][{j}]"] = f"{part} in the linear cache of {layer}"
+        for k, part in enumerate(BN_CACHE):
+            labels[f"output[1][{i}][1][{k}]"] = f"{part} in the Batch Norm cache of {layer}"
+        for j, part in enumerate(["Z_tilde", "activation"]):
+            labels[f"output[1][{i}][2][{j}]"] = f"{part} in the activation cache of {layer}"
+    return labels
+
+
 def check_model_forward(model_forward):
     """Check model_forward(X, parameters, activation) -> (AL, caches)."""
-    labels = {"output[0]": "AL", "output[1]": "caches"}
+    labels = {"output[0]": "AL", "output[1]": "caches", **_hidden_layer_labels()}
     run_check("model_forward", model_forward, labels)
 
 

@@ -6,6 +6,7 @@ __all__ = [
     "check_update_running_averages",
     "check_batchnorm_forward_inference",
     "check_model_forward_inference",
+    "check_fold_batchnorm",
 ]
 
 
@@ -24,3 +25,9 @@ def check_batchnorm_forward_inference(batchnorm_forward_inference):
 def check_model_forward_inference(model_forward_inference):
     """Check model_forward_inference(X, parameters, running, activation) -> AL."""
     run_check("model_forward_inference", model_forward_inference, {"output": "AL"})
+
+
+def check_fold_batchnorm(fold_batchnorm):
+    """Check fold_batchnorm(W, gamma, beta, running_mean, running_var, eps) -> (W_folded, b_folded)."""
+    labels = {"output[0]": "W_folded", "output[1]": "b_folded"}
+    run_check("fold_batchnorm", fold_batchnorm, labels)

@@ -72,7 +72,7 @@ def test_the_untouched_release_is_not_done(inbox, capsys):
     assert sample.zero == set(GRADED_FUNCTIONS)
     assert student.main(["check", str(folder)]) == 1
     out = capsys.readouterr().out
-    assert "0 of 18" in out
+    assert "0 of 19" in out
     report = student.run_checks(folder)
     assert statuses(report) == dict.fromkeys(sample.zero, "not done")
 
@@ -211,7 +211,7 @@ def test_in_a_cell_it_checks_the_current_folder(inbox, monkeypatch, capsys):
     _, folder = inbox["solution"]
     monkeypatch.chdir(folder)
     assert student.check() is True
-    assert "18 of 18 graded functions pass" in capsys.readouterr().out
+    assert "19 of 19 graded functions pass" in capsys.readouterr().out
 
 
 def test_a_notebook_saved_during_the_check_is_reported(inbox, tmp_path, monkeypatch):

@@ -52,14 +52,15 @@ POINTS = {
     "update_parameters_with_momentum": 3,
     "update_parameters_with_rmsprop": 3,
     "update_parameters_with_adam": 5,
-    # 06: 13
+    # 06: 14
     "update_running_averages": 3,
-    "batchnorm_forward_inference": 3,
-    "model_forward_inference": 4,
+    "batchnorm_forward_inference": 2,
+    "model_forward_inference": 3,
+    "fold_batchnorm": 3,
     "running_or_recomputed": 3,
-    # 07: 14
+    # 07: 13
     "layernorm_forward": 5,
-    "layernorm_backward": 6,
+    "layernorm_backward": 5,
     "b_before_layer_norm": 3,
 }
 # hand-graded markdown answers: grade_id -> notebook
@@ -283,8 +284,8 @@ def test_points_total_100():
         "03_removing_b": 8,
         "04_deep_network": 20,
         "05_optimizers": 13,
-        "06_test_time": 13,
-        "07_layer_norm": 14,
+        "06_test_time": 14,
+        "07_layer_norm": 13,
     }
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "test_update_running_averages",
     "test_batchnorm_forward_inference",
     "test_model_forward_inference",
+    "test_fold_batchnorm",
 ]
 
 
@@ -102,3 +103,24 @@ def test_model_forward_inference(model_forward_inference):
         if m > 1:
             alone = _call(model_forward_inference, (X[:, -1:], *args[1:]), {})
             _same(alone, want[:, -1:], "AL of an example given on its own")
+
+
+def test_fold_batchnorm(fold_batchnorm):
+    rng = np.random.default_rng(604)
+    for n, n_prev, m, eps in [(5, 7, 6, 1e-5), (3, 3, 1, 1e-5), (6, 2, 4, 1e-3)]:
+        W = rng.standard_normal((n, n_prev))
+        gamma, beta = rng.uniform(-2, 2, (n, 1)), rng.standard_normal((n, 1))
+        running_mean = rng.standard_normal((n, 1)) * 3
+        running_var = rng.uniform(0.001, 4.0, (n, 1))
+        args = (W, gamma, beta, running_mean, running_var)
+        out = _call(fold_batchnorm, args, {"eps": eps})
+        assert isinstance(out, (tuple, list)) and len(out) == 2, "Return (W_folded, b_folded)."
+        want = reference.fold_batchnorm(*args, eps=eps)
+        where = f" (n_l={n}, n_(l-1)={n_prev}, eps={eps})"
+        _same(out[0], want[0], "W_folded" + where)
+        _same(out[1], want[1], "b_folded" + where)
+        A_prev = rng.standard_normal((n_prev, m))
+        bn = reference.batchnorm_forward_inference(W @ A_prev, *args[1:], eps=eps)
+        _same(
+            out[0] @ A_prev + out[1], bn, "W_folded A_prev + b_folded, against Batch Norm" + where
+        )

@@ -29,7 +29,8 @@ MISTAKES = [
         "batchnorm_backward_staged",
         "missing_var_path",
         "the path through var is missing: Z_centered feeds both Z_norm and var, so "
-        "dZ_centered is the sum of two gradients (add dvar * 2 * Z_centered / m).",
+        "dZ_centered is the sum of two gradients. The row of section 3's table for the "
+        "node var = mean(Z_c^2) gives the second one.",
         (
             (
                 "dZ_centered = dZ_centered + dvar * 2 * Z_centered / m",
@@ -41,7 +42,8 @@ MISTAKES = [
         "batchnorm_backward_staged",
         "missing_mu_path",
         "the path through mu is missing: Z feeds both Z_centered and mu, so dZ is "
-        "dZ_centered plus dmu / m (mu is a mean over the m examples).",
+        "the sum of two gradients. The row of section 3's table for the node "
+        "mu = mean(Z) gives the second one.",
         (("dZ = dZ + dmu / m", "dZ = dZ"),),
     ),
     Mistake(

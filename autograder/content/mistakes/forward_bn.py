@@ -148,8 +148,8 @@ MISTAKES += [
     Mistake(
         "linear_bn_activation_forward",
         "bn_after_activation",
-        "Batch Norm is applied after the activation; it sits between Z and A: "
-        "Z_tilde = BN(Z), then A = g(Z_tilde).",
+        "Batch Norm is applied after the activation. In the lecture's convention it "
+        "sits between Z and A: Z_tilde = BN(Z), then A = g(Z_tilde).",
         (
             (
                 "Z_tilde, bn_cache = batchnorm_forward(Z, gamma, beta)",

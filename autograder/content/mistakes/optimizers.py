@@ -49,14 +49,14 @@ MISTAKES = [
         "update_parameters_with_momentum",
         "no_one_minus_beta",
         "the new gradient enters the velocity without its weight (1 - beta_momentum): "
-        "v = beta_momentum * v + (1 - beta_momentum) * dparameter.",
+        'v = beta_momentum * v + (1 - beta_momentum) * grads["d" + key].',
         (("(1 - beta_momentum) * grads", "grads"),),
     ),
     Mistake(
         "update_parameters_with_momentum",
         "weights_swapped",
         "beta_momentum weighs the new gradient instead of the old velocity: "
-        "v = beta_momentum * v + (1 - beta_momentum) * dparameter.",
+        'v = beta_momentum * v + (1 - beta_momentum) * grads["d" + key].',
         (
             (
                 'beta_momentum * v[key] + (1 - beta_momentum) * grads["d" + key]',
@@ -83,7 +83,7 @@ MISTAKES = [
     Mistake(
         "update_parameters_with_rmsprop",
         "no_sqrt",
-        "the step divides by s instead of its square root: dparameter / (sqrt(s) + epsilon).",
+        'the step divides by s instead of its square root: grads["d" + key] / (sqrt(s) + epsilon).',
         (("np.sqrt(new_s[key]) + epsilon", "new_s[key] + epsilon"),),
     ),
     Mistake(
@@ -95,14 +95,15 @@ MISTAKES = [
     Mistake(
         "update_parameters_with_rmsprop",
         "not_squared",
-        "s should average the squared gradients (dparameter ** 2), elementwise.",
+        "s averages the gradients' absolute values, not their squares: "
+        's = beta_rms * s + (1 - beta_rms) * grads["d" + key] ** 2, entry by entry.',
         (("(1 - beta_rms) * g**2", "(1 - beta_rms) * np.abs(g)"),),
     ),
     Mistake(
         "update_parameters_with_rmsprop",
         "no_one_minus_beta",
         "the squared gradient enters s without its weight (1 - beta_rms): "
-        "s = beta_rms * s + (1 - beta_rms) * dparameter ** 2.",
+        's = beta_rms * s + (1 - beta_rms) * grads["d" + key] ** 2.',
         (("(1 - beta_rms) * g**2", "g**2"),),
     ),
     # ----------------------------------------------------------------------------- Adam
@@ -214,22 +215,22 @@ MISTAKES = [
         "update_parameters_with_adam",
         "s_from_v",
         "s averages the squared velocity v ** 2; it averages the squared gradient: "
-        "s = beta_rms * s + (1 - beta_rms) * dparameter ** 2.",
+        's = beta_rms * s + (1 - beta_rms) * grads["d" + key] ** 2.',
         (("(1 - beta_rms) * g**2", "(1 - beta_rms) * new_v[key] ** 2"),),
     ),
     Mistake(
         "update_parameters_with_adam",
         "not_squared",
         "s averages the gradients, not their squares (a negative s has no square root): "
-        "s = beta_rms * s + (1 - beta_rms) * dparameter ** 2.",
+        's = beta_rms * s + (1 - beta_rms) * grads["d" + key] ** 2.',
         (("(1 - beta_rms) * g**2", "(1 - beta_rms) * g"),),
     ),
     Mistake(
         "update_parameters_with_adam",
         "no_one_minus_beta",
         "the new gradient enters v and s without its weight: "
-        "v = beta_momentum * v + (1 - beta_momentum) * dparameter, and "
-        "s = beta_rms * s + (1 - beta_rms) * dparameter ** 2.",
+        'v = beta_momentum * v + (1 - beta_momentum) * grads["d" + key], and '
+        's = beta_rms * s + (1 - beta_rms) * grads["d" + key] ** 2.',
         (
             (
                 "new_v[key] = beta_momentum * v[key] + (1 - beta_momentum) * g",

@@ -154,3 +154,53 @@ MISTAKES += [
         (("AL = softmax(ZL)", "AL = ZL"),),
     ),
 ]
+
+# ------------------------------------------------------------------- fold_batchnorm
+
+_SCALE = "scale = gamma / np.sqrt(running_var + eps)"
+_W_FOLDED = "W_folded = scale * W"
+_B_FOLDED = "b_folded = beta - scale * running_mean"
+
+MISTAKES += [
+    Mistake(
+        "fold_batchnorm",
+        "eps_left_out",
+        "eps is left out of the scale; the folded layer must compute what Batch Norm "
+        "computed at test time: scale = gamma / sqrt(running_var + eps).",
+        ((_SCALE, "scale = gamma / np.sqrt(running_var)"),),
+    ),
+    Mistake(
+        "fold_batchnorm",
+        "no_sqrt",
+        "the scale divides gamma by the variance; divide by the standard deviation, "
+        "sqrt(running_var + eps).",
+        ((_SCALE, "scale = gamma / (running_var + eps)"),),
+    ),
+    Mistake(
+        "fold_batchnorm",
+        "W_not_scaled",
+        "W is returned as it was; every row of W is scaled too: W_folded = scale * W, "
+        "with scale = gamma / sqrt(running_var + eps) one number per unit (row).",
+        ((_W_FOLDED, "W_folded = W"),),
+    ),
+    Mistake(
+        "fold_batchnorm",
+        "mean_not_scaled",
+        "the running mean is subtracted without the scale: Batch Norm subtracts it before "
+        "scaling, so b_folded = beta - scale * running_mean.",
+        ((_B_FOLDED, "b_folded = beta - running_mean"),),
+    ),
+    Mistake(
+        "fold_batchnorm",
+        "mean_sign",
+        "the running mean is added instead of subtracted: b_folded = beta - scale * running_mean.",
+        ((_B_FOLDED, "b_folded = beta + scale * running_mean"),),
+    ),
+    Mistake(
+        "fold_batchnorm",
+        "beta_left_out",
+        "beta is left out of the bias; Batch Norm adds it after the scale: "
+        "b_folded = beta - scale * running_mean.",
+        ((_B_FOLDED, "b_folded = -scale * running_mean"),),
+    ),
+]
