@@ -23,6 +23,7 @@ The protocol on the server's stdin and stdout is described, and its names are
 defined, in bnlab._grading.contract.
 """
 
+import gc
 import json
 import os
 import platform
@@ -544,6 +545,20 @@ def make_shell(cell):
     return shell, Stream
 
 
+def _forget_last_error(shell):
+    """Drop what IPython keeps of the last error once its outputs are taken: the traceback
+    holds every frame it passed and their locals, so memory a failed or interrupted cell
+    allocated would stay in use for the cells after it."""
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if hasattr(sys, name):
+            setattr(sys, name, None)
+    for formatter in (getattr(shell, "InteractiveTB", None), getattr(shell, "SyntaxTB", None)):
+        if formatter is not None and hasattr(formatter, "tb"):
+            formatter.tb = None
+    shell.last_execution_result = None  # its error_in_exec holds the traceback too
+    gc.collect()  # the traceback and its frames refer to each other
+
+
 def child_main(cells, channel, log, shell):
     """Run `cells` ([(index, source)]) in a fresh IPython shell, sending one frame when each
     starts and one with its outputs when it is done; then exit. Never returns.
@@ -571,7 +586,8 @@ def child_main(cells, channel, log, shell):
             cell.outputs, cell.kept = [], 0
             send({"cell": index, "event": "start"})
             began = time.perf_counter()
-            shell.run_cell(source, store_history=True)
+            if not shell.run_cell(source, store_history=True).success:
+                _forget_last_error(shell)
             send(
                 {
                     "cell": index,

@@ -291,3 +291,33 @@ def test_shared_memory_the_server_could_not_empty_makes_it_refuse(monkeypatch):
     monkeypatch.setattr(forkserver, "shared_memory_left", lambda: ["/dev/shm/kept"])
     assert forkserver.changes(started, shared=True) == ["left in shared memory: /dev/shm/kept"]
     assert forkserver.changes(started) == []
+
+
+KEEPS_MEMORY = """
+def keep():
+    big = bytearray(2 * 1024**3)  # held by the traceback's frame
+    raise ValueError("an error whose traceback holds 2 GiB")
+keep()
+"""
+
+
+def test_what_an_error_kept_is_freed_before_the_next_cell(tmp_path):
+    """IPython keeps the last error's traceback (sys.last_traceback, its formatter's copy),
+    and with it every local of the frames it passed. A cell after an error -- an interrupt at
+    the time limit, a failed check -- must not start with that memory still held: with 3 GiB
+    of data, the next cell's 2 GiB fit only if the first 2 GiB were freed."""
+    server = notebook_server.NotebookServer(
+        sys.executable, tmp_path / "K", limits=Limits(memory=3 * 1024**3), sandboxed=False
+    )
+    server.start()
+    try:
+        server.reset()
+        again = "again = bytearray(2 * 1024**3)\nprint('room for', len(again) >> 30, 'GiB')"
+        ran = server.run([(0, KEEPS_MEMORY), (1, again)], timeout=20, answer_within=5)
+    finally:
+        server.close()
+    assert ran.status == "ok", ran.why
+    first, second = ran.outputs[0][0], ran.outputs[1][0]
+    assert [o.get("ename") for o in first if o["output_type"] == "error"] == ["ValueError"]
+    assert [o.get("ename") for o in second if o["output_type"] == "error"] == []
+    assert "room for 2 GiB" in "".join(o.get("text", "") for o in second)
