@@ -176,11 +176,11 @@ def _context(course, scratch, remote):
         run_all_cells=course.run_all_cells,
         fingerprint=submission.verdicts_fingerprint(),
     )
+    wheel = _student_wheel(course)  # refused here, before any worker, if it is stale
     if remote:
-        wheel = _student_wheel(course)
         return submission.Context(**common, wheel=(wheel.name, wheel.read_bytes()))
     if not course.student_python.exists():  # .work was cleared
-        student_venv(course, _student_wheel(course))
+        student_venv(course, wheel)
     return submission.Context(
         **common,
         python=course.student_python,

@@ -23,11 +23,12 @@ def _wheel(folder, change=None):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "bnlab-0.1.0-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as archive:
-        for source in sorted(RUNTIME.glob("*.py")):
-            archive.writestr(f"bnlab/_grading/{source.name}", source.read_bytes())
-        archive.writestr("bnlab/__init__.py", "")
+        files = {source.name: source.read_bytes() for source in sorted(RUNTIME.glob("*.py"))}
         if change:
-            archive.writestr(f"bnlab/_grading/{change[0]}", change[1])
+            files[change[0]] = change[1].encode()
+        for name, data in files.items():
+            archive.writestr(f"bnlab/_grading/{name}", data)
+        archive.writestr("bnlab/__init__.py", "")
     return path
 
 
