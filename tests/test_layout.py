@@ -89,12 +89,6 @@ def layer(name):
     raise AssertionError(f"{name} is in no layer")
 
 
-def room_package(name):
-    """The package that is the module's room: autograder.grading for autograder.grading.x."""
-    rank, room = layer(name)
-    return room
-
-
 def wrong_way(edges):
     """(importer, imported) pairs that go against the direction."""
     wrong = []
