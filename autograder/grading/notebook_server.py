@@ -34,7 +34,7 @@ from autograder import sandbox
 from autograder.workspace import KERNEL_ENV
 from bnlab._grading import contract, valuefile
 from bnlab._grading.contract import HEADER, MAX_FRAME, SERVER_FRAME
-from bnlab._grading.forkserver import empty_folder
+from bnlab._grading.folders import empty_folder
 
 MAX_OUTPUT = 64 * 1024**2  # bytes a notebook's child may send; more ends the notebook
 STARTUP_SECONDS = 120  # for the server's imports, on a loaded machine

@@ -15,7 +15,7 @@ student's child does; the grader empties the folders the sandbox can write.
 The server cannot be traced or read by its children (it is not dumpable); a
 child can still change some of the server's state from outside (same user):
 its resource limits, nice value, scheduling policy and attributes, I/O priority
-and CPU set (see process_state). So before each fork the server compares them
+and CPU set (bnlab._grading.process_state). So before each fork the server compares them
 with those it started with, and checks that shared memory is empty; if not, it
 says so and exits: the grader starts a new one.
 
@@ -26,8 +26,6 @@ defined, in bnlab._grading.contract.
 import gc
 import json
 import os
-import platform
-import resource
 import selectors
 import signal
 import sys
@@ -35,6 +33,7 @@ import time
 
 from bnlab._grading import contract
 from bnlab._grading.contract import CHILD_FRAME, HEADER, MAX_FRAME, SERVER_FRAME
+from bnlab._grading.process_state import changes, clear_shared_memory, process_state
 
 # The child's own output file, made anew for each child, in the folder the grader reads:
 # what C code or a subprocess prints directly (the grader shows its end when a notebook
@@ -100,69 +99,6 @@ def _libc_prctl(option, value):
 
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
-
-
-# Syscall numbers (by machine) of the calls Python does not wrap: ioprio_get(which, who)
-# and sched_getattr(pid, attr, size, flags).
-IOPRIO_GET = {"x86_64": 252, "aarch64": 31}
-SCHED_GETATTR = {"x86_64": 315, "aarch64": 275}
-IOPRIO_WHO_PROCESS = 1
-
-
-def _syscall(numbers, *args):
-    """The result of the syscall numbered `numbers[this machine]` with integer `args`, or
-    None where its number is not known here."""
-    import ctypes
-
-    number = numbers.get(platform.machine())
-    if number is None:
-        return None
-    result = ctypes.CDLL(None, use_errno=True).syscall(number, *args)
-    return result if result >= 0 else -ctypes.get_errno()
-
-
-def _sched_attributes():
-    """sched_getattr(2) of this process as bytes (policy, nice, priority, deadline
-    parameters, utilization clamps, flags), or None where it is not known here."""
-    import ctypes
-
-    if platform.machine() not in SCHED_GETATTR:
-        return None
-    attributes = ctypes.create_string_buffer(56)  # struct sched_attr, with the clamps
-    code = _syscall(SCHED_GETATTR, 0, ctypes.addressof(attributes), 56, 0)
-    return attributes.raw if code == 0 else code
-
-
-def process_state():
-    """What another process of the same user can change about this one from outside:
-    resource limits (prlimit), nice value (setpriority), scheduling policy, priority and
-    attributes (sched_setscheduler, sched_setattr), I/O priority (ioprio_set), CPU set
-    (sched_setaffinity). (Its memory, descriptors and /proc files need ptrace access: it
-    is not dumpable.)"""
-    limits = {
-        name: resource.getrlimit(getattr(resource, name))
-        for name in dir(resource)
-        if name.startswith("RLIMIT_")
-    }
-    return {
-        "limits": limits,
-        "priority": os.getpriority(os.PRIO_PROCESS, 0),
-        "scheduler": [os.sched_getscheduler(0), os.sched_getparam(0).sched_priority],
-        "scheduling attributes": _sched_attributes(),
-        "I/O priority": _syscall(IOPRIO_GET, IOPRIO_WHO_PROCESS, 0),
-        "cpus": sorted(os.sched_getaffinity(0)),
-    }
-
-
-def changes(started_with, shared=False):
-    """What differs now from `started_with` (process_state()), and with `shared` (the
-    sandbox's IPC namespace and /dev/shm are this server's own) what the last child left
-    in shared memory that could not be removed: a list of words, empty if nothing."""
-    now = process_state()
-    changed = [name for name in started_with if now[name] != started_with[name]]
-    return changed + (
-        [f"left in shared memory: {w}" for w in shared_memory_left()] if shared else []
-    )
 
 
 def serve(own_pid_namespace):
@@ -309,131 +245,6 @@ def end_the_rest(own_pid_namespace, patience=10.0):
         time.sleep(0.002)
     if own_pid_namespace:  # the sandbox's IPC namespace and /dev/shm are this server's own
         clear_shared_memory()
-
-
-def _sysv_objects():
-    """[(kind, id)] of the System V IPC objects of this IPC namespace."""
-    found = []
-    for kind in ("shm", "msg", "sem"):
-        try:
-            with open(f"/proc/sysvipc/{kind}", encoding="ascii") as handle:
-                rows = handle.read().splitlines()[1:]
-        except OSError:
-            continue
-        found += [(kind, int(row.split()[1])) for row in rows]
-    return found
-
-
-def clear_shared_memory():
-    """Remove the System V IPC objects and everything in /dev/shm the last child left:
-    they outlive processes (whatever modes the child gave them, links not followed:
-    empty_folder). What could not be removed is found before the next fork
-    (shared_memory_left). (POSIX message queues cannot be listed without a mount of
-    their file system; nothing the next child runs opens one it did not create.)"""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    ipc_rmid = 0
-    for kind, ident in _sysv_objects():
-        if kind == "sem":
-            libc.semctl(ident, 0, ipc_rmid)
-        elif kind == "shm":
-            libc.shmctl(ident, ipc_rmid, None)
-        else:
-            libc.msgctl(ident, ipc_rmid, None)
-    if os.path.isdir("/dev/shm"):
-        try:
-            empty_folder("/dev/shm")
-        except OSError:
-            pass
-
-
-def shared_memory_left():
-    """What is left in shared memory (System V objects, names in /dev/shm): a list."""
-    left = [f"System V {kind} {ident}" for kind, ident in _sysv_objects()]
-    try:
-        left += [f"/dev/shm/{name}" for name in os.listdir("/dev/shm")]
-    except FileNotFoundError:
-        pass
-    except OSError as error:
-        left.append(f"/dev/shm ({error.strerror})")
-    return left
-
-
-# ------------------------------------------------------------------ emptying a folder
-
-_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-MAX_DEPTH = 32  # folders held open at once by empty_folder; deeper ones are moved up first
-
-
-def _open_folder(name, parent, mode):
-    """A descriptor of the folder `name` in the open folder `parent`, after giving it
-    `mode` (it may have been made unreadable). Raises NotADirectoryError for anything but a
-    folder -- a link included: it is never followed."""
-    handle = os.open(name, os.O_PATH | _FOLDER, dir_fd=parent)
-    try:
-        os.chmod(f"/proc/self/fd/{handle}", mode)  # this very folder, found without links
-        return os.open(f"/proc/self/fd/{handle}", _FOLDER & ~os.O_NOFOLLOW)
-    finally:
-        os.close(handle)
-
-
-def empty_folder(folder, keep=(), mode=0o755):
-    """Remove everything inside `folder` but the folders of `keep` (paths, emptied too),
-    whatever modes and depth another process gave them; `folder` and the kept folders get
-    `mode`. Every step goes through a descriptor of a folder already opened without
-    following links (openat, unlinkat, renameat), so a link is removed, never followed, and
-    nothing outside `folder` is touched even if the tree changes meanwhile. Folders nested
-    deeper than MAX_DEPTH are moved up to `folder` and removed from there. Raises OSError
-    when something cannot be removed."""
-    folder = os.path.abspath(folder)
-    keep = {os.path.abspath(path) for path in keep}
-    parent = os.open(os.path.dirname(folder) or "/", _FOLDER)
-    try:
-        top = _open_folder(os.path.basename(folder) or ".", parent, mode)
-    finally:
-        os.close(parent)
-    try:
-        moved = [0]
-        while _empty_into(top, top, folder, keep, mode, 0, moved):
-            pass  # folders were moved up: another pass
-    finally:
-        os.close(top)
-
-
-def _free_name(top, moved):
-    """A name not taken in the open folder `top`."""
-    while True:
-        moved[0] += 1
-        try:
-            os.stat(f".emptying-{moved[0]}", dir_fd=top, follow_symlinks=False)
-        except FileNotFoundError:
-            return f".emptying-{moved[0]}"
-
-
-def _empty_into(top, fd, path, keep, mode, depth, moved):
-    """empty_folder's pass over the open folder `fd` (at `path`); whether it moved a folder
-    up to `top` (then another pass is needed)."""
-    again = False
-    for entry in list(os.scandir(fd)):
-        name, inner = entry.name, os.path.join(path, entry.name)
-        kept = inner in keep
-        try:
-            child = _open_folder(name, fd, mode if kept else 0o700)
-        except NotADirectoryError:
-            os.unlink(name, dir_fd=fd)
-            continue
-        try:
-            if depth >= MAX_DEPTH and not kept:
-                os.rename(name, _free_name(top, moved), src_dir_fd=fd, dst_dir_fd=top)
-                again = True
-                continue
-            again |= _empty_into(top, child, inner, keep, mode, depth + 1, moved)
-        finally:
-            os.close(child)
-        if not kept:
-            os.rmdir(name, dir_fd=fd)
-    return again
 
 
 # ------------------------------------------------------------------ the child

@@ -19,7 +19,7 @@ from autograder_support import make_canary
 
 from autograder.grading import notebook_server
 from autograder.sandbox import Limits
-from bnlab._grading import forkserver
+from bnlab._grading import folders, process_state
 
 CLAIMS_PROGRESS = """
 import json, os, struct, threading, time
@@ -153,10 +153,10 @@ FROM_OUTSIDE = {
 @pytest.mark.parametrize("what", sorted(FROM_OUTSIDE))
 def test_a_server_whose_scheduling_was_changed_refuses_the_next_notebook(lone_server, what):
     lone_server.reset()
-    before = forkserver.process_state()[what]
+    before = process_state.process_state()[what]
     ran = lone_server.run([(0, "import os\n" + FROM_OUTSIDE[what])], timeout=5)
     assert ran.status == "ok" and "error" not in str(ran.outputs), ran
-    assert forkserver.process_state()[what] == before  # this process was not the one changed
+    assert process_state.process_state()[what] == before  # this process was not the one changed
     with pytest.raises(notebook_server.ServerRefused, match=what):
         lone_server.run([(0, "x = 1")], timeout=5)
     assert not lone_server.alive
@@ -184,7 +184,7 @@ def test_a_folder_that_cannot_be_emptied_gets_a_new_server(lone_server, monkeypa
         if not failed:
             failed.append(folder)
             raise PermissionError(folder)
-        return forkserver.empty_folder(folder, keep)
+        return folders.empty_folder(folder, keep)
 
     monkeypatch.setattr(notebook_server, "empty_folder", fails_once)
     lone_server.reset({"01.ipynb": b"{}"})
@@ -254,7 +254,7 @@ def test_reset_removes_links_and_never_follows_them(tmp_path, canary):
     server.skeleton.add(server.scratch / "results" / "kept")
     deep = server.scratch / "tmp"
     fd = os.open(deep, os.O_RDONLY)
-    for _ in range(3 * forkserver.MAX_DEPTH + 5):
+    for _ in range(3 * folders.MAX_DEPTH + 5):
         os.mkdir("d", dir_fd=fd)
         os.symlink(str(canary), "link", dir_fd=fd)
         inner = os.open("d", os.O_RDONLY, dir_fd=fd)
@@ -287,10 +287,10 @@ def test_shared_memory_the_server_could_not_empty_makes_it_refuse(monkeypatch):
     """In the sandbox /dev/shm and the IPC namespace are the server's own: whatever is
     left there after it emptied them is a change (the server then refuses to go on);
     outside the sandbox they are the host's, and not its business."""
-    started = forkserver.process_state()
-    monkeypatch.setattr(forkserver, "shared_memory_left", lambda: ["/dev/shm/kept"])
-    assert forkserver.changes(started, shared=True) == ["left in shared memory: /dev/shm/kept"]
-    assert forkserver.changes(started) == []
+    started = process_state.process_state()
+    monkeypatch.setattr(process_state, "shared_memory_left", lambda: ["/dev/shm/kept"])
+    assert process_state.changes(started, shared=True) == ["left in shared memory: /dev/shm/kept"]
+    assert process_state.changes(started) == []
 
 
 KEEPS_MEMORY = """
