@@ -156,11 +156,14 @@ def dask(address, students, read, context, log=print):
 
 def _connect(address, log):
     """A distributed.Client of the scheduler at `address`; ClusterUnavailable if there is
-    none within 60 s (or `address` is not one)."""
+    none within Dask's connect timeout (or `address` is not one): its setting
+    distributed.comm.timeouts.connect, 30 s unless configured (for one run:
+    DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=60s)."""
+    import dask
     from distributed import Client
 
     try:
-        client = Client(address, timeout="60s")
+        client = Client(address, timeout=dask.config.get("distributed.comm.timeouts.connect"))
     except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address
         raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {error}") from None
     log(f"grade: Dask scheduler {address}; its dashboard: {client.dashboard_link}")

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from autograder_support import collect, pipeline_env, run
+from autograder_support import collect, pipeline_env
 from traitlets.config.loader import JSONFileConfigLoader
 
 from autograder import cli
@@ -326,12 +326,12 @@ def _free_port():
 
 
 @pytest.mark.slow
-def test_an_unreachable_dask_scheduler_is_one_sentence_and_exit_1(tmp_path):
+def test_an_unreachable_dask_scheduler_is_one_sentence_and_exit_1(course_copy, tmp_path):
     """A course with a release and one submission, graded on a Dask scheduler address of
-    127.0.0.1 where nothing listens: the client gives up after its 60 s."""
+    127.0.0.1 where nothing listens: the client gives up after Dask's connect timeout
+    (set to 3 s here, the way an instructor would set it)."""
     pytest.importorskip("distributed", reason="the dask extra is not installed")
-    course, inbox = tmp_path / "course", tmp_path / "inbox"
-    run("release", course, "--skip-checks")
+    course, inbox = course_copy("unreachable"), tmp_path / "inbox"
     (inbox / "ada" / ASSIGNMENT).mkdir(parents=True)
     for path in (course / "release" / ASSIGNMENT).glob("*.ipynb"):
         (inbox / "ada" / ASSIGNMENT / path.name).write_bytes(path.read_bytes())
@@ -341,7 +341,7 @@ def test_an_unreachable_dask_scheduler_is_one_sentence_and_exit_1(tmp_path):
         [sys.executable, "-m", "autograder", "grade", "--course", str(course)]
         + ["--scheduler", address, "--no-progress"],
         cwd=ROOT,
-        env=pipeline_env(),
+        env={**pipeline_env(), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"},
         capture_output=True,
         text=True,
         timeout=300,
@@ -350,6 +350,7 @@ def test_an_unreachable_dask_scheduler_is_one_sentence_and_exit_1(tmp_path):
     assert "Traceback" not in result.stderr, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"grade: cannot reach the Dask scheduler at {address}: "), last
+    assert "after 3 s" in last, last
     assert "Timed out trying to connect" in last, last
     assert not list((course / "reports" / "grade").glob("*.json"))  # nobody was graded
 
