@@ -375,9 +375,16 @@ def test_a_scheduler_without_workers_is_a_cluster_error(tmp_path):
 def test_a_scheduler_lost_during_the_run_is_a_cluster_error(tmp_path):
     """The scheduler dies as the first submission is sent (read is called then): the
     client's connection closes, and the run stops with a ClusterUnavailable instead of
-    sending every submission again and again to no one."""
+    sending every submission again and again to no one. The client tries to reconnect
+    for Dask's connect timeout before it gives up: set to 5 s here (30 s unless
+    configured), the way an instructor would set it."""
     pytest.importorskip("distributed", reason="the dask extra is not installed")
-    with LocalCluster(tmp_path, workers=1) as cluster:
+    import dask
+
+    with (
+        LocalCluster(tmp_path, workers=1) as cluster,
+        dask.config.set({"distributed.comm.timeouts.connect": "5s"}),
+    ):
 
         def read(student):
             if cluster.scheduler.poll() is None:
