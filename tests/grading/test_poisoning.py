@@ -2,8 +2,12 @@
 
 The grader runs every notebook in a fresh child of one pre-imported server per
 worker (autograder.grading.notebook_server). Here one worker grades, in turn: a probe, a
-poisoner, a probe, another poisoner, a probe, ... Each poisoner hands in the
-full solution plus, in every notebook, a cell that poisons what it can: the
+poisoner, a probe, another poisoner, a probe, ... Every student hands in the
+solution's first two notebooks, 01_forward_bn and 02_backward_bn (cheap to run;
+the others are not handed in, so not run), each with a tagged cell at its end;
+the poisoners that end the server or change it hand in the first one only (each
+of their notebooks costs a new server).
+Each poisoner's cell poisons what it can: the
 interpreter's modules and builtins, the files the sandbox can write, shared
 memory (also a read-only folder in /dev/shm), the server's own limits,
 priority, CPU set, scheduling policy and I/O priority (changeable
@@ -13,14 +17,15 @@ itself killed; and one that reads the host folders the sandbox's mount table
 names and plants links to them (and to the course's recorded cases, and to a
 canary folder outside the course) in every folder the grader empties as root,
 and tries the kernel keyring.
-Each probe is the full solution plus, in every notebook, a cell that prints
-what a student's code can see of the state it starts in, and where it can read
-the course's path (nowhere).
+Each probe's cell prints what a student's code can see of the state it starts
+in, and where it can read the course's path (nowhere).
 
-Every probe must get the full solution's grades, and print exactly what the
-first probe (graded by a fresh server) printed; every poisoner's own notebook
-must show that its poison took effect, or the test would prove nothing; and no
-file outside the grader's scratch folder changed: contents, modes, owners.
+Every probe must get the solution's grades (full points for the functions of
+the two notebooks, 0 for those of the notebooks not handed in), and print, in
+both notebooks, exactly what the first probe (graded by a fresh server)
+printed; every poisoner's own notebooks must show that its poison took effect,
+or the test would prove nothing; and no file outside the grader's scratch
+folder changed: contents, modes, owners.
 """
 
 import json
@@ -49,11 +54,14 @@ from autograder import sandbox
 from autograder.content.samples import generate
 from autograder.pipeline import grade
 from autograder.workspace import Course
-from bnlab.course import ASSIGNMENT, NOTEBOOKS
+from bnlab.course import ASSIGNMENT, notebook_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 TAG = "bnlab-poison-test"
+# What every student hands in: two notebooks that run in well under two seconds (a
+# poison that ends the server costs each of its notebooks a rerun and a new server)
+HANDED_IN = ["01_forward_bn", "02_backward_bn"]
 
 PROBE = """
 import json, os, resource, sys, builtins
@@ -281,14 +289,21 @@ POISONS = {
 # The poisons that end the server: always, or once it has used a second of CPU time
 ALWAYS_LETHAL = {"poison-kills-server"}
 LETHAL = ALWAYS_LETHAL | {"poison-server-cpu"}
+# The poisons after which the server is started anew (it died, or was changed)
+SERVER_POISONS = LETHAL | {"poison-server-limits"}
+
+
+def _handed_in(student):
+    """The notebooks `student` hands in."""
+    return HANDED_IN[:1] if student in SERVER_POISONS else HANDED_IN
 
 
 def _plant(inbox, student, source):
-    """A copy of the solution submission as `student`, with a cell of `source` (tagged)
-    at the end of every notebook."""
+    """A copy of the solution's notebooks _handed_in(student) as `student`, with a cell of
+    `source` (tagged) at the end of each."""
     folder = inbox / student / ASSIGNMENT
     folder.mkdir(parents=True)
-    for stem in NOTEBOOKS:
+    for stem in _handed_in(student):
         notebook = nbformat.read(inbox / "solution" / ASSIGNMENT / f"{stem}.ipynb", as_version=4)
         cell = nbformat.v4.new_code_cell(source)
         cell.metadata["tags"] = [TAG]
@@ -308,7 +323,7 @@ def _tagged_output(course, student, stem):
 
 def _states(course, student):
     states = {}
-    for stem in NOTEBOOKS:
+    for stem in HANDED_IN:
         lines = [line for line in _tagged_output(course, student, stem).splitlines()]
         found = [line[len("STATE ") :] for line in lines if line.startswith("STATE ")]
         states[stem] = json.loads(found[0]) if found else None
@@ -348,7 +363,7 @@ def poisoned(course_copy, released_course, tmp_path_factory):
     # as hex: the probe's own notebook, in its home folder, must not hold the path
     hexed = [path.encode().hex() for path in paths]
     probe = (
-        f"STEMS = {list(NOTEBOOKS)!r}\n"
+        f"STEMS = {HANDED_IN!r}\n"
         f"COURSE_PATHS = [bytes.fromhex(h).decode() for h in {hexed!r}]\n" + PROBE
     )
     order = ["probe-0"]
@@ -390,7 +405,7 @@ def test_the_run_completes(poisoned):
 def test_every_poison_took_effect_in_its_own_notebooks(poisoned):
     for name in POISONS:
         report = json.loads((poisoned["course"] / "reports" / "grade" / f"{name}.json").read_text())
-        for stem in NOTEBOOKS:
+        for stem in _handed_in(name):
             died = "kernel died" in report["notebooks"][stem]["message"]
             if name in LETHAL and died:  # nothing of the notebook comes back
                 continue
@@ -401,6 +416,7 @@ def test_every_poison_took_effect_in_its_own_notebooks(poisoned):
 
 def test_the_first_probe_saw_a_clean_start(poisoned):
     states = _states(poisoned["course"], "probe-0")
+    assert list(states) == HANDED_IN
     for stem, state in states.items():
         assert state is not None, stem
         assert state["home"] == [] and state["tmp"] == [] and state["others"] == [], state
@@ -422,7 +438,7 @@ def test_no_file_outside_the_scratch_folder_changed(poisoned):
         path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
     )
     assert changed == [], changed[:10]
-    text = _tagged_output(poisoned["course"], "poison-host-links", next(iter(NOTEBOOKS)))
+    text = _tagged_output(poisoned["course"], "poison-host-links", HANDED_IN[0])
     learned = json.loads(text.split("LEARNED ", 1)[1].splitlines()[0])
     scratch = os.path.join(tempfile.gettempdir(), "bnlab-grading-")
     on_host = [path for path in learned if os.path.exists(path) and not path.startswith(scratch)]
@@ -437,14 +453,14 @@ def test_dev_shm_is_emptied_for_real(poisoned):
     number = poisoned["order"].index("poison-shm-folder")
     started = set()
     for student in poisoned["order"][number : number + 2]:
-        for stem in NOTEBOOKS:
+        for stem in HANDED_IN:
             text = _tagged_output(poisoned["course"], student, stem)
             started |= {line for line in text.splitlines() if line.startswith("SERVER ")}
     assert len(started) == 1, started
 
 
 def test_keyring_calls_are_refused_in_the_sandbox(poisoned):
-    for stem in NOTEBOOKS:
+    for stem in HANDED_IN:
         text = _tagged_output(poisoned["course"], "poison-host-links", stem)
         answers = json.loads(text.split("KEYRING ", 1)[1].splitlines()[0])
         assert answers == ["EPERM"] * 4, (stem, answers)
@@ -456,8 +472,15 @@ def test_a_probe_after_a_poisoner_sees_what_the_first_probe_saw(poisoned, number
 
 
 @pytest.mark.parametrize("number", range(1, len(POISONS) + 1))
-def test_a_probe_after_a_poisoner_gets_the_full_solution_grades(poisoned, number):
-    full = {name: value for name, value in points().items() if name not in written_answers()}
+def test_a_probe_after_a_poisoner_gets_the_solution_grades(poisoned, number):
+    """The solution's points for the functions of the notebooks handed in, 0 for the
+    others (not handed in, so not run)."""
+    full = {
+        name: value if notebook_of(name) in HANDED_IN else 0.0
+        for name, value in points().items()
+        if name not in written_answers()
+    }
+    assert any(value > 0 for value in full.values()) and 0.0 in full.values()
     first = poisoned["scores"]["probe-0"]
     assert {name: first[name] for name in full} == full
     assert poisoned["scores"][f"probe-{number}"] == first
