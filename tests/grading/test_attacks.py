@@ -1,20 +1,22 @@
 """Hostile submissions, graded through the command line, in the sandbox.
 
-Each attacker hands in the full solution except for a *wrong* batchnorm_forward
-whose cell also carries one attack of its own: faking a pass (patched numpy,
+Each attacker hands in the solution's notebook 01_forward_bn (the others are not
+handed in, so not run) with a *wrong* batchnorm_forward whose cell also carries
+one attack of its own: faking a pass (patched numpy,
 builtins and helpers, plainly and obfuscated; the reference read off disk or
 imported from any instructor module), harming others (another student's files
 read and rewritten, the gradebook written, the grader's processes killed) or
 escaping (a connection to a listener this test starts on 127.0.0.1, a detached
 process, writes outside the sandbox's scratch folder, a fork flood, a file-size
 bomb, a loop that ignores the interrupt at the time limit). Every attack must
-end the same way: batchnorm_forward scores 0, the run
-completes, every honest student gets exactly the grades they get in a course
-without attackers (the grades their sample is made to earn), no process is left
-and no file outside scratch changed.
+end the same way: batchnorm_forward scores 0, the run completes, every honest
+student (each hands in all seven notebooks) gets exactly the grades they get in
+a course without attackers (the grades their sample is made to earn), no process
+is left and no file outside scratch changed.
 
 One more run, without the sandbox, checks that a submission that kills its
-grading worker is still graded (0, with the reason) and costs nobody else.
+grading worker is still graded (0, with the reason) and costs nobody else: neither
+the student graded beside it nor the one graded after it.
 """
 
 import shutil
@@ -37,15 +39,17 @@ from autograder_support import (
     sqlite_url,
     tree_digest,
     wait_for,
+    written_answers,
 )
 
 from autograder import sandbox
 from autograder.content.samples import generate, samples
-from bnlab.course import ASSIGNMENT, NOTEBOOKS
+from bnlab.course import ASSIGNMENT, notebook_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 HONEST = ["solution", "release", "mistake-model_forward-bL_left_out"]
+ATTACKED = "01_forward_bn"  # the notebook of batchnorm_forward: all an attacker hands in
 MARKER = "bnlab-attack-7f3a"  # in the command line of every process an attack starts
 
 # A wrong batchnorm_forward (gamma forgotten): what every attacker hands in.
@@ -218,15 +222,19 @@ def _cell_source(attack, values):
 
 
 def _plant(inbox, student, source):
-    """A copy of the solution submission as `student`, with batchnorm_forward's cell `source`."""
+    """The solution's notebook ATTACKED, handed in alone as `student`, with
+    batchnorm_forward's cell `source`."""
     folder = inbox / student / ASSIGNMENT
     folder.mkdir(parents=True)
-    for stem in NOTEBOOKS:
-        notebook = nbformat.read(inbox / "solution" / ASSIGNMENT / f"{stem}.ipynb", as_version=4)
-        for cell in notebook.cells:
-            if cell.metadata.get("nbgrader", {}).get("grade_id") == "batchnorm_forward":
-                cell.source = source
-        nbformat.write(notebook, folder / f"{stem}.ipynb")
+    notebook = nbformat.read(inbox / "solution" / ASSIGNMENT / f"{ATTACKED}.ipynb", as_version=4)
+    cells = [
+        cell
+        for cell in notebook.cells
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "batchnorm_forward"
+    ]
+    assert len(cells) == 1, cells
+    cells[0].source = source
+    nbformat.write(notebook, folder / f"{ATTACKED}.ipynb")
 
 
 class Listener:
@@ -362,16 +370,48 @@ def test_the_reports_say_it_was_sandboxed(attacked):
 # ------------------------------------------------------------------ without the sandbox
 
 
+# The honest students of the worker-killing run: a sample with a mistake in notebook 02,
+# and the solution; each hands in the cheap notebooks CHEAP only
+KILLER_RUN_HONEST = ["mistake-batchnorm_backward_staged-dmu_sign", "solution"]
+CHEAP = ["01_forward_bn", "02_backward_bn", "03_removing_b", "05_optimizers"]
+
+
 def test_a_submission_that_kills_its_worker_is_graded_zero_and_costs_nobody(
-    course_copy, inbox, baseline, tmp_path
+    course_copy, released_course, tmp_path
 ):
     """--no-sandbox: the student's code can kill the process that grades it (the parent of
     the notebook server it runs in). The pool breaks; the students in flight are graded
-    again, the killer alone, and it is exported with 0."""
+    again, the killer alone, and it is exported with 0.
+
+    Two workers take the students in the order of their names: the killer and the
+    mistake sample start together, the solution comes after. Both honest students hand
+    in their notebooks CHEAP only, and get the grades their sample is made to earn on
+    those, 0 on the others."""
     killer = "kills-its-worker"
+    honest = KILLER_RUN_HONEST
+    assert sorted([killer, *honest]) == [killer, *honest]
+    made = tmp_path / "samples"
+    generate(made, SOURCE, released_course / "release" / ASSIGNMENT, honest)
     staging = tmp_path / "inbox"
-    for student in HONEST:
-        shutil.copytree(inbox / student, staging / student)
+    for student in honest:
+        (staging / student / ASSIGNMENT).mkdir(parents=True)
+        for stem in CHEAP:
+            name = f"{stem}.ipynb"
+            shutil.copy(made / student / ASSIGNMENT / name, staging / student / ASSIGNMENT)
+    written = written_answers()
+
+    def notebook(name):  # of a graded function or a written answer
+        return written[name] if name in written else notebook_of(name)
+
+    samples_made = {sample.student: sample for sample in samples()}
+    expected = {}
+    for student in honest:
+        earned = expected_scores(samples_made[student], points())
+        expected[student] = {
+            name: value if notebook(name) in CHEAP else 0.0 for name, value in earned.items()
+        }
+    assert all(any(grades.values()) for grades in expected.values())  # not a crash's zeros
+    assert expected[honest[0]] != expected[honest[1]]  # the mistake costs points
     _plant(
         staging,
         killer,
@@ -389,10 +429,10 @@ def test_a_submission_that_kills_its_worker_is_graded_zero_and_costs_nobody(
     assert result.returncode == 0, result.stderr[-3000:]
     assert export.returncode == 0, export.stderr[-3000:]
     scores = gradebook_scores(sqlite_url(course))
-    assert {s: scores[s] for s in HONEST} == baseline
+    assert {s: scores[s] for s in honest} == expected
     assert set(scores[killer].values()) <= {0.0, None}
     rows = {row["student_id"]: row for row in read_csv(course / "reports" / "grades.csv")}
-    assert set(rows) == {*HONEST, killer} and float(rows[killer]["raw_score"]) == 0.0
+    assert set(rows) == {*honest, killer} and float(rows[killer]["raw_score"]) == 0.0
     summary = (course / "reports" / "summary.txt").read_text(encoding="utf-8")
     assert "GRADES PRODUCED UNSANDBOXED" in summary
     killer_row = next(line for line in summary.splitlines() if line.startswith(killer))
