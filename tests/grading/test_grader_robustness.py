@@ -2,20 +2,26 @@
 the values, names, times and time a submission hands it, through the command line.
 
 One small course, graded in ONE `grade` run (then `feedback` and `export`, then
-the attackers graded again with `grade --student`), holds an honest sample student and these attackers, each
-the full solution plus one attack:
+the attackers graded again with `grade --student`), holds the solution and an
+honest sample student (all seven notebooks each) and these attackers. Each
+attacker hands in the solution's notebooks its attack lives in, plus
+03_removing_b (cheap, with a written answer: a notebook the attack is not in),
+with one attack; the notebooks it does not hand in are not run (0 points):
 
-- bad-timestamp: a timestamp.txt that is no time, written straight into
-  submitted/ (as if collect had let it through): merging it used to stop `grade`
-  for the whole class on every run;
-- slow-cells: 18 cells of sleep just under the time limit at the top of notebook
-  01: the notebook's budget used to grow with its cells, and the worker was held;
-- forged-results: cells that overwrite the harness's results files after the
-  tests ran, with a JSON tree that declares 198 MB (it took the grader to 5 GiB),
-  an int of 5000 digits (a ValueError that zeroed the six other notebooks and made
-  `feedback` fail on every run), a structured array, and a dict key that is a list;
-- formula-name: a batchnorm_forward that raises an exception whose class is named
-  like a spreadsheet formula, and a cell of its own that does the same.
+- bad-timestamp: 03_removing_b alone, and a timestamp.txt that is no time,
+  written straight into submitted/ (as if collect had let it through): merging it
+  used to stop `grade` for the whole class on every run;
+- slow-cells (01_forward_bn): 18 cells of sleep just under the time limit at the
+  top of notebook 01: the notebook's budget used to grow with its cells, and the
+  worker was held;
+- forged-results (02_backward_bn, 05_optimizers): cells that overwrite the
+  harness's results files after the tests ran, with a JSON tree that declares
+  198 MB (it took the grader to 5 GiB), an int of 5000 digits (a ValueError that
+  zeroed the six other notebooks and made `feedback` fail on every run), a
+  structured array, and a dict key that is a list;
+- formula-name (01_forward_bn): a batchnorm_forward that raises an exception whose
+  class is named like a spreadsheet formula, and a cell of its own that does the
+  same.
 
 Each ends with its attacked points withheld and the reason in its report, the honest
 student graded exactly as expected, every step exiting 0, every student in
@@ -45,7 +51,7 @@ from autograder.content.samples import generate, samples
 from autograder.grading import gradebook_writer, handed_in, scratch_folder, submission
 from autograder.pipeline import grade
 from bnlab._grading import valuefile
-from bnlab.course import ASSIGNMENT, NOTEBOOKS
+from bnlab.course import ASSIGNMENT, NOTEBOOKS, notebook_of
 
 
 def e2e(test):
@@ -135,10 +141,19 @@ def _edit(inbox, student, stem, change):
     nbformat.write(notebook, path)
 
 
+# What each attacker hands in: the solution's notebooks its attack lives in, and 03
+HANDED_IN = {
+    "bad-timestamp": ["03_removing_b"],
+    "slow-cells": ["01_forward_bn", "03_removing_b"],
+    "forged-results": ["02_backward_bn", "03_removing_b", "05_optimizers"],
+    "formula-name": ["01_forward_bn", "03_removing_b"],
+}
+
+
 def _copy_solution(inbox, student):
     folder = inbox / student / ASSIGNMENT
     folder.mkdir(parents=True)
-    for stem in NOTEBOOKS:
+    for stem in HANDED_IN[student]:
         name = f"{stem}.ipynb"
         (folder / name).write_bytes((inbox / "solution" / ASSIGNMENT / name).read_bytes())
 
@@ -153,7 +168,7 @@ def _replace_graded(cells, grade_id, source):
 
 def _attackers(inbox):
     new = nbformat.v4.new_code_cell
-    for student in ("bad-timestamp", "slow-cells", "forged-results", "formula-name"):
+    for student in HANDED_IN:
         _copy_solution(inbox, student)
     _edit(
         inbox,
@@ -222,10 +237,20 @@ def graded(course_copy, tmp_path_factory, released_course):
     }
 
 
-def _solution_scores(zero=()):
+def _notebook(name):
+    """The notebook of a graded function or written answer."""
+    return written_answers().get(name) or notebook_of(name)
+
+
+def _solution_scores(zero=(), handed_in=tuple(NOTEBOOKS)):
+    """The solution's grades, with 0 for the functions in `zero` and for everything of
+    the notebooks not `handed_in`."""
     sample = next(s for s in samples() if s.student == "solution")
     expected = expected_scores(sample, points())
-    return {name: (0.0 if name in zero else value) for name, value in expected.items()}
+    return {
+        name: (0.0 if name in zero or _notebook(name) not in handed_in else value)
+        for name, value in expected.items()
+    }
 
 
 def _verdict(graded, student, function):
@@ -282,7 +307,8 @@ def test_an_attempt_time_that_is_no_time_makes_that_student_not_graded(graded):
 @e2e
 def test_a_notebook_of_slow_cells_stops_at_its_budget(graded):
     withheld = NOTEBOOKS["01_forward_bn"]
-    assert graded["scores"]["slow-cells"] == _solution_scores(zero=withheld)
+    expected = _solution_scores(zero=withheld, handed_in=HANDED_IN["slow-cells"])
+    assert graded["scores"]["slow-cells"] == expected
     report = graded["reports"]["slow-cells"]
     assert "time budget" in report["notebooks"]["01_forward_bn"]["budget"]
     assert any("time budget" in line for line in report["messages"])
@@ -303,7 +329,8 @@ def test_a_notebook_of_slow_cells_stops_at_its_budget(graded):
 
 @e2e
 def test_forged_results_fail_their_own_function_only(graded):
-    assert graded["scores"]["forged-results"] == _solution_scores(zero=FORGED)
+    expected = _solution_scores(zero=FORGED, handed_in=HANDED_IN["forged-results"])
+    assert graded["scores"]["forged-results"] == expected
     for function, why in FORGED.items():
         status, detail = _verdict(graded, "forged-results", function)
         assert status == "failed"
@@ -313,7 +340,7 @@ def test_forged_results_fail_their_own_function_only(graded):
 
 @e2e
 def test_an_exception_named_like_a_formula_reaches_no_report(graded):
-    expected = _solution_scores(zero={"batchnorm_forward"})
+    expected = _solution_scores(zero={"batchnorm_forward"}, handed_in=HANDED_IN["formula-name"])
     assert graded["scores"]["formula-name"] == expected
     status, detail = _verdict(graded, "formula-name", "batchnorm_forward")
     assert (status, detail) == ("failed", "UnnamedError: formula in the name")
@@ -338,8 +365,11 @@ def test_an_exception_named_like_a_formula_reaches_no_report(graded):
 
 @e2e
 def test_written_answers_are_unaffected_by_the_attacks(graded):
+    """The written answers of the notebooks each attacker handed in (03's, at least)."""
     for student in ("slow-cells", "forged-results", "formula-name"):
-        for answer in written_answers():
+        answers = [a for a, stem in written_answers().items() if stem in HANDED_IN[student]]
+        assert answers, student
+        for answer in answers:
             assert graded["scores"][student][answer] is None  # waiting for manual grading
 
 
