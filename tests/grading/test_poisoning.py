@@ -7,13 +7,12 @@ solution's first two notebooks, 01_forward_bn and 02_backward_bn (cheap to run;
 the others are not handed in, so not run), each with a tagged cell at its end;
 the poisoners that end the server or change it hand in the first one only (each
 of their notebooks costs a new server).
-Each poisoner's cell poisons what it can: the
-interpreter's modules and builtins, the files the sandbox can write, shared
-memory (also a read-only folder in /dev/shm), the server's own limits,
-priority, CPU set, scheduling policy and I/O priority (changeable
-from a process of the same user: lowered a little, or its CPU time cut so that
-it dies), a daemon that keeps rewriting the next student's files, or the server
-itself killed; and one that reads the host folders the sandbox's mount table
+Each poisoner's cell poisons what it can: the interpreter's modules and
+builtins, the files the sandbox can write, shared memory (also a read-only
+folder in /dev/shm), the server's own limits, priority, CPU set, scheduling
+policy and I/O priority (changeable from a process of the same user: lowered a
+little, or its CPU time cut so that it dies), a daemon that keeps rewriting the
+next student's files, or the server itself killed; and one that reads the host folders the sandbox's mount table
 names and plants links to them (and to the course's recorded cases, and to a
 canary folder outside the course) in every folder the grader empties as root,
 and tries the kernel keyring.
