@@ -100,13 +100,17 @@ lab: lab-release
 	  PATH="$(abspath $(LAB_VENV))/bin:$$PATH" "$(abspath $(LAB_VENV))/bin/jupyter" lab \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
+# Two processes (pytest-xdist) run the tests, each test module wholly in one of them
+# (its fixtures are made once); the courses of the session fixtures are made once per
+# run and shared (tests/conftest.py). TESTS=... runs some: make test TESTS=tests/bnlab
+XDIST ?= -n 2 --dist loadscope
 test: setup torch sandbox browser
 	$(BIN)/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST) $(TESTS)
 
-# The tests that take at most a few seconds each: a loop of about a minute.
+# The tests that take at most a few seconds each: a loop of under a minute.
 quick: setup
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(XDIST) -m "not slow" $(TESTS)
 
 # Both distributions, as anyone would build them: bnlab/dist/ holds the student's
 # (bnlab-*), dist/ the instructor's (bnlab_instructor-*: never hand these out).

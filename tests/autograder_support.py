@@ -463,6 +463,23 @@ class GradedCourse:
         path = self.course / "reports" / "grade" / f"{student}.json"
         return json.loads(path.read_text(encoding="utf-8"))
 
+    FIELDS = ("students", "outputs", "inbox_digest", "submitted_digest")
+
+    def save(self, path):
+        """Write what was recorded of the run to `path` (JSON), for GradedCourse.load."""
+        data = {"course": str(self.course), "inbox": str(self.inbox)}
+        data.update({name: getattr(self, name) for name in self.FIELDS})
+        Path(path).write_text(json.dumps(data), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path):
+        """The GradedCourse `save` wrote to `path` (another test worker may have made it)."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        graded = cls(data["course"], data["inbox"], data["students"])
+        for name in cls.FIELDS:
+            setattr(graded, name, data[name])
+        return graded
+
 
 def grade_samples(course, students):
     """In the released course `course` (a copy): generate the samples `students`, collect,

@@ -6,16 +6,25 @@ test that needs m = 1, a constant row or gamma = 0 builds it from these.
 Examples are columns, as in the lecture.
 
 For the autograder's tests: the courses, as session fixtures, so each is made
-once per session by whichever module asks first, and any module runs alone or
-in any order with the same result. Tests that take them are marked slow.
+once per test run by whichever module asks first (with pytest-xdist, by whichever
+worker: the others wait for it), and any module runs alone or in any order with
+the same result. Tests that take them are marked slow.
 """
 
+import contextlib
+import fcntl
 import inspect
 import os
 
 import numpy as np
 import pytest
-from autograder_support import copy_course, e2e_samples, grade_samples, release_course
+from autograder_support import (
+    GradedCourse,
+    copy_course,
+    e2e_samples,
+    grade_samples,
+    release_course,
+)
 
 from autograder.content import reference
 from bnlab.data import one_hot
@@ -107,11 +116,32 @@ def pytest_collection_modifyitems(config, items):
         )
 
 
+@contextlib.contextmanager
+def _once_per_run(tmp_path_factory, name):
+    """(folder, whether it is already made) for `name`, one per test run: with pytest-xdist
+    the run's workers share it (the first to ask makes it while the others wait on a lock),
+    without it the session has its own. The folder is made once: the block that finds it
+    not made yet must make it (its .made marker is written when the block ends well)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    folder = base / f"shared-{name}"
+    with open(base / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        made = folder / ".made"
+        yield folder, made.exists()
+        made.parent.mkdir(parents=True, exist_ok=True)
+        made.touch()
+
+
 @pytest.fixture(scope="session")
 def released_course(tmp_path_factory):
-    """A course after the release step (its path), made once per session. Shared: read it,
+    """A course after the release step (its path), made once per test run. Shared: read it,
     never change it; a test that changes a course takes a copy with course_copy."""
-    return release_course(tmp_path_factory.mktemp("released") / "course")
+    with _once_per_run(tmp_path_factory, "released") as (folder, made):
+        if not made:
+            release_course(folder / "course")
+    return folder / "course"
 
 
 @pytest.fixture(scope="session")
@@ -127,8 +157,13 @@ def course_copy(released_course, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def graded_course(course_copy):
+def graded_course(released_course, tmp_path_factory):
     """A copy of the released course with the end-to-end samples (e2e_samples) generated,
     collected, graded with two workers, fed back and exported: an
-    autograder_support.GradedCourse, made once per session."""
-    return grade_samples(course_copy("main"), [sample.student for sample in e2e_samples()])
+    autograder_support.GradedCourse, made once per test run (read it, never change it)."""
+    with _once_per_run(tmp_path_factory, "graded") as (folder, made):
+        if not made:
+            course = copy_course(released_course, folder / "course")
+            students = [sample.student for sample in e2e_samples()]
+            grade_samples(course, students).save(folder / "graded.json")
+    return GradedCourse.load(folder / "graded.json")

@@ -314,6 +314,7 @@ def here(name):
     return list(resource.getrlimit(getattr(resource, name)))
 
 
+@pytest.mark.slow
 def test_grading_without_prlimit_stops_and_names_the_fix(tmp_path):
     """PATH without prlimit: `grade` exits 1 before anything is graded, saying what to do."""
     bindir = Path(sys.executable).parent

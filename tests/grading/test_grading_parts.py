@@ -223,7 +223,7 @@ def test_a_cluster_worker_with_other_grading_code_refuses_to_grade():
         submission.worker_server(context)
 
 
-@pytest.mark.parametrize("terms", [500, 5_000, 200_000])
+@pytest.mark.parametrize("terms", [500, 5_000, pytest.param(200_000, marks=pytest.mark.slow)])
 def test_code_nested_past_the_parser_is_flagged_for_a_person_not_a_crash(terms):
     """A sum of thousands of terms, or a chain of unary minus, is nested deeper than
     Python's parser (or the scan's recursion) goes: reading it must not raise in the

@@ -71,6 +71,7 @@ def _fine(server):
     return ran.status, [o.get("text") for o in ran.outputs[1][0]]
 
 
+@pytest.mark.slow
 def test_claims_of_progress_do_not_stop_the_clock(server):
     server.reset()
     started = time.monotonic()
@@ -90,6 +91,7 @@ def test_a_flood_of_output_ends_the_notebook(server, monkeypatch):
     assert _fine(server) == ("ok", ["2\n"])
 
 
+@pytest.mark.slow
 def test_a_notebook_stops_at_its_budget_whatever_its_number_of_cells(server):
     """Cells each well within their time limit, but more of them than the notebook's budget
     holds: the notebook ends "budget" after about the budget, the cells done before keep
@@ -162,6 +164,7 @@ def test_a_server_whose_scheduling_was_changed_refuses_the_next_notebook(lone_se
     assert not lone_server.alive
 
 
+@pytest.mark.slow
 def test_a_notebook_that_stops_its_server_has_failed_itself(lone_server, monkeypatch):
     """SIGSTOP from the child (same user): the server relays nothing more and cannot end
     the child. The notebook fails; the next notebook runs on a new server."""
@@ -301,6 +304,7 @@ keep()
 """
 
 
+@pytest.mark.slow
 def test_what_an_error_kept_is_freed_before_the_next_cell(tmp_path):
     """IPython keeps the last error's traceback (sys.last_traceback, its formatter's copy),
     and with it every local of the frames it passed. A cell after an error -- an interrupt at

@@ -535,6 +535,7 @@ ARRAYS = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(returned=TAGGED, arrays=st.lists(ARRAYS, max_size=3), raised=st.booleans())
 def test_decide_never_raises_whatever_the_structure(tmp_path_factory, returned, arrays, raised):

@@ -257,6 +257,7 @@ def test_export_takes_lms_map():
     assert args.lms_map == "ids.csv"
 
 
+@pytest.mark.slow
 def test_export_without_a_release_is_one_line_and_exit_1(tmp_path):
     result = run("export", tmp_path / "course", check=False, timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr

@@ -72,6 +72,7 @@ def read(folder, stem):
 # ------------------------------------------------------------------ the builder
 
 
+@pytest.mark.slow
 def test_importing_the_builder_imports_no_grading_or_test_tool():
     probe = (
         "import sys, autograder.pipeline.selfstudy\n"
@@ -84,6 +85,7 @@ def test_importing_the_builder_imports_no_grading_or_test_tool():
     assert result.stdout.strip() == "[]", result.stdout
 
 
+@pytest.mark.slow
 def test_the_builder_runs_where_nbgrader_cannot_be_imported(tmp_path):
     # A module set to None in sys.modules cannot be imported: any `import nbgrader` fails.
     script = (

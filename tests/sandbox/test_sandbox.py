@@ -366,6 +366,7 @@ def test_cannot_signal_the_grader(server):
 
 
 @needs_sandbox
+@pytest.mark.slow
 def test_a_notebook_that_kills_everything_it_can_ends_only_its_own_sandbox(
     student_python, course_root
 ):
@@ -460,6 +461,7 @@ def test_memory_hog_raises_and_the_notebook_goes_on(server):
 
 
 @needs_sandbox
+@pytest.mark.slow
 def test_an_interrupt_stops_the_cell_not_the_notebook(server):
     """A cell over its time limit is interrupted (the grader sends it SIGINT through the
     server): it ends in KeyboardInterrupt, and the next cell runs."""
@@ -514,6 +516,7 @@ def _marked(namespace, marker, seconds=30):
 
 
 @needs_sandbox
+@pytest.mark.slow
 @pytest.mark.parametrize("end", ["notebook", "shutdown", "kill"])
 def test_a_detached_process_dies_with_its_notebook(student_python, course_root, end):
     """A process that detaches itself (new session, double fork, SIGTERM and SIGHUP
