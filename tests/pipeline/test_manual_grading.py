@@ -1,10 +1,11 @@
 """Grading the written answers by hand, and what students and instructors then read.
 
-One small course (the solution, a partial submission and the untouched release) is
-released, given a roster, graded, fed back and exported once per module. Then a
-written answer of the solution is graded by hand, as formgrader does it (a manual
-score and a comment in the gradebook), and `export` runs again: it must rewrite
-that student's feedback pages and no one else's, and every export must follow.
+One small course (the solution, a partial submission and the untouched release, each
+handing in some notebooks: the solution those with a written answer, and the three
+together every notebook) is released, given a roster, graded, fed back and exported once
+per module. Then a written answer of the solution is graded by hand, as formgrader does
+it (a manual score and a comment in the gradebook), and `export` runs again: it must
+rewrite that student's feedback pages and no one else's, and every export must follow.
 
 Expected values come from the source notebooks' grade cells (autograder_support.points)
 and the numbers written here, never from the code under test. The roster's own
@@ -32,10 +33,20 @@ from autograder_support import (
 from autograder import __main__ as cli
 from autograder.pipeline import roster
 from autograder.workspace import COURSE_ID
-from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS
+from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 STUDENTS = ["partial", "release", "solution"]
 ANSWER, ANSWER_NOTEBOOK = "why_no_b", "03_removing_b"
+# The notebooks each student hands in (a missing notebook is not run: its functions and
+# written answers score 0). The solution: every notebook with a written answer, so that
+# answers stay pending once one is graded; the release: one with an answer left as
+# released; between them, every notebook has a feedback page.
+HANDED_IN = {
+    "solution": tuple(sorted(set(written_answers().values()))),
+    "release": ("03_removing_b", "04_deep_network", "05_optimizers"),
+    "partial": ("01_forward_bn", "02_backward_bn"),
+}
+PAGES = sum(len(stems) for stems in HANDED_IN.values())  # feedback pages in all
 SCORE = 3.0  # the manual score the test gives (out of the answer's points)
 COMMENT = "Right idea: the mean subtraction cancels $b^{[l]}$; now say what $\\beta^{[l]}$ does."
 ROSTER = (
@@ -55,6 +66,10 @@ def course(released_course, course_copy, tmp_path_factory):
 
     inbox = tmp_path_factory.mktemp("manual-inbox")
     generate(inbox, SOURCE, released_course / "release" / ASSIGNMENT, STUDENTS)
+    for student, stems in HANDED_IN.items():
+        for notebook in (inbox / student / ASSIGNMENT).glob("*.ipynb"):
+            if notebook.stem not in stems:
+                notebook.unlink()
     path = course_copy("manual", STUDENTS, inbox)
     roster_file = path.parent / "roster.csv"
     roster_file.write_text(ROSTER, encoding="utf-8")
@@ -128,7 +143,9 @@ def _summary_cells(summary, student):
 
 WORTH = points()  # {function or answer: points}, from the source notebooks
 MANUAL = written_answers()  # {answer: notebook}
-AUTO_TOTAL = sum(WORTH[name] for name in GRADED_FUNCTIONS)
+AUTO_TOTAL = sum(  # the solution's autograded points: those of the notebooks handed in
+    WORTH[name] for stem in HANDED_IN["solution"] for name in NOTEBOOKS[stem]
+)
 MANUAL_TOTAL = sum(WORTH[name] for name in MANUAL)
 
 
@@ -193,7 +210,7 @@ def test_the_roster_names_survive_grading(course, before):
 @pytest.mark.e2e
 def test_export_refreshes_the_pages_of_the_student_graded_by_hand_only(before, after):
     snapshot, output, again = after
-    pages = len(NOTEBOOKS)
+    pages = len(HANDED_IN["solution"])
     assert (
         f"feedback: refreshed {pages} page(s) of 1 student(s) whose grades or comments "
         "changed: solution"
@@ -249,12 +266,9 @@ def test_the_exports_then_show_the_manual_score(after):
 @pytest.mark.e2e
 def test_feedback_for_one_student_counts_that_students_pages(course, after):
     path, outputs = course
-    assert (
-        f"wrote {len(NOTEBOOKS) * len(STUDENTS)} page(s) for {len(STUDENTS)} student(s)"
-        in (outputs["feedback"])
-    )
+    assert f"wrote {PAGES} page(s) for {len(STUDENTS)} student(s)" in outputs["feedback"]
     output = run("feedback", path, "--student", "partial").stdout
-    assert f"feedback: wrote {len(NOTEBOOKS)} page(s) for 1 student(s)" in output
+    assert f"feedback: wrote {len(HANDED_IN['partial'])} page(s) for 1 student(s)" in output
     output = run("feedback", path).stdout
     assert "wrote 0 page(s) for 0 student(s)" in output
     assert f"{len(STUDENTS)} student(s) already up to date" in output
@@ -290,7 +304,8 @@ class _Visible(HTMLParser):
 def test_pages_render_formulas_without_the_network(course, after):
     path, _ = course
     pages = sorted((path / "feedback").rglob("*.html"))
-    assert len(pages) == len(NOTEBOOKS) * len(STUDENTS)
+    assert len(pages) == PAGES
+    assert {page.stem for page in pages} == set(NOTEBOOKS)  # every notebook's prose
     tex = re.compile(r"\$[^$]*[\\^_{][^$]*\$")
     for page in pages:
         source = page.read_text(encoding="utf-8")
