@@ -100,11 +100,26 @@ lab: lab-release
 	  PATH="$(abspath $(LAB_VENV))/bin:$$PATH" "$(abspath $(LAB_VENV))/bin/jupyter" lab \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
+# The PostgreSQL gradebook test's server programs (Debian's postgresql package), installed
+# with apt-get where this is root, before the tests run (so no test installs packages while
+# another one watches the system's files); elsewhere the test says what it skipped.
+.PHONY: postgres
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1)) \
+	    && echo "installed postgresql, for the PostgreSQL gradebook test" \
+	    || echo "postgresql could not be installed: the PostgreSQL gradebook test will say so"; \
+	  else \
+	    echo "postgresql is missing: install it (apt-get install postgresql) to run the PostgreSQL gradebook test"; \
+	  fi; }
+
 # Two processes (pytest-xdist) run the tests, each test module wholly in one of them
 # (its fixtures are made once); the courses of the session fixtures are made once per
 # run and shared (tests/conftest.py). TESTS=... runs some: make test TESTS=tests/bnlab
 XDIST ?= -n 2 --dist loadscope
-test: setup torch sandbox browser
+test: setup torch sandbox browser postgres
 	$(BIN)/ruff check .
 	$(PY) -m pytest $(XDIST) $(TESTS)
 
