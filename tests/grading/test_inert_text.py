@@ -5,17 +5,18 @@ nothing active; the course's own Markdown and formulas are kept exactly; outputs
 attachments, metadata and raw cells keep only what cannot run; CSV cells that a
 spreadsheet would run are neutralized and numbers stay numbers.
 
-End to end (one small course, graded once): an attacker (the solution plus the payloads of
-inert_support, a function raising an exception named like a formula, a review line
-starting with "-") and an honest student, with formula names in the roster and the LMS
-map, go through roster, collect, grade, feedback and export --lms-map through the command
-line. The attacker's autograded notebook -- what formgrader renders -- and feedback pages
-hold nothing active (parsed, and rendered with formgrader's own template), yet show the
-payloads as text; the honest notebooks keep every Markdown cell and image; the grades are
-the solution's (minus the one function made to raise); every CSV cell a spreadsheet would
-run is neutralized, honest values are as written. The browser tests
-(test_browser_formgrader.py) open the same kind of attacker in formgrader and the feedback
-pages in Chromium.
+End to end (one small course, graded once): an attacker (the solution's 01_forward_bn and
+03_removing_b only, with the payloads of inert_support, a function raising an exception
+named like a formula, a review line starting with "-") and an honest student (the whole
+solution), with formula names in the roster and the LMS map, go through roster, collect,
+grade, feedback and export --lms-map through the command line. The attacker's autograded
+notebook -- what formgrader renders -- and feedback pages hold nothing active (parsed, and
+rendered with formgrader's own template), yet show the payloads as text; the honest
+notebooks keep every Markdown cell and image; the grades are the solution's (the
+attacker's: those of the two notebooks handed in, minus the one function made to raise);
+every CSV cell a spreadsheet would run is neutralized, honest values are as written. The
+browser tests (test_browser_formgrader.py) open the same kind of attacker in formgrader and
+the feedback pages in Chromium.
 """
 
 import csv
@@ -62,6 +63,10 @@ LMS_MAP = (
 )
 MANUAL = 2.0  # the score each written answer gets by hand
 RAISES = "batchnorm_forward"
+RAISES_NOTEBOOK = next(stem for stem, names in NOTEBOOKS.items() if RAISES in names)
+# The attacker hands in only the notebook of RAISES and the one of the payloads: a missing
+# notebook is not run, and its functions and written answers score 0.
+HANDED_IN = (RAISES_NOTEBOOK, NOTEBOOK)
 # What the attacker's exception also says: escape sequences that set a terminal's title and
 # clear its screen, were the breakdown or the summary printed there.
 TERMINAL = "\x1b]0;owned\x07\x1b[2J"
@@ -250,8 +255,7 @@ def test_a_roster_name_with_markup_is_refused(tmp_path):
 
 def _raise_in(inbox, student):
     """The attacker's RAISES raises an exception whose class name is FORMULA."""
-    stem = next(stem for stem, names in NOTEBOOKS.items() if RAISES in names)
-    path = inbox / student / ASSIGNMENT / f"{stem}.ipynb"
+    path = inbox / student / ASSIGNMENT / f"{RAISES_NOTEBOOK}.ipynb"
     nb = nbformat.read(path, as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == RAISES)
     cell.source += (
@@ -263,8 +267,8 @@ def _raise_in(inbox, student):
 
 @pytest.fixture(scope="module")
 def course(released_course, course_copy, tmp_path_factory):
-    """solution and mallory, through the command line: roster, collect, grade, feedback,
-    the written answers graded by hand (as in formgrader), export --lms-map."""
+    """solution and mallory (HANDED_IN only), through the command line: roster, collect,
+    grade, feedback, the written answers graded by hand (as in formgrader), export --lms-map."""
     from nbgrader.api import Gradebook
 
     from autograder.content.samples import generate
@@ -273,6 +277,9 @@ def course(released_course, course_copy, tmp_path_factory):
     generate(inbox, SOURCE, released_course / "release" / ASSIGNMENT, ["solution"])
     attack_notebooks(inbox, "mallory", PORT)
     _raise_in(inbox, "mallory")
+    for path in (inbox / "mallory" / ASSIGNMENT).glob("*.ipynb"):
+        if path.stem not in HANDED_IN:
+            path.unlink()
     path = course_copy("inert")
     collect(path, inbox)
     (path.parent / "roster.csv").write_text(ROSTER, encoding="utf-8")
@@ -283,6 +290,8 @@ def course(released_course, course_copy, tmp_path_factory):
     with Gradebook(sqlite_url(path)) as gradebook:  # grade the written answers, as formgrader
         for student in ("solution", "mallory"):
             for answer, stem in written_answers().items():
+                if student == "mallory" and stem not in HANDED_IN:
+                    continue  # not handed in: nothing to grade
                 grade = gradebook.find_grade(answer, stem, ASSIGNMENT, student)
                 grade.manual_score, grade.needs_manual_grade = MANUAL, False
         gradebook.db.commit()
@@ -343,10 +352,13 @@ def test_the_autograded_notebook_formgrader_renders_is_inert(course):
 @pytest.mark.e2e
 def test_the_feedback_pages_are_inert_and_forbid_scripts(course):
     pages = sorted((course / "feedback" / "mallory" / ASSIGNMENT).glob("*.html"))
-    assert len(pages) == len(NOTEBOOKS)
-    for page in pages + sorted((course / "feedback" / "solution" / ASSIGNMENT).glob("*.html")):
+    honest = sorted((course / "feedback" / "solution" / ASSIGNMENT).glob("*.html"))
+    assert [page.stem for page in pages] == sorted(HANDED_IN)
+    assert [page.stem for page in honest] == sorted(NOTEBOOKS)
+    for page in pages + honest:
         text = page.read_text(encoding="utf-8")
-        first = BeautifulSoup(text, "html.parser").head.find(True)  # the first element
+        head = text[: text.index("</head>")]  # (parsing the whole page takes a while)
+        first = BeautifulSoup(head, "html.parser").head.find(True)  # the first element
         assert (first.name, first.get("http-equiv")) == ("meta", "Content-Security-Policy")
         assert first["content"] == POLICY, first
         assert active_markup(text) == [], page.name
@@ -362,7 +374,7 @@ def test_the_feedback_pages_are_inert_and_forbid_scripts(course):
 def test_honest_notebooks_are_kept_and_the_grades_are_the_solutions(course):
     for stem in NOTEBOOKS:
         for student in ("solution", "mallory"):
-            if student == "mallory" and stem == NOTEBOOK:
+            if student == "mallory" and (stem == NOTEBOOK or stem not in HANDED_IN):
                 continue
             graded, submitted = (
                 _notebook(course, student, stem, kind) for kind in ("autograded", "submitted")
@@ -382,7 +394,14 @@ def test_honest_notebooks_are_kept_and_the_grades_are_the_solutions(course):
     expected = {name: value for name, value in points().items()}
     expected.update({answer: MANUAL for answer in written_answers()})
     assert scores["solution"] == expected
-    assert scores["mallory"] == {**expected, RAISES: 0.0}
+    assert scores["mallory"] == {**_handed_in(expected), RAISES: 0.0}
+
+
+def _handed_in(scores):
+    """`scores` of the solution as the attacker earns them: 0 in the notebooks not handed in."""
+    notebook = {name: stem for stem, names in NOTEBOOKS.items() for name in names}
+    notebook.update(written_answers())
+    return {name: value if notebook[name] in HANDED_IN else 0.0 for name, value in scores.items()}
 
 
 def _rows(path):
@@ -411,7 +430,8 @@ def test_every_csv_cell_a_spreadsheet_would_run_is_neutralized(course):
     auto = sum(v for name, v in points().items() if name not in written_answers())
     total = auto + MANUAL * len(written_answers())
     assert float(honest["score"]) == total and float(honest["max_score"]) == 100  # numbers
-    assert float(grades["mallory"]["score"]) == total - points()[RAISES]
+    earned = _handed_in({**points(), **{answer: MANUAL for answer in written_answers()}})
+    assert float(grades["mallory"]["score"]) == sum(earned.values()) - points()[RAISES]
     breakdown = [r for r in csv.DictReader(open(reports / "breakdown.csv"))]
     raised = next(r for r in breakdown if r["student_id"] == "mallory" and r["item"] == RAISES)
     assert raised["status"] == "failed" and raised["detail"], raised
