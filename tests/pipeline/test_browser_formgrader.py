@@ -1,31 +1,33 @@
 """Grading a written answer by hand in nbgrader's formgrader, in a real (headless) Chromium,
 then reading the student's feedback page offline.
 
-A small course (the solution and the untouched release) is released, given a roster,
-graded, fed back and exported. The formgrader (`jupyter server` with nbgrader's server
-extension, in the course folder, on 127.0.0.1) lists the students by the roster's
-names; the test logs in, types a score and a comment for the solution's written answer
-`why_no_b` into the formgrader's page, and runs `export`, the one step the instructor's
-guide names for after grading by hand. Then it opens that student's feedback page from
-disk with the browser offline: the page shows the score and the comment, and its
-formulas are MathML elements that take up room on the page, with no TeX left in the
-text and no request for anything.
+A small course (the solution hands in 03_removing_b, the one notebook the tests open; the
+roster also names a student who handed nothing in) is released, given a roster, graded,
+fed back and exported. The formgrader (`jupyter server` with nbgrader's server extension,
+in the course folder, on 127.0.0.1) lists the students by the roster's names; the test
+logs in, types a score and a comment for the solution's written answer `why_no_b` into
+the formgrader's page, and runs `export`, the one step the instructor's guide names for
+after grading by hand. Then it opens that student's feedback page from disk with the
+browser offline: the page shows the score and the comment, and its formulas are MathML
+elements that take up room on the page, with no TeX left in the text and no request for
+anything.
 
 The browser reaches nothing but the local server and local files: every other request
 is refused and noted (nbgrader's own formgrader page asks for MathJax from a CDN, and
 still saves grades without it); the feedback page must make no request at all.
 Screenshots go to artifacts/browser/ (browser_support).
 
-The same course holds an attacker, mallory (tests/inert_support.py): the solution plus, in
-03_removing_b, a written answer and extra cells full of script, and code whose outputs are
-HTML, JavaScript, SVG and the like. Each payload that runs marks the page's title, calls a
-listener on 127.0.0.1 and gives every grade of a formgrader page its maximum, as the attack
-of issue 17 did. Opening that answer in formgrader runs none of them: the title is
-unmarked, the listener hears nothing, and the attacker's grades in the gradebook and in
-grades.csv are unchanged; the test then runs the same script itself in that page and sees
-the grades go to their maximum, so the check could fail. The attacker's feedback pages,
-opened offline, run nothing either, carry their Content-Security-Policy, still show their
-formulas, and refuse a script put into the page afterwards.
+The same course holds an attacker, mallory (tests/inert_support.py), who hands in the
+solution's 03_removing_b with a written answer and extra cells full of script, and code
+whose outputs are HTML, JavaScript, SVG and the like. Each payload that runs marks the
+page's title, calls a listener on 127.0.0.1 and gives every grade of a formgrader page
+its maximum, as the attack of issue 17 did. Opening that answer in formgrader runs none
+of them: the title is unmarked, the listener hears nothing, and the attacker's grades in
+the gradebook and in grades.csv are unchanged; the test then runs the same script itself
+in that page and sees the grades go to their maximum, so the check could fail. The
+attacker's feedback page, opened offline, runs nothing either, carries its
+Content-Security-Policy, still shows its formulas, and refuses a script put into the
+page afterwards.
 """
 
 import csv
@@ -37,12 +39,12 @@ from autograder_support import SOURCE, gradebook_scores, pipeline_env, run, sqli
 from browser_support import browser_page, chromium_executable, jupyter_server, screenshot
 from inert_support import MARK, attack_notebooks, listener, script
 
-from bnlab.course import ASSIGNMENT, NOTEBOOKS
+from bnlab.course import ASSIGNMENT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.e2e]
 
-STUDENTS = ["release", "solution"]
-ANSWER, NOTEBOOK = "why_no_b", "03_removing_b"
+STUDENTS = ["solution"]  # "release" is on the roster only: it handed nothing in
+ANSWER, NOTEBOOK = "why_no_b", "03_removing_b"  # the one notebook each student hands in
 SCORE = "3"
 COMMENT = "Right idea: the mean subtraction cancels $b^{[l]}$; now say what $\\beta^{[l]}$ does."
 ROSTER = (
@@ -67,12 +69,16 @@ def listening():
 
 @pytest.fixture(scope="module")
 def course(chromium, listening, released_course, course_copy, tmp_path_factory):
-    """The course (STUDENTS and the attacker) after roster, grade, feedback and export."""
+    """The course (STUDENTS and the attacker, each with NOTEBOOK only) after roster, grade,
+    feedback and export."""
     from autograder.content.samples import generate
 
     inbox = tmp_path_factory.mktemp("formgrader-inbox")
     generate(inbox, SOURCE, released_course / "release" / ASSIGNMENT, STUDENTS)
     attack_notebooks(inbox, ATTACKER, listening.server_address[1])
+    for notebook in inbox.glob(f"*/{ASSIGNMENT}/*.ipynb"):
+        if notebook.stem != NOTEBOOK:
+            notebook.unlink()
     path = course_copy("formgrader", [*STUDENTS, ATTACKER], inbox)
     roster = path.parent / "roster.csv"
     roster.write_text(ROSTER, encoding="utf-8")
@@ -150,8 +156,7 @@ def test_grade_in_formgrader_export_and_read_the_feedback_offline(course, chromi
 
     output = run("export", course).stdout
     assert (
-        f"feedback: refreshed {len(NOTEBOOKS)} page(s) of 1 student(s) whose grades or "
-        "comments changed: solution"
+        "feedback: refreshed 1 page(s) of 1 student(s) whose grades or comments changed: solution"
     ) in output
 
     feedback = course / "feedback" / "solution" / ASSIGNMENT / f"{NOTEBOOK}.html"
@@ -192,7 +197,7 @@ def _watch(page, dialogs):
 
 def test_the_attackers_feedback_pages_run_nothing(course, chromium, listening):
     pages = sorted((course / "feedback" / ATTACKER / ASSIGNMENT).glob("*.html"))
-    assert len(pages) == len(NOTEBOOKS)
+    assert [path.stem for path in pages] == [NOTEBOOK]
     seen, dialogs = [], []
     with browser_page(chromium) as page:
         page.context.route("**/*", _only_local(seen))
