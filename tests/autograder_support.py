@@ -420,8 +420,21 @@ def grader_only_lines():
 
 
 def release_course(root):
-    """Run the release step into the new folder `root`; returns `root`."""
+    """Run the release step into the new folder `root`, then make what every grade run of
+    the course would make first, before grading anyone (the template gradebook, the
+    recorded cases and matplotlib's font cache, in .work/: keyed by the source notebooks
+    and the grading settings, so a copy grades with them as the course itself would);
+    returns `root`."""
+    from autograder import sandbox
+    from autograder.pipeline import grade
+    from autograder.workspace import Course
+
     run("release", root)
+    course = Course(Path(root))
+    with _venv_on_path():  # the template gradebook runs alembic
+        grade.template_gradebook(course)
+    grade.grading_cases(course)
+    sandbox.prepare_matplotlib_cache(course.work / "mpl-cache", course.student_python)
     return Path(root)
 
 
