@@ -57,12 +57,14 @@ class GradeError(GraderError):
 # ------------------------------------------------------------------ the assignment
 
 
-def source_digest(course):
+def source_digest(course, settings=True):
     """What the grades depend on besides the submission: the grader's version, the
-    settings that change grades and the source notebooks."""
-    digest = hashlib.sha256(
-        f"v{GRADER_VERSION} timeout={course.timeout} all={course.run_all_cells}".encode()
-    )
+    settings that change grades (unless `settings` is False: what is made from the
+    notebooks alone, the template gradebook and the recorded cases, does not depend on
+    them) and the source notebooks."""
+    digest = hashlib.sha256(f"v{GRADER_VERSION}".encode())
+    if settings:
+        digest.update(f" timeout={course.timeout} all={course.run_all_cells}".encode())
     for stem in NOTEBOOKS:
         path = course.source / f"{stem}.ipynb"
         digest.update(path.read_bytes() if path.exists() else b"")
@@ -73,7 +75,7 @@ def template_gradebook(course):
     """An SQLite gradebook holding only the assignment (no students), built with
     generate_assignment once per version of the source notebooks: what nbgrader's
     gradebook holds of them (nbgrader_steps.read_assignment)."""
-    key = source_digest(course)[:16]
+    key = source_digest(course, settings=False)[:16]
     template = course.work / f"template-{key}"
     db = template / "gradebook.db"
     if db.exists():
@@ -118,7 +120,7 @@ def release_notebooks(course):
 def grading_cases(course):
     """The folder of recorded inputs the harness reads (autograder.grading.verdicts), one per
     version of the source notebooks and of the grader."""
-    key = source_digest(course)[:16]
+    key = source_digest(course, settings=False)[:16]
     folder = course.work / f"cases-{key}"
     if not folder.is_dir():
         for stale in course.work.glob("cases-*"):
