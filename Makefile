@@ -30,32 +30,36 @@ $(BIN)/.torch: $(BIN)/.installed
 
 torch: $(BIN)/.torch
 
-# The grading sandbox (bubblewrap): installed with apt-get where this is root on
-# Debian or Ubuntu; elsewhere `make` says how, and grading stops with the same advice.
-sandbox:
-	@command -v bwrap >/dev/null 2>&1 || { \
+# $(call system_package,PACKAGE,FOUND,FOR,WITHOUT): unless the shell test FOUND holds,
+# install Debian's PACKAGE with apt-get where this is root (updating the package lists
+# if the first try fails) and say so; elsewhere say how to install it. FOR says what it
+# is for, WITHOUT what happens without it.
+define system_package
+	@$(2) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
-	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1)) \
-	    && echo "installed bubblewrap, the grading sandbox" \
-	    || echo "bubblewrap could not be installed: grading needs it (or --no-sandbox)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null 2>&1)) \
+	    && echo "installed $(1), $(3)" \
+	    || echo "$(1) could not be installed: $(4)"; \
 	  else \
-	    echo "bubblewrap (bwrap) is missing: install it (apt-get install bubblewrap, dnf install bubblewrap) to grade in the sandbox"; \
+	    echo "$(1) is missing: install it (apt-get install $(1), dnf install $(1)), $(3); $(4)"; \
 	  fi; }
+endef
 
-# The browser tests' Chromium (driven by Playwright, from the dev extra): Debian's package,
-# installed with apt-get where this is root; elsewhere `make` says how, and those tests skip.
+# The grading sandbox (bubblewrap); grading stops with the same advice without it.
+sandbox:
+	$(call system_package,bubblewrap,command -v bwrap >/dev/null 2>&1,the grading sandbox,grading needs it (or --no-sandbox))
+
+# The browser tests' Chromium (driven by Playwright, from the dev extra).
 .PHONY: browser
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
-	     (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1)) \
-	    && echo "installed chromium, for the browser tests" \
-	    || echo "chromium could not be installed: the browser tests will be skipped"; \
-	  else \
-	    echo "chromium is missing: install it (apt-get install chromium, dnf install chromium) to run the browser tests; they are skipped without it"; \
-	  fi; }
+	$(call system_package,chromium,command -v chromium >/dev/null 2>&1,for the browser tests,the browser tests will be skipped)
+
+# The PostgreSQL gradebook test's server programs, installed before the tests run (so no
+# test installs packages while another one watches the system's files).
+.PHONY: postgres
+postgres:
+	$(call system_package,postgresql,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1,for the PostgreSQL gradebook test,that test will say why it cannot run)
 
 # The instructor's pipeline on the sample submissions, in the git-ignored course/:
 # release (with its checks), collect the samples, grade them (progress bar),
@@ -99,21 +103,6 @@ lab: lab-release
 	cd $(SELFSTUDY) && env -u MPLBACKEND -u PYTHONWARNINGS \
 	  PATH="$(abspath $(LAB_VENV))/bin:$$PATH" "$(abspath $(LAB_VENV))/bin/jupyter" lab \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
-
-# The PostgreSQL gradebook test's server programs (Debian's postgresql package), installed
-# with apt-get where this is root, before the tests run (so no test installs packages while
-# another one watches the system's files); elsewhere the test says what it skipped.
-.PHONY: postgres
-postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1 || \
-	     (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1)) \
-	    && echo "installed postgresql, for the PostgreSQL gradebook test" \
-	    || echo "postgresql could not be installed: the PostgreSQL gradebook test will say so"; \
-	  else \
-	    echo "postgresql is missing: install it (apt-get install postgresql) to run the PostgreSQL gradebook test"; \
-	  fi; }
 
 # Two processes (pytest-xdist) run the tests, each test module wholly in one of them
 # (its fixtures are made once); the courses of the session fixtures are made once per
