@@ -386,3 +386,23 @@ def test_the_sandboxed_grading_server_carries_the_limits(tmp_path):
     assert argv[argv.index("--memory") + 1] == str(2 * 1024**3)
     assert argv[argv.index("--python") + 1] == str(course.student_python)
     assert argv[argv.index(str(course.root)) - 1] == "--hide"
+
+
+IMPORTED = "import sys; {}; import jsonschema; print(sys.modules.get('rfc3987_syntax') is not None)"
+
+
+def test_the_grader_leaves_out_the_iri_grammars_jsonschema_would_build():
+    """Where rfc3987-syntax is installed, importing jsonschema imports it (and builds its
+    grammars: seconds of every process); after `import autograder` it is left out."""
+    pytest.importorskip("rfc3987_syntax", reason="rfc3987-syntax is not installed here")
+    found = {}
+    for first in ("pass", "import autograder"):
+        result = subprocess.run(
+            [sys.executable, "-c", IMPORTED.format(first)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        found[first] = result.stdout.strip()
+    assert found == {"pass": "True", "import autograder": "False"}
