@@ -17,7 +17,8 @@ dask -- the workers of a running ``dask.distributed`` scheduler, which need
     are in flight. When a worker is lost, the scheduler runs its tasks again
     elsewhere; a task whose result is lost all the same (its worker died, or the
     task was cancelled) is sent again, up to MAX_TRIES times, then yielded as a
-    crash. Each student is yielded once. A scheduler that cannot be reached, that has
+    crash. The context is sent to every worker once; if every copy of it is lost
+    with the workers that held it, it is sent again before the next task. Each student is yielded once. A scheduler that cannot be reached, that has
     no workers, or that is lost during the run (the client's connection to it closes:
     no worker could run a task again) is a ClusterUnavailable, said in one sentence.
 """
@@ -117,14 +118,16 @@ def dask(address, students, read, context, log=print):
         if not threads:
             raise ClusterUnavailable(f"the Dask scheduler at {address} has no workers")
         students, names, run = iter(students), {}, uuid.uuid4().hex[:8]
-        pending, tries = completed(), {}
+        pending, tries, context_on = completed(), {}, [shared]
 
         def send(student):
             tries[student] = tries.get(student, 0) + 1
             key = f"bnlab-grade-{run}-{student}-{tries[student]}"
             task = read(student)
             try:
-                future = client.submit(grade_in_worker, task, shared, key=key, pure=False)
+                if context_on[0].status != "finished":  # its copies were lost with workers
+                    context_on[0] = client.scatter(context, broadcast=True, hash=False)
+                future = client.submit(grade_in_worker, task, context_on[0], key=key, pure=False)
             except Exception as error:
                 if client.status != "running":  # closed after losing the scheduler
                     raise _lost(address, error) from None
