@@ -38,8 +38,19 @@ class LocalCluster:
             ["scheduler", "--host", "127.0.0.1", "--port", str(port)]
             + ["--dashboard-address", f"127.0.0.1:{dashboard}"],
         )
-        self.workers = [self._start(f"worker-{n}", self._worker_args(n)) for n in range(workers)]
+        self.workers = []
+        for _ in range(workers):
+            self.add_worker(wait=False)
         self.wait_for_workers(workers)
+
+    def add_worker(self, wait=True):
+        """Start one more `dask worker` (named w<number>); with `wait`, return once the
+        scheduler has it. Its process."""
+        number = len(self.workers)
+        self.workers.append(self._start(f"worker-{number}", self._worker_args(number)))
+        if wait:
+            self.wait_for_workers(number + 1)
+        return self.workers[-1]
 
     def _worker_args(self, number):
         return ["worker", self.address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1"] + [

@@ -18,8 +18,9 @@ dask -- the workers of a running ``dask.distributed`` scheduler, which need
     elsewhere; a task whose result is lost all the same (its worker died, or the
     task was cancelled) is sent again, up to MAX_TRIES times, then yielded as a
     crash. The context is sent to every worker once; if every copy of it is lost
-    with the workers that held it, it is sent again before the next task. Each student is yielded once. A scheduler that cannot be reached, that has
-    no workers, or that is lost during the run (the client's connection to it closes:
+    with the workers that held it, it is sent again before the next task. Each
+    student is yielded once. A scheduler that cannot be reached, that has no
+    workers, or that is lost during the run (the client's connection to it closes:
     no worker could run a task again) is a ClusterUnavailable, said in one sentence.
 """
 

@@ -27,7 +27,10 @@ from autograder_support import (
 )
 
 from autograder import sandbox
+from autograder.grading import executors
 from autograder.grading.cluster import LocalCluster
+from autograder.grading.submission import Context, Submission
+from autograder.sandbox import Limits
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -132,3 +135,37 @@ def test_a_worker_killed_while_grading_loses_nothing(course_copy, inbox, local_r
         assert "could not be graded" not in stdout + stderr
     finally:
         cluster.close()
+
+
+def test_a_context_lost_with_the_only_worker_holding_it_is_sent_again(tmp_path):
+    """The run's context is sent to the workers there are when grading starts. Here there
+    is one; as the first submission is read, a second worker joins and the first is
+    killed: the only copy of the context is gone (Dask cannot recover data sent to it),
+    and the submissions must still be graded, on the new worker, with the context sent
+    again, not reported as not graded because their task lost a dependency. (The
+    submissions are empty: grading them needs no notebook server.)"""
+    context = Context(
+        assignment={},
+        releases={},
+        timeout=5,
+        limits=Limits(),
+        sandboxed=False,
+        run_all_cells=False,
+        fingerprint="unused: no notebook runs",
+    )
+    with LocalCluster(tmp_path, workers=1, env=pipeline_env()) as cluster:
+        first = cluster.workers[0]
+
+        def read(student):
+            if first.poll() is None:
+                cluster.add_worker()
+                os.killpg(first.pid, signal.SIGKILL)
+                first.wait()
+            return Submission(student, {})
+
+        results = dict(executors.dask(cluster.address, ["ada", "bob", "cy"], read, context))
+    assert sorted(results) == ["ada", "bob", "cy"]
+    for student, result in results.items():
+        assert "crash" not in result, (student, result["crash"])
+        assert result["student"] == student
+        assert {info["status"] for info in result["notebooks"].values()} == {"missing"}
