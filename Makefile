@@ -112,9 +112,10 @@ test: setup torch sandbox browser postgres
 	$(BIN)/ruff check .
 	$(PY) -m pytest $(XDIST) $(TESTS)
 
-# The tests that take at most a few seconds each: a loop of under a minute.
+# The tests that take at most a few seconds each: a loop of under a minute. Their
+# fixtures cost little, so the two processes share the tests one by one.
 quick: setup
-	$(PY) -m pytest $(XDIST) -m "not slow" $(TESTS)
+	$(PY) -m pytest -n 2 --dist load -m "not slow" $(TESTS)
 
 # Both distributions, as anyone would build them: bnlab/dist/ holds the student's
 # (bnlab-*), dist/ the instructor's (bnlab_instructor-*: never hand these out).

@@ -337,6 +337,7 @@ def test_grading_without_prlimit_stops_and_names_the_fix(tmp_path):
     assert not course.exists(), "grading started"
 
 
+@pytest.mark.slow
 def test_without_prlimit_a_memory_limit_cannot_be_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
     course = Course(tmp_path, sandbox=False)
@@ -367,6 +368,7 @@ def test_memory_limit_0_grades_without_a_limit_and_the_summary_says_so(tmp_path,
     assert "NO MEMORY LIMIT: 1 student(s)" in text and "--memory-limit 0" in text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit is not installed")
 def test_with_prlimit_the_grading_server_is_memory_limited(tmp_path):
     course = Course(tmp_path, memory_limit=2 * 1024**3, sandbox=False)
@@ -391,6 +393,7 @@ def test_the_sandboxed_grading_server_carries_the_limits(tmp_path):
 IMPORTED = "import sys; {}; import jsonschema; print(sys.modules.get('rfc3987_syntax') is not None)"
 
 
+@pytest.mark.slow
 def test_the_grader_leaves_out_the_iri_grammars_jsonschema_would_build():
     """Where rfc3987-syntax is installed, importing jsonschema imports it (and builds its
     grammars: seconds of every process); after `import autograder` it is left out."""

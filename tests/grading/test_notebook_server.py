@@ -120,6 +120,7 @@ def lone_server(tmp_path):
     server.close()
 
 
+@pytest.mark.slow  # starts a server of its own (about 2 s)
 def test_a_server_ended_between_notebooks_is_not_the_next_notebooks_failure(lone_server):
     # what a process left by the previous notebook could do: the next notebook must be
     # run again on a new server without counting as an attempt (ServerRefused)
@@ -131,6 +132,7 @@ def test_a_server_ended_between_notebooks_is_not_the_next_notebooks_failure(lone
         lone_server.run([(0, "x = 1")], timeout=5)
 
 
+@pytest.mark.slow  # starts a server of its own (about 2 s)
 def test_a_server_whose_priority_was_changed_refuses_the_next_notebook(lone_server):
     lone_server.reset()
     poison = "import os\nos.setpriority(os.PRIO_PROCESS, os.getppid(), 19)"
@@ -152,6 +154,7 @@ FROM_OUTSIDE = {
 }
 
 
+@pytest.mark.slow  # starts a server of its own (about 2 s)
 @pytest.mark.parametrize("what", sorted(FROM_OUTSIDE))
 def test_a_server_whose_scheduling_was_changed_refuses_the_next_notebook(lone_server, what):
     lone_server.reset()
@@ -179,6 +182,7 @@ def test_a_notebook_that_stops_its_server_has_failed_itself(lone_server, monkeyp
     assert _fine(lone_server) == ("ok", ["2\n"])
 
 
+@pytest.mark.slow  # starts a server of its own (about 2 s)
 def test_a_folder_that_cannot_be_emptied_gets_a_new_server(lone_server, monkeypatch):
     first = lone_server.process.pid
     failed = []
@@ -195,6 +199,7 @@ def test_a_folder_that_cannot_be_emptied_gets_a_new_server(lone_server, monkeypa
     assert (lone_server.scratch / "home" / "01.ipynb").read_bytes() == b"{}"
 
 
+@pytest.mark.slow  # starts a server of its own (about 2 s)
 def test_a_notebook_that_kills_its_server_has_failed_itself(lone_server):
     lone_server.reset()
     kill = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"

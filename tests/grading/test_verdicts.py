@@ -224,6 +224,7 @@ def _found(array, arrays):
     return any(b.shape == array.shape and np.allclose(array, b) for b in arrays)
 
 
+@pytest.mark.slow  # each compares every recorded array with every other: 0.5-1.5 s
 @pytest.mark.parametrize("name", GRADED_FUNCTIONS)
 def test_the_kernels_files_never_hold_a_functions_own_answers(cases, name):
     """What `name` computes itself -- its answers that are neither among its inputs nor

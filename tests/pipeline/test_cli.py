@@ -461,6 +461,7 @@ def test_a_generated_python_config_is_removed_a_handwritten_one_kept(tmp_path):
     assert (generated / "nbgrader_config.json").exists()
 
 
+@pytest.mark.slow
 def test_nbgrader_run_in_the_course_folder_reads_the_config(tmp_path):
     """`nbgrader db assignment add` run in the course folder, with no other config in
     reach: the assignment lands in the course's gradebook (elsewhere, to tell it from
