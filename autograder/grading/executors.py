@@ -119,16 +119,17 @@ def dask(address, students, read, context, log=print):
         if not threads:
             raise ClusterUnavailable(f"the Dask scheduler at {address} has no workers")
         students, names, run = iter(students), {}, uuid.uuid4().hex[:8]
-        pending, tries, context_on = completed(), {}, [shared]
+        pending, tries = completed(), {}
 
         def send(student):
+            nonlocal shared
             tries[student] = tries.get(student, 0) + 1
             key = f"bnlab-grade-{run}-{student}-{tries[student]}"
             task = read(student)
             try:
-                if context_on[0].status != "finished":  # its copies were lost with workers
-                    context_on[0] = client.scatter(context, broadcast=True, hash=False)
-                future = client.submit(grade_in_worker, task, context_on[0], key=key, pure=False)
+                if shared.status != "finished":  # its copies were lost with the workers
+                    shared = client.scatter(context, broadcast=True, hash=False)
+                future = client.submit(grade_in_worker, task, shared, key=key, pure=False)
             except Exception as error:
                 if client.status != "running":  # closed after losing the scheduler
                     raise _lost(address, error) from None

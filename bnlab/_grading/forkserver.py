@@ -15,9 +15,9 @@ student's child does; the grader empties the folders the sandbox can write.
 The server cannot be traced or read by its children (it is not dumpable); a
 child can still change some of the server's state from outside (same user):
 its resource limits, nice value, scheduling policy and attributes, I/O priority
-and CPU set (bnlab._grading.process_state). So before each fork the server compares them
-with those it started with, and checks that shared memory is empty; if not, it
-says so and exits: the grader starts a new one.
+and CPU set (bnlab._grading.process_state). So before each fork the server
+compares them with those it started with, and checks that shared memory is
+empty; if not, it says so and exits: the grader starts a new one.
 
 The protocol on the server's stdin and stdout is described, and its names are
 defined, in bnlab._grading.contract.
