@@ -25,16 +25,20 @@ names the students whose pages no longer match, e.g. after grading by hand in
 formgrader, and `refresh()` (run by `export`) rewrites just those.
 """
 
+import functools
 import hashlib
 import html
 import json
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from nbconvert.exporters import HTMLExporter
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder.errors import GraderError
@@ -48,7 +52,7 @@ TEMPLATE_NAME = "bnlab_feedback"
 # Part of every page's recorded state, with the version of the inert rules (the pages
 # render the inert notebook): change it when the pages change, and every student's
 # feedback is rewritten on the next run.
-PAGE_VERSION = "3"
+PAGE_VERSION = "4"
 
 
 class FeedbackError(GraderError):
@@ -88,21 +92,75 @@ class MathMLRenderer(IPythonRenderer):
         return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", "block")
 
 
+# An <img> tag without alt text. The only tags on a page are the template's: whatever a
+# student wrote shows as text (autograder.grading.inert), so "<img" in it is "&lt;img".
+_IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)(?=[\s>/])")
+IMAGE_ALT = "An image the cell above drew"
+
+
+@functools.lru_cache(maxsize=4096)
+def _markdown_html(source, attachments, path, options):
+    """The HTML of the Markdown `source` (attachments and options as JSON): a pure function
+    of its arguments, kept for the next page, since most Markdown cells are the lesson's
+    own, the same on every student's page."""
+    renderer = MathMLRenderer(
+        escape=False, attachments=json.loads(attachments), path=path, **json.loads(options)
+    )
+    return MarkdownWithMath(renderer=renderer).render(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _highlighted(lexer, source, language, metadata):
+    """The highlighted HTML of the code `source` (metadata as JSON), kept for the next
+    page like _markdown_html: most code cells are the lesson's."""
+    return Highlight2HTML(pygments_lexer=lexer)(source, language, json.loads(metadata))
+
+
 class FeedbackExporter(HTMLExporter):
-    """The exporter of the feedback pages: Markdown (cells, comments) through MathMLRenderer."""
+    """The exporter of the feedback pages: Markdown (cells, comments) through MathMLRenderer,
+    and HTMLExporter's page without its last pass (below)."""
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        """(html, resources) of `nb`, as HTMLExporter makes them, except for its final
+        pass: it parses and reprints the whole page with BeautifulSoup (two thirds of
+        each page's time, for pages of 200-300 kB) to give images alt text and
+        JupyterLab's cells tab stops. The classic template has no JupyterLab cells, and
+        the images get their alt text here."""
+        language = nb.metadata.get("language_info", {})
+        lexer = language.get("pygments_lexer", language.get("name"))
+        resources = self._init_resources(resources)
+        self.register_filter(
+            "highlight_code",
+            lambda source, language=None, metadata=None: _highlighted(
+                lexer, source, language, json.dumps(metadata or {}, sort_keys=True, default=str)
+            ),
+        )
+        self.register_filter(
+            "filter_data_type",
+            WidgetsDataTypeFilter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources
+            ),
+        )
+        page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        return _IMG_WITHOUT_ALT.sub(f'<img alt="{IMAGE_ALT}"', page), resources
 
     def markdown2html(self, context, source):
         cell = context.get("cell", {})
-        renderer = MathMLRenderer(
-            escape=False,
-            attachments=cell.get("attachments", {}),
-            embed_images=self.embed_images,
-            path=context.get("resources", {}).get("metadata", {}).get("path", ""),
-            anchor_link_text=self.anchor_link_text,
-            exclude_anchor_links=self.exclude_anchor_links,
+        options = {
+            "embed_images": self.embed_images,
+            "anchor_link_text": self.anchor_link_text,
+            "exclude_anchor_links": self.exclude_anchor_links,
             **self.lexer_options,
+        }
+        return _markdown_html(
+            source,
+            json.dumps(cell.get("attachments", {}), sort_keys=True),
+            # the folder images are read from, only when they are embedded
+            context.get("resources", {}).get("metadata", {}).get("path", "")
+            if self.embed_images
+            else "",
+            json.dumps(options, sort_keys=True),
         )
-        return MarkdownWithMath(renderer=renderer).render(source)
 
     # Called with the template's context, like the method it replaces (Jinja's mark).
     markdown2html.jinja_pass_arg = HTMLExporter.markdown2html.jinja_pass_arg
