@@ -17,6 +17,7 @@ prints a note saying so: save that notebook so later ones use your latest code.
 import inspect
 import json
 import linecache
+import re
 import types
 from pathlib import Path
 
@@ -25,6 +26,18 @@ import numpy as np
 from bnlab import activations
 from bnlab.cells import python_source
 from bnlab.course import NOTEBOOKS, notebook_of
+
+_FILENAME = "<{notebook}: {name}>"  # the "file" of a loaded cell's code
+_FILENAME_RE = re.compile(r"<(\d\d_\w+\.ipynb): (\w+)>")
+
+
+def origin(code):
+    """(notebook file name, graded function name) of the graded cell that `code` (a code
+    object, a function, or a traceback frame's code) was loaded from; None for code that
+    load_graded did not load."""
+    code = getattr(code, "__code__", code)
+    found = _FILENAME_RE.fullmatch(str(getattr(code, "co_filename", "")))
+    return (found.group(1), found.group(2)) if found else None
 
 
 class LoadError(ImportError):
@@ -164,7 +177,9 @@ def load_graded(*names, folder=".", session=None, replace=None):
             if grade_id not in cells:
                 continue
             try:
-                _run_cell(cells[grade_id], f"<{path.name}: {grade_id}>", namespace)
+                _run_cell(
+                    cells[grade_id], _FILENAME.format(notebook=path.name, name=grade_id), namespace
+                )
             except Exception as error:
                 raise LoadError(
                     f"The cell of {grade_id} in {path.name} does not run: "

@@ -13,7 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bnlab.checks._failure import SHOW_CASE, CheckFailed, forget, not_implemented, raised
+from bnlab.checks._failure import (
+    SHOW_CASE,
+    CheckFailed,
+    earlier_failure,
+    forget,
+    not_implemented,
+    note_passed,
+    passed_last,  # noqa: F401 -- bnlab.harness asks it
+    raised,
+)
 from bnlab.checks._show import case_record
 from bnlab.selfstudy import note_check
 
@@ -187,6 +196,7 @@ def call_or_fail(name, function, args, label, kwargs=None):
     its type and message, and shows your code's part of its traceback.
     """
     kwargs = kwargs or {}
+    note_passed(name, None)  # a check of `name` is running: it has not passed yet
     before = copy.deepcopy((args, kwargs))
     note_check(name, function)  # for bnlab.selfstudy.reveal
     try:
@@ -197,7 +207,7 @@ def call_or_fail(name, function, args, label, kwargs=None):
         if isinstance(error, MemoryError):  # its traceback would keep the memory in use
             error = error.with_traceback(None)
         case = case_record(name, function, label, *before, error=error)
-        raise raised(name, error, label, case) from error
+        raise raised(name, error, label, case, function) from error
 
 
 def _readable(text, labels):
@@ -242,6 +252,9 @@ def _compare(name, function, case, got, labels):
             raise CheckFailed(
                 f"{name}: {message}\n  Likely mistake: {hint}\n  Case: {label}.", name, record
             )
+    earlier = earlier_failure(name, function)
+    if earlier:
+        message += f"\n  {earlier}"
     raise CheckFailed(f"{name}: {message}\n  Case: {label}.\n  {SHOW_CASE}", name, record)
 
 
@@ -273,5 +286,6 @@ def run_check(name, function, labels=None, report=print):
             )
         _compare(name, function, case, got, labels)
     forget(name)
+    note_passed(name, function)
     report(f"{name}: all {len(cases)} checks passed.")
     return True

@@ -9,6 +9,8 @@ code's part of that error's traceback; the frames of the checks are left out.
 The last failure is kept, so that ``show_case()`` can print its case.
 """
 
+import contextlib
+import io
 import sys
 import traceback
 import types
@@ -24,6 +26,7 @@ SHOW_CASE = (
 _RED, _RESET = "\x1b[0;31m", "\x1b[0m"
 
 _last = {"failure": None}
+_passed = {}  # graded function name -> the function whose check of that name passed last
 
 
 class CheckFailed(AssertionError):
@@ -42,6 +45,7 @@ class CheckFailed(AssertionError):
         super().__init__(message)
         self.name, self.case, self.error = name, case, error
         _last["failure"] = self
+        _passed.pop(name, None)
 
     def _render_traceback_(self):
         """The lines IPython shows for this failure in place of a traceback (list of str)."""
@@ -58,6 +62,19 @@ class CheckFailed(AssertionError):
 def last_failure():
     """The newest CheckFailed, or None when none failed (or its check passes now)."""
     return _last["failure"]
+
+
+def note_passed(name, function):
+    """Remember that the check of `name` passed on `function` (None: forget it)."""
+    if function is None:
+        _passed.pop(name, None)
+    else:
+        _passed[name] = function
+
+
+def passed_last(name, function):
+    """Whether the last check of graded function `name` passed, on `function` itself."""
+    return name in _passed and _passed[name] is function
 
 
 def forget(name):
@@ -121,21 +138,133 @@ def _culprit(name, function, error):
     return f"{code.co_name} (called by {name})"
 
 
+def _loaded_frames(error):
+    """[(notebook file, function name)] of the frames of `error`'s traceback that run code
+    load_graded loaded from an earlier notebook, innermost last."""
+    from bnlab.loader import origin
+
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        found = origin(tb.tb_frame.f_code)
+        if found is not None:
+            frames.append(found)
+        tb = tb.tb_next
+    return frames
+
+
+def _what_to_do(notebook):
+    return (
+        f"Solve it in {notebook} until its check passes there, save {notebook} (Ctrl+S), "
+        "then run this notebook's load_graded cell and this cell again."
+    )
+
+
 def not_implemented(name, function, error):
     """The CheckFailed for a stub: `function` (graded function `name`), or one it calls,
-    raised NotImplementedError `error`."""
+    raised NotImplementedError `error`. A stub loaded from an earlier notebook is named
+    with that notebook."""
+    from bnlab.loader import origin
+
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = origin(tb.tb_frame.f_code) if tb is not None else None
+    if where is not None and origin(function) is None:
+        notebook, loaded = where
+        return CheckFailed(
+            f"{name} calls your {loaded} from {notebook}, which is not implemented in the "
+            f"saved {notebook}.\n  {_what_to_do(notebook)}",
+            name,
+        )
     culprit = _culprit(name, function, error)
     return CheckFailed(
         f"{culprit} is not implemented yet: replace `raise NotImplementedError()`.", name
     )
 
 
-def raised(name, error, label, case=None):
+_checking_earlier = {"on": False}
+
+
+def _reachable_loaded(function):
+    """{(notebook file, name): loaded function} that `function` reaches by name through its
+    globals: the functions of earlier notebooks it calls, and those they call."""
+    from bnlab.loader import origin
+
+    found, seen, todo = {}, set(), [function]
+    while todo:
+        current = todo.pop()
+        code, namespace = getattr(current, "__code__", None), getattr(current, "__globals__", None)
+        if code is None or not isinstance(namespace, dict) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        codes, names = [code], set()
+        while codes:
+            inner = codes.pop()
+            names.update(inner.co_names)
+            codes += [c for c in inner.co_consts if isinstance(c, types.CodeType)]
+        for called in names:
+            value = namespace.get(called)
+            where = origin(value) if isinstance(value, types.FunctionType) else None
+            if where is not None and where[1] == called:
+                found[where] = value
+                todo.append(value)
+    return found
+
+
+def earlier_failure(name, function):
+    """A note when `function` (graded function `name`) uses a function loaded from an
+    earlier notebook that fails its own check there: which one, where, and what to do; ''
+    when none does. The earlier checks run quietly; the last failure stays as it was."""
+    if _checking_earlier["on"]:
+        return ""
+    from bnlab import checks
+    from bnlab.course import GRADED_FUNCTIONS
+
+    try:
+        loaded = _reachable_loaded(function)
+    except Exception:  # a note is a courtesy: never a reason to fail otherwise
+        return ""
+    order = sorted(
+        (key for key in loaded if key[1] in GRADED_FUNCTIONS and key[1] != name),
+        key=lambda key: GRADED_FUNCTIONS.index(key[1]),
+    )
+    last, passed = _last["failure"], dict(_passed)
+    _checking_earlier["on"] = True
+    try:
+        for notebook, other in order:
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    getattr(checks, f"check_{other}")(loaded[(notebook, other)])
+            except CheckFailed as failure:
+                first = str(failure).splitlines()[0]
+                return (
+                    f"This comes from your {other}, loaded from {notebook}: it fails its own "
+                    f"check there ({first})\n  {_what_to_do(notebook)}"
+                )
+            except Exception:
+                continue
+        return ""
+    finally:
+        _checking_earlier["on"] = False
+        _last["failure"] = last
+        _passed.clear()
+        _passed.update(passed)
+
+
+def raised(name, error, label, case=None, function=None):
     """The CheckFailed for an exception `error` your function `name` raised on case `label`.
     Its rendering ends with your part of the traceback (the checks' frames are left out)."""
     trimmed = without_check_frames(error.__traceback__)
     if trimmed is not None:
         error = error.with_traceback(trimmed)
-    return CheckFailed(
-        f"{name} raised {type(error).__name__}: {error}\n  Case: {label}.", name, case, error
-    )
+    message = f"{name} raised {type(error).__name__}: {error}\n  Case: {label}."
+    frames = _loaded_frames(error)
+    if frames:
+        notebook, loaded = frames[-1]
+        note = earlier_failure(name, function) if function is not None else ""
+        message += f"\n  The error was raised in your {loaded}, loaded from {notebook}." + (
+            f"\n  {note}"
+            if note
+            else f"\n  Its check passes there: look at what {name} passes to it."
+        )
+    return CheckFailed(message, name, case, error)
