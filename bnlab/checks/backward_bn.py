@@ -1,6 +1,7 @@
 """Visible checks of notebook 02 (backward BN)."""
 
 from bnlab.checks._core import CheckFailed, call_or_fail, load_cases, run_check
+from bnlab.checks._named import names_mistakes
 
 __all__ = [
     "check_batchnorm_backward_staged",
@@ -27,6 +28,7 @@ def _returns_tuple(name, function, what, size):
         )
 
 
+@names_mistakes("batchnorm_backward_staged")
 def check_batchnorm_backward_staged(batchnorm_backward_staged):
     """Check batchnorm_backward_staged(dZ_tilde, cache) -> (dZ, dgamma, dbeta)."""
     name = "batchnorm_backward_staged"
@@ -34,6 +36,7 @@ def check_batchnorm_backward_staged(batchnorm_backward_staged):
     run_check(name, batchnorm_backward_staged, BN_LABELS)
 
 
+@names_mistakes("batchnorm_backward")
 def check_batchnorm_backward(batchnorm_backward):
     """Check batchnorm_backward(dZ_tilde, cache) -> (dZ, dgamma, dbeta)."""
     name = "batchnorm_backward"
@@ -41,6 +44,7 @@ def check_batchnorm_backward(batchnorm_backward):
     run_check(name, batchnorm_backward, BN_LABELS)
 
 
+@names_mistakes("linear_bn_activation_backward")
 def check_linear_bn_activation_backward(linear_bn_activation_backward):
     """Check linear_bn_activation_backward(dA, cache, activation) -> (dA_prev, dW, dgamma, dbeta)."""
     name = "linear_bn_activation_backward"

@@ -3,10 +3,12 @@
 import numpy as np
 
 from bnlab.checks._core import CheckFailed, call_or_fail, run_check
+from bnlab.checks._named import names_mistakes
 
 __all__ = ["check_random_mini_batches", "check_model_forward", "check_model_backward"]
 
 
+@names_mistakes("random_mini_batches")
 def check_random_mini_batches(random_mini_batches):
     """Check random_mini_batches(X, Y, mini_batch_size, seed) -> [(X_t, Y_t), ...]."""
     name = "random_mini_batches"
@@ -47,12 +49,14 @@ def _hidden_layer_labels(layers=10):
     return labels
 
 
+@names_mistakes("model_forward")
 def check_model_forward(model_forward):
     """Check model_forward(X, parameters, activation) -> (AL, caches)."""
     labels = {"output[0]": "AL", "output[1]": "caches", **_hidden_layer_labels()}
     run_check("model_forward", model_forward, labels)
 
 
+@names_mistakes("model_backward")
 def check_model_backward(model_backward):
     """Check model_backward(AL, Y, caches) -> grads."""
     labels = {"output": "grads"}

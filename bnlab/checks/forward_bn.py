@@ -1,6 +1,7 @@
 """Visible checks of notebook 01 (forward BN)."""
 
 from bnlab.checks._core import CheckFailed, call_or_fail, run_check
+from bnlab.checks._named import names_mistakes
 
 __all__ = ["check_batchnorm_forward", "check_linear_bn_activation_forward"]
 
@@ -14,6 +15,7 @@ def _returns_pair(name, output, what):
         )
 
 
+@names_mistakes("batchnorm_forward")
 def check_batchnorm_forward(batchnorm_forward):
     """Check batchnorm_forward(Z, gamma, beta, eps) -> (Z_tilde, cache)."""
     labels = {"output[0]": "Z_tilde", "output[1]": "cache"}
@@ -21,6 +23,7 @@ def check_batchnorm_forward(batchnorm_forward):
     run_check("batchnorm_forward", batchnorm_forward, labels)
 
 
+@names_mistakes("linear_bn_activation_forward")
 def check_linear_bn_activation_forward(linear_bn_activation_forward):
     """Check linear_bn_activation_forward(A_prev, W, gamma, beta, activation) -> (A, cache)."""
     import numpy as np

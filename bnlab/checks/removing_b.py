@@ -1,10 +1,12 @@
 """Visible checks of notebook 03 (removing b)."""
 
 from bnlab.checks._core import CheckFailed, call_or_fail, run_check
+from bnlab.checks._named import names_mistakes
 
 __all__ = ["check_initialize_parameters"]
 
 
+@names_mistakes("initialize_parameters")
 def check_initialize_parameters(initialize_parameters):
     """Check initialize_parameters(layer_dims, seed) -> dict of W, gamma, beta and bL."""
     name = "initialize_parameters"

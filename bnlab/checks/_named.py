@@ -1,0 +1,204 @@
+"""Naming a classic mistake in the form students really write it.
+
+A check names a stored mistake when your whole output is that mistake's output. A
+mistake rarely comes alone, though: the activation applied to Z usually comes with
+Z in the activation cache too, and a sum without ``keepdims=True`` stops the code
+with a broadcasting error before anything can be compared. When a check fails
+without naming a mistake, this looks again at what it found:
+
+- the first part of your output that is wrong (A, dbeta, cache[2]...) holds what a
+  stored mistake gives there: that mistake is named;
+- that part lost an axis ((4,) where (4, 1) is expected), or is transposed: said so;
+- your function stopped with a broadcasting error between an (n,) and an (n, m)
+  array (or an (n, n) one born of it): a sum or mean without ``keepdims=True``;
+- it stopped with a matrix product whose shapes do not fit: a misplaced ``.T``.
+
+The failure then carries a "Likely mistake:" line, like a named stored mistake.
+"""
+
+import ast
+import functools
+import re
+
+import numpy as np
+
+from bnlab.checks._core import first_difference, load_cases, locate_difference
+from bnlab.checks._failure import SHOW_CASE, CheckFailed
+
+LIKELY = "Likely mistake:"
+_INDEX = re.compile(r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|-?\d+)\]")
+_SHAPE = re.compile(r"\((\d+(?:\s*,\s*\d+)*\s*,?)\)")
+
+
+def _part(value, path):
+    """The part of nested `value` at `path` ("output[1][2]", "output['dW1']"), or None."""
+    rest = path[len("output") :]
+    tokens = _INDEX.findall(rest)
+    if "".join(f"[{token}]" for token in tokens) != rest:
+        return None
+    try:
+        for token in tokens:
+            value = value[ast.literal_eval(token)]
+    except (LookupError, TypeError, ValueError, SyntaxError):
+        return None
+    return value
+
+
+def _stored_case(name, record):
+    """The stored case of graded function `name` that failure record `record` is about."""
+    try:
+        cases = load_cases(name)
+    except (OSError, ValueError, KeyError):
+        return None
+    for case in cases:
+        if case["label"] == record.get("label") and (
+            first_difference(record.get("expected"), case["expected"], "output", 0, 0) is None
+        ):
+            return case
+    return None
+
+
+def _from_stored_mistakes(name, record):
+    """The hint of the stored mistake whose output is yours where yours first goes wrong."""
+    case = _stored_case(name, record)
+    if case is None or not case.get("mistakes"):
+        return None
+    rtol, atol = record.get("rtol", 1e-6), record.get("atol", 1e-8)
+    try:
+        found = locate_difference(record["got"], case["expected"], "output", rtol, atol)
+    except Exception:  # an output too strange to walk through
+        return None
+    if found is None:
+        return None
+    where, yours = found[1], found[3]
+    for mistake, output in case["mistakes"].items():
+        theirs = _part(output, where)
+        if theirs is None:
+            continue
+        try:
+            same = first_difference(yours, theirs, "part", rtol, atol) is None
+        except Exception:
+            same = False
+        if same:
+            return case["hints"][mistake]
+    return None
+
+
+def _from_shapes(record):
+    """A hint when the wrong part has lost an axis or is transposed, else None."""
+    got, expected = record.get("got_part"), record.get("expected_part")
+    if not (isinstance(got, np.ndarray) and isinstance(expected, np.ndarray)):
+        return None
+    where, shape = record.get("where", "the output"), expected.shape
+    if got.shape == shape or expected.ndim != 2:
+        return None
+    if got.ndim == 1 and shape == (got.size, 1):
+        return (
+            f"{where} lost its second axis: a sum or mean over axis=1 without "
+            f"keepdims=True gives shape {got.shape}. Write np.sum(..., axis=1, "
+            f"keepdims=True) (np.mean alike) to keep the shape {shape}."
+        )
+    if got.ndim == 1 and shape == (1, got.size):
+        return (
+            f"{where} lost its first axis: a sum or mean over axis=0 without "
+            f"keepdims=True gives shape {got.shape}. Write np.mean(..., axis=0, "
+            f"keepdims=True) (np.sum alike) to keep the shape {shape}."
+        )
+    if got.shape == shape[::-1]:
+        return (
+            f"{where} is transposed: shape {got.shape}, expected {shape}. Check the order "
+            "of the factors of its matrix product, and where a .T belongs."
+        )
+    return None
+
+
+def _shapes(message):
+    """The array shapes named in an error message, as tuples."""
+    return [
+        tuple(int(n) for n in found.split(",") if n.strip()) for found in _SHAPE.findall(message)
+    ]
+
+
+def _from_error(error):
+    """A hint for an exception your function raised, when it is a classic one, else None."""
+    message = str(error)
+    if not isinstance(error, ValueError):
+        return None
+    if "could not be broadcast" in message:
+        shapes = _shapes(message.split("shapes", 1)[-1])
+        tables = [s for s in shapes if len(s) == 2 and s[0] != s[1]]
+        for table in tables:
+            rows = table[0]
+            lost = next((s for s in shapes if s == (rows,)), None)
+            square = next((s for s in shapes if s == (rows, rows)), None)
+            if lost:
+                return (
+                    f"a sum or mean over axis=1 lost that axis (keepdims=True is missing): "
+                    f"its result has shape {lost}, which does not line up with the {rows} "
+                    f"rows of the {table} array. Write np.sum(..., axis=1, keepdims=True) "
+                    f"(np.mean, np.var alike) to keep the shape ({rows}, 1)."
+                )
+            if square:
+                return (
+                    f"a sum or mean over axis=1 lost that axis (keepdims=True is missing): "
+                    f"its ({rows},) result met a ({rows}, 1) array and became a {square} "
+                    f"one, which does not line up with the {table} array. Write "
+                    "np.sum(..., axis=1, keepdims=True) (np.mean, np.var alike) to keep "
+                    f"the shape ({rows}, 1)."
+                )
+        return None
+    if message.startswith("matmul:") or "not aligned" in message:
+        return (
+            "a matrix product whose shapes do not fit: in A @ B the columns of A must "
+            "match the rows of B. Check each product's shapes: a .T missing or misplaced, "
+            "or the two factors in the wrong order."
+        )
+    return None
+
+
+def likely_mistake(name, failure):
+    """The hint for CheckFailed `failure` of the check of `name`, or None (also when it
+    names a mistake already)."""
+    record = failure.case
+    if LIKELY in str(failure) or not isinstance(record, dict):
+        return None
+    if record.get("error") is not None:
+        return _from_error(record["error"])
+    if "got_part" not in record or ", loaded from " in str(failure):
+        return None  # nothing compared, or wrong values that come from an earlier notebook
+    if isinstance(record.get("got_part"), np.ndarray) and np.shape(record["got_part"]) != np.shape(
+        record.get("expected_part")
+    ):
+        return _from_shapes(record) or _from_stored_mistakes(name, record)
+    return _from_stored_mistakes(name, record) or _from_shapes(record)
+
+
+def _with_hint(failure, hint):
+    """`failure` again, its message with the line "Likely mistake: `hint`"."""
+    first, *rest = str(failure).split("\n")
+    rest = [line for line in rest if line.strip() != SHOW_CASE]
+    message = "\n".join([first, f"  {LIKELY} {hint}", *rest])
+    return CheckFailed(message, failure.name, failure.case, failure.error)
+
+
+def names_mistakes(name):
+    """Decorator of the check of graded function `name`: a failure that names no mistake
+    is looked at again (likely_mistake) and, when one is found, raised with its hint."""
+
+    def decorate(check):
+        @functools.wraps(check)
+        def named(function):
+            try:
+                return check(function)
+            except CheckFailed as failure:
+                try:
+                    hint = likely_mistake(name, failure)
+                except Exception:  # naming is a courtesy: the failure stands as it is
+                    hint = None
+                if hint is None:
+                    raise
+                raise _with_hint(failure, hint) from failure.__cause__
+
+        return named
+
+    return decorate
