@@ -31,12 +31,24 @@ ZIP_MEMBERS = 100_000  # members of one zip (an LMS download of a class of 1000 
 #                        notebooks and a few attempts each holds some 20 000)
 _DIRECTORY_BYTES = ZIP_MEMBERS * 1024  # size of a zip's central directory (its list of members)
 
+# How a zip archive starts (a member, or the end record of an empty archive), and what is
+# said of one that starts so but has no end: a download or a copy cut short.
+ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+TRUNCATED = (
+    "a damaged or truncated zip archive: its end, the list of its members, is missing, so it "
+    "cannot be read (download or copy it again)"
+)
+
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Refused(Exception):
     """A file or member that is not used; the message says why, in plain words."""
+
+
+class NotAZip(Refused):
+    """A file that is no zip archive at all (not a damaged one)."""
 
 
 def size_text(size):
@@ -101,7 +113,10 @@ def open_zip(handle):
     try:
         end = zipfile._EndRecData(handle)  # the end record: member count, directory size
         if end is None:
-            raise Refused("not a zip archive, or a damaged one (no list of members at its end)")
+            handle.seek(0)
+            if handle.read(4) in ZIP_STARTS:
+                raise Refused(TRUNCATED)
+            raise NotAZip("not a zip archive")
         entries, directory = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
         if entries > ZIP_MEMBERS or directory > _DIRECTORY_BYTES:
             raise Refused(f"holds over {ZIP_MEMBERS} members (the limit)")
@@ -112,7 +127,7 @@ def open_zip(handle):
         raise
     except Exception as error:  # whatever a damaged archive makes zipfile raise
         handle.close()
-        raise Refused(f"a damaged zip archive ({error})") from None
+        raise Refused(f"a damaged zip archive, it cannot be read ({error})") from None
     archive._filePassed = False  # the archive owns `handle`: its close() closes it
     if len(archive.infolist()) > ZIP_MEMBERS:
         archive.close()

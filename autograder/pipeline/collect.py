@@ -10,7 +10,11 @@ Accepted sources (a folder or a .zip of one, e.g. an LMS download):
   regular expression with the named groups ``student_id`` and ``file_id``
   (and optionally ``timestamp``) can be given with --regexp;
 - zips that students uploaded, named by the LMS like a file above
-  (``<assignment>_<student>_attempt_<timestamp>_<name>.zip``) or ``<student>.zip``.
+  (``<assignment>_<student>_attempt_<timestamp>_<name>.zip``) or ``<student>.zip``;
+- the zips ``python -m bnlab submit`` writes, in a folder (or a folder of folders, or a
+  zip: an LMS's bulk download), or one such zip alone, named as submit names them or as
+  an LMS renames them (Canvas's and Moodle's prefixes, a copy's "-1" or " (1)"): the
+  student is the ID in that name (autograder.pipeline.upload_names).
 
 An upload speaks only for its uploader: the source's own names (the LMS's) say who
 handed a file in and when; inside a student's zip only the notebook a member is (the
@@ -23,8 +27,9 @@ student is not collected. Every file and archive member is read on its own
 its reason. Files are copied byte for byte; a student's folder is replaced only when
 what was collected differs. The report lists every student found (notebooks found and
 missing, where they came from, what was not used and why) and every skipped file.
-A source that cannot be used at all (missing, neither a folder nor a usable zip, a bad
---regexp) stops the step with a CollectError.
+A source that cannot be used at all (missing, neither a folder nor a zip, a zip that is
+damaged or truncated, a bad --regexp) stops the step with a CollectError; a damaged or
+truncated zip inside the source is skipped with that reason and the others are collected.
 
 The parts, one module each: autograder.pipeline.upload_names (what a name in the source
 says), autograder.pipeline.uploads (reading the source: each upload, whose it is, the one

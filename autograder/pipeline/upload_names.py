@@ -8,7 +8,17 @@ nbgrader's zip-collect conventions:
   ``<assignment>_<student>_attempt_<timestamp>_<notebook>.ipynb``, or a custom regular
   expression with the named groups ``student_id`` and ``file_id`` (and optionally
   ``timestamp``);
-- zips that students uploaded, named by the LMS like a file above, or ``<student>.zip``.
+- zips that students uploaded, named by the LMS like a file above, or ``<student>.zip``;
+- the names ``python -m bnlab submit`` writes, ``<assignment>_<ID>_attempt_<time>_submission.zip``
+  (members ``<assignment>_<ID>_attempt_<time>_<notebook>.ipynb``), as they are or as an LMS
+  renames them: behind Canvas's ``<name>_<user id>_<submission id>_`` (``_LATE_`` too), Moodle's
+  ``<full name>_<id>_assignsubmission_file_`` or any other prefix, with a copy's mark at the
+  end (Canvas's ``-1``, a browser's `` (1)``), or in a Moodle folder
+  ``<full name>_<id>_assignsubmission_file_/``. The student and the time are the ID and the
+  time of that name; what the LMS put in front of it (or the Moodle folder) is the uploader,
+  so that two LMS accounts handing in work as one student can be told apart. Behind
+  Blackboard's own ``<assignment>_<student>_attempt_<time>_``, Blackboard's student and time
+  count, as for any file.
 
 An attempt time is read strictly (a real date and time between 2000 and now), and so is
 the content of a timestamp.txt, by the rule grade reads it by.
@@ -31,6 +41,19 @@ ATTEMPT = "_attempt_"
 ATTEMPT_TIME = re.compile(
     r"(\d{4})[-_.: T]?(\d\d)[-_.: T]?(\d\d)[-_.: T]?(\d\d)[-_.: T]?(\d\d)[-_.: T]?(\d\d)"
 )
+# The names `python -m bnlab submit` writes (bnlab.student.zip_name and member_name): the
+# assignment, the ID the student typed (never holding "_attempt_"), the time of the attempt,
+# then "submission" (the zip) or the notebook.
+SUBMIT_TIME = r"\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d"
+SUBMITTED = re.compile(
+    rf"(?:^|(?<=_)){re.escape(ASSIGNMENT)}_(?P<student>(?:(?!{ATTEMPT})[A-Za-z0-9._-])+)"
+    rf"{ATTEMPT}(?P<time>{SUBMIT_TIME})_(?P<rest>submission|{'|'.join(map(re.escape, STEMS))})$"
+)
+# The mark an LMS or a browser adds to the name of a second file of the same name:
+# Canvas's "-1", a browser's " (1)" or "(1)".
+COPY_MARK = re.compile(r"(?:-\d{1,4}| ?\(\d{1,4}\))$")
+BLACKBOARD_PREFIX = re.compile(rf"^.+_.+{ATTEMPT}{SUBMIT_TIME}_$")
+MOODLE_FOLDER = re.compile(r"^.+_\d+_assign(?:submission|feedback)_[a-z]+_?$")
 EARLIEST = dt.datetime(2000, 1, 1)
 CLOCK_SLACK = dt.timedelta(days=2)  # an LMS in another time zone, a clock a little off
 TIMESTAMP_BYTES = 100
@@ -63,12 +86,36 @@ def _lms_name(name):
 
 class Claim(NamedTuple):
     """What the source's name of a file says: whose it is, which notebook (None for a zip),
-    the attempt time as written (or None), and the student folder it is in (or None)."""
+    the attempt time as written (or None), the student folder it is in (or None), and who
+    uploaded it as far as the LMS's renaming says (or None): the prefix an LMS put in front
+    of a name `bnlab submit` wrote, or the Moodle folder it is in."""
 
     student: str
     stem: str | None
     time: str | None
     folder: str | None
+    uploader: str | None = None
+
+
+def _submitted(path, notebook):
+    """The Claim of a name `bnlab submit` wrote (path: a PurePosixPath), as it is or renamed
+    by an LMS, or None; None too behind Blackboard's own prefix, whose student and time are
+    the LMS's (the Blackboard rule reads them)."""
+    stem = path.stem
+    for name in (stem, COPY_MARK.sub("", stem)):
+        match = SUBMITTED.search(name)
+        if match and (match["rest"] == "submission") != notebook:
+            break
+    else:
+        return None
+    prefix = name[: match.start()]
+    if BLACKBOARD_PREFIX.match(prefix):
+        return None
+    uploader = prefix.rstrip("_") or None
+    if uploader is None and len(path.parts) >= 2 and MOODLE_FOLDER.match(path.parts[-2]):
+        uploader = path.parts[-2].rstrip("_")
+    stem_name = match["rest"] if notebook else None
+    return Claim(match["student"], stem_name, match["time"], None, uploader)
 
 
 def claim_of(relative, regexp=None):
@@ -92,6 +139,9 @@ def claim_of(relative, regexp=None):
         return Claim(parts[-3], name if notebook else None, None, "/".join(parts[:-1]))
     if notebook and len(parts) >= 2 and name in NOTEBOOKS:
         return Claim(parts[-2], name, None, "/".join(parts[:-1]))
+    submitted = _submitted(path, notebook)
+    if submitted:
+        return submitted
     lms = _lms_name(name)
     if lms:
         student, time, rest = lms

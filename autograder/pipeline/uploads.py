@@ -111,6 +111,7 @@ class _Upload:
     time: dt.datetime | None
     where: str
     stamp: bytes | None = None  # its timestamp.txt
+    uploader: str | None = None  # the LMS account its name says uploaded it, if it says one
     items: list = field(default_factory=list)  # (origin, container, item, stem or None)
 
 
@@ -190,7 +191,9 @@ class _Gatherer:
             elif claim.folder in stamps:
                 time, stamp = stamps[claim.folder]
             if time is not None:
-                key, where = (claim.student, time), f"attempt {time}"
+                key, where = (claim.student, time, claim.uploader), f"attempt {time}"
+                if claim.uploader is not None:
+                    where += f" uploaded by {claim.uploader}"
                 stamp = stamp or f"{time:%Y-%m-%d %H:%M:%S}".encode()
             elif claim.folder is not None:
                 key, where = claim.folder + "/", f"folder {claim.folder}/"
@@ -200,7 +203,9 @@ class _Gatherer:
                 folder = relative.rpartition("/")[0]
                 key = (claim.student, "flat", folder)
                 where = f"files named for {claim.student} in {folder or 'the top folder'}"
-            upload = uploads.setdefault(key, _Upload(claim.student, time, shown(where)))
+            upload = uploads.setdefault(
+                key, _Upload(claim.student, time, shown(where), uploader=claim.uploader)
+            )
             upload.stamp = upload.stamp or stamp
             upload.items.append((relative, container, item, claim.stem))
         return uploads
@@ -220,10 +225,14 @@ class _Gatherer:
         by_student = {}
         for upload in uploads.values():
             by_student.setdefault(upload.student, []).append(upload)
+        self._one_uploader_several_students(uploads)
         chosen = {}
         for student, mine in sorted(by_student.items()):
             entry = self.entry(student)
-            if len(mine) == 1:
+            uploaders = {upload.uploader for upload in mine}
+            if len(uploaders) > 1:
+                self._several_uploaders(student, mine, uploaders)
+            elif len(mine) == 1:
                 chosen[student] = mine[0]
             elif all(upload.time is not None for upload in mine):
                 mine.sort(key=lambda upload: upload.time)
@@ -247,6 +256,38 @@ class _Gatherer:
                     for origin, *_ in upload.items:
                         self.skip(origin, f"conflict: {len(mine)} uploads claim {student}")
         return chosen
+
+    def _one_uploader_several_students(self, uploads):
+        """Warn when one LMS account uploaded work under several student ids."""
+        by_uploader = {}
+        for upload in uploads.values():
+            if upload.uploader is not None:
+                by_uploader.setdefault(upload.uploader, set()).add(upload.student)
+        for uploader, students in sorted(by_uploader.items()):
+            if len(students) > 1:
+                for student in sorted(students):
+                    others = ", ".join(sorted(students - {student}))
+                    self.entry(student)["warnings"].append(
+                        f"uploaded by {shown(uploader)}, who also handed in work as {others}: "
+                        "check whose work each is"
+                    )
+
+    def _several_uploaders(self, student, mine, uploaders):
+        """Not collected: uploads of `student` (`mine`) come from several LMS accounts (or
+        some from an LMS account and some not): one of them hands in work as another."""
+        entry = self.entry(student)
+        names = "; ".join(
+            sorted(shown(u) if u else "a file the LMS did not rename" for u in uploaders)
+        )
+        entry["problems"].append(
+            f"uploads from {len(uploaders)} different LMS accounts hand in work as {student} "
+            f"({names}). Not collected: find out whose work it is, keep only that upload in "
+            "the source and collect again (what was collected before, if anything, is kept)"
+        )
+        for upload in mine:
+            entry["not used"].append(f"{upload.where}: conflict")
+            for origin, *_ in upload.items:
+                self.skip(origin, f"conflict: {len(uploaders)} LMS accounts claim {student}")
 
     def notebooks(self, upload, known):
         """{stem: Candidate} of the upload collected for its student; `known`: every
@@ -354,10 +395,10 @@ def gather(source, scratch, regexp=None):
         return _gathered(gatherer, uploads)
     try:
         handle = archive.open_zip(archive.open_file(source.resolve()))
+    except archive.NotAZip:
+        raise CollectError(f"{source} is neither a folder nor a zip archive") from None
     except Refused as error:
-        raise CollectError(
-            f"{source} is neither a folder nor a usable zip archive: {error}"
-        ) from None
+        raise CollectError(f"{source} cannot be collected from: {error}") from None
     with handle:
         return _gathered(gatherer, gatherer.uploads(_Zip(handle)))
 
