@@ -12,6 +12,9 @@ never touched (workers get their bytes); a student's report is written last,
 after the gradebook and the notebooks, so a run killed at any point leaves no
 report for unfinished students, and the next run grades them and skips the
 finished ones (unless --force, --student or a changed submission or source).
+Grades given by hand in formgrader never make a student out of date; each student graded
+again is named, with the reason, before grading starts, and a run ends with one summary
+line, with the progress bar or without it (--no-progress).
 The parent keeps no more of a student than the submissions being graded: a
 cohort of any size grades in flat memory. One student never stops the run: a
 student whose grading or merge fails (an attempt time that is no time, any
@@ -24,6 +27,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import time
 import traceback
 import warnings
 import zipfile
@@ -238,7 +242,8 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
         scratch_folder.cleanup_stale(course)
         _require_assignment(course, gradebook)
         source = source_digest(course)
-        todo, older = _todo(course, gradebook, chosen, source, force or bool(students))
+        why = "--force" if force else "named with --student" if students else None
+        todo, older, regraded = _todo(course, gradebook, chosen, source, why)
         for report in older:
             gradebook_writer.make_inert(course, report)
         if older:
@@ -258,6 +263,8 @@ def grade(course, students=None, workers=1, force=False, progress=True, log=prin
             )
             + f", {where}, {course.memory_limit_text}, {how}"
         )
+        for line in _regraded_lines(regraded):
+            log(line)
         if not todo:
             return []
         # outside the course: the sandbox's mount table shows where its folders come from
@@ -313,31 +320,68 @@ def _require_assignment(course, gradebook):
         ) from None
 
 
-def _todo(course, gradebook, chosen, source, everyone):
-    """(The students of `chosen` to grade: all of them if `everyone`, else those without an
-    up-to-date report (read one at a time: nothing else of them is kept); the reports of
-    the others whose autograded notebooks were written under older inert rules
-    (gradebook_writer.make_inert))."""
-    if everyone:
-        return list(chosen), []
+def _todo(course, gradebook, chosen, source, why=None):
+    """(The students of `chosen` to grade: all of them when `why` (the reason: --force,
+    --student) is given, else those without an up-to-date report (read one at a time:
+    nothing else of them is kept); the reports of the others whose autograded notebooks
+    were written under older inert rules (gradebook_writer.make_inert); {student graded
+    before: why they are graded again}). Grades given by hand never make a student
+    out of date: a cell scored by hand, or waiting for it, counts as graded."""
     complete = gradebook_writer.complete_in_gradebook(gradebook)
-    todo, older = [], []
+    todo, older, regraded = [], [], {}
     for student in chosen:
         report = reports.read_report(course, student)
-        up_to_date = (
-            report is not None
-            and not report.get("crashed")
-            and student in complete
-            and report.get("source") == source
-            and report.get("digest")
-            == submission.Submission.read(student, course.submission(student)).digest
-            and (course.autograded / student / ASSIGNMENT).is_dir()
-        )
-        if not up_to_date:
+        if report is None:  # never graded, or a run stopped before their report
             todo.append(student)
+            continue
+        reason = why or _out_of_date(course, gradebook, student, report, source, complete)
+        if reason is not None:
+            todo.append(student)
+            regraded[student] = reason
         elif report.get("inert") != inert.VERSION:
             older.append(report)
-    return todo, older
+    return todo, older, regraded
+
+
+def _out_of_date(course, gradebook, student, report, source, complete):
+    """Why the grades of `student` (whose report is `report`) are out of date, or None."""
+    from nbgrader.api import MissingEntry
+
+    if report.get("crashed"):
+        return "could not be graded last time"
+    digest = submission.Submission.read(student, course.submission(student)).digest
+    if report.get("digest") != digest:
+        return "the submission changed since it was graded"
+    if report.get("source") != source:
+        return "the grader, its --timeout or --run-all-cells, or the source notebooks changed"
+    if not (course.autograded / student / ASSIGNMENT).is_dir():
+        return f"its autograded notebooks are missing from autograded/{student}"
+    if student not in complete:
+        try:
+            gradebook.find_submission(ASSIGNMENT, student)
+        except MissingEntry:
+            return "the gradebook has none of its grades: another gradebook or --db-url?"
+        return "the gradebook lacks some of its grades"
+    return None
+
+
+REGRADED_SHOWN = 10  # students named per reason; the others are counted
+
+
+def _regraded_lines(regraded):
+    """The lines naming the students graded before who are graded again, by reason."""
+    by_reason = {}
+    for student, reason in regraded.items():
+        by_reason.setdefault(reason, []).append(student)
+    lines = []
+    for reason, students in by_reason.items():
+        names = ", ".join(students[:REGRADED_SHOWN])
+        if len(students) > REGRADED_SHOWN:
+            names += f" and {len(students) - REGRADED_SHOWN} more"
+        lines.append(
+            f"grade: grading again {len(students)} student(s) graded before ({reason}): {names}"
+        )
+    return lines
 
 
 def _grade_all(course, gradebook, todo, context, source, workers, scheduler, progress, log):
@@ -351,6 +395,7 @@ def _grade_all(course, gradebook, todo, context, source, workers, scheduler, pro
     else:
         results = executors.local(todo, read, context, workers)
     graded, crashed, unmerged = [], [], []
+    started = time.monotonic()
     bar = _progress(len(todo), progress)
     try:
         for student, result in results:
@@ -371,6 +416,7 @@ def _grade_all(course, gradebook, todo, context, source, workers, scheduler, pro
             f"grade: {len(crashed)} submission(s) could not be graded and scored 0 "
             f"(see their reports): {', '.join(crashed)}"
         )
+    log(_summary(len(graded), len(todo), len(crashed), time.monotonic() - started))
     if len(unmerged) > 1 and len(unmerged) == len(todo):
         raise GradeError(
             "merging failed for every submission (see above): the grader itself, not a "
@@ -401,6 +447,16 @@ def _merged(course, gradebook, result, source, log):
         failed = reports.could_not_grade(student, result["digest"], reason)
         gradebook_writer.merge(course, gradebook, failed, previous, source)
         return False
+
+
+def _summary(done, total, crashed, seconds):
+    """The closing line of a run, the same with the progress bar and without it."""
+    minutes, rest = divmod(round(seconds), 60)
+    each = f", {seconds / done:.1f} s per student" if done else ""
+    line = f"grade: {done} of {total} submission(s) graded in {minutes}:{rest:02d}{each}"
+    if crashed:
+        line += f"; {crashed} could not be graded"
+    return line
 
 
 def _progress(total, enabled):
