@@ -18,10 +18,19 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from autograder_support import SOURCE, expected_scores, gradebook_scores, points, run, sqlite_url
+from autograder_support import (
+    SOURCE,
+    expected_scores,
+    gradebook_scores,
+    points,
+    run,
+    sqlite_url,
+    written_answers,
+)
 from nbgrader.preprocessors import ClearSolutions
 
 from autograder import boundary
+from autograder.content import reference
 from autograder.content.mistakes import all_mistakes
 from autograder.content.samples import INVALID_NOTEBOOK, LOOP_FUNCTION, MISSING_NOTEBOOK, generate
 from autograder.pipeline.collect import classify, gather
@@ -33,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MISTAKE = next(m for m in all_mistakes() if m.function == "batchnorm_backward_staged")
 MISTAKE_SAMPLE = f"mistake-{MISTAKE.function}-{MISTAKE.id}"
 STUDENTS = ["solution", "release", MISTAKE_SAMPLE, "invalid-json", "missing-notebook", "loop"]
-# The notebooks that take seconds each to grade: left out of the zips that are graded here.
+# The notebooks that take seconds each to grade when solved: handed in unsolved (as
+# released) in the zips that are graded here.
 UNGRADED_HERE = ("04_deep_network", "06_test_time", "07_layer_norm")
 
 
@@ -58,6 +68,14 @@ def statuses(report):
     return {row.function: row.status for row in report.rows}
 
 
+def _copy_folder(folder, dest):
+    dest.mkdir()
+    for stem in NOTEBOOKS:
+        if (folder / f"{stem}.ipynb").exists():
+            (dest / f"{stem}.ipynb").write_bytes((folder / f"{stem}.ipynb").read_bytes())
+    return dest
+
+
 def test_the_solution_passes_everything(inbox, capsys):
     sample, folder = inbox["solution"]
     assert not sample.zero
@@ -65,6 +83,7 @@ def test_the_solution_passes_everything(inbox, capsys):
     out = capsys.readouterr().out
     assert "save your notebooks first" in out
     assert f"{len(GRADED_FUNCTIONS)} of {len(GRADED_FUNCTIONS)} graded functions pass" in out
+    assert "Reminder" not in out  # its written answers are written
     report = student.run_checks(folder)
     assert statuses(report) == dict.fromkeys(GRADED_FUNCTIONS, "passed")
     assert report.warnings == []
@@ -93,6 +112,17 @@ def test_a_classic_mistake_is_named_and_the_rest_passes(inbox):
     assert not report.ok
 
 
+def _calls_into(stem):
+    """The graded functions of other notebooks whose reference calls a function of `stem`
+    by name (read from the reference's code, not from the code under test)."""
+    return {
+        function
+        for function in GRADED_FUNCTIONS
+        if notebook_of(function) != stem
+        and set(NOTEBOOKS[stem]) & set(getattr(reference, function).__code__.co_names)
+    }
+
+
 def test_a_missing_and_an_unreadable_notebook_are_reported(inbox, capsys):
     sample, folder = inbox["missing-notebook"]
     assert sample.broken == (MISSING_NOTEBOOK,)
@@ -107,20 +137,71 @@ def test_a_missing_and_an_unreadable_notebook_are_reported(inbox, capsys):
     assert sample.broken == (INVALID_NOTEBOOK,)
     assert student.main(["check", str(folder)]) == 1
     out = capsys.readouterr().out
-    assert f"Warning: {INVALID_NOTEBOOK}.ipynb is not valid JSON" in out
+    assert f"Warning: {INVALID_NOTEBOOK}.ipynb cannot be read: it is not valid JSON" in out
     found = statuses(student.run_checks(folder))
     for function in NOTEBOOKS[INVALID_NOTEBOOK]:
         assert found[function] == "notebook unreadable"
 
 
+@pytest.mark.parametrize("name", ["invalid-json", "missing-notebook"])
+def test_a_broken_notebook_leaves_the_other_rows_their_own_status(inbox, name):
+    """One row per graded function, each with its own status: a function of another
+    notebook is checked (and passes, in these solved samples) unless it calls a function
+    of the broken notebook, which it says; the broken notebook is warned about once."""
+    sample, folder = inbox[name]
+    (stem,) = sample.broken
+    report = student.run_checks(folder)
+    assert [row.function for row in report.rows] == GRADED_FUNCTIONS
+    callers = _calls_into(stem)
+    assert callers or stem == MISSING_NOTEBOOK  # 01's functions are used later on
+    what = "missing" if stem == MISSING_NOTEBOOK else "unreadable"
+    for row in report.rows:
+        if row.notebook == stem:
+            assert row.status == f"notebook {what}"
+        elif row.function in callers:
+            assert row.status.startswith("not checked: it calls "), row
+            assert row.status.endswith(f"of {stem}.ipynb, which is {what}"), row
+        else:
+            assert row.status == "passed", row
+    assert [w for w in report.warnings if f"{stem}.ipynb" in w] == report.warnings
+    assert len(report.warnings) == 1 and set(report.problems) == {stem}
+    out = student.format_report(report)
+    assert out.count("Warning:") == 1
+
+
+NOT_NOTEBOOKS = {
+    "JSON without cells": json.dumps({"answer": 42}),
+    "cells of the wrong kind": json.dumps({"nbformat": 4, "cells": [{"cell_type": "other"}]}),
+    "a code cell without its source": json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [{"cell_type": "code", "metadata": {}, "outputs": []}],
+        }
+    ),
+    "an old notebook format": json.dumps({"nbformat": 3, "cells": [], "worksheets": []}),
+    "nested too deep for a JSON reader": "[" * 100000 + "]" * 100000,
+    "not text": "\udcff".encode("utf-8", "surrogatepass").decode("latin-1"),
+}
+
+
+@pytest.mark.parametrize("what", NOT_NOTEBOOKS)
+def test_what_is_not_a_notebook(tmp_path, what):
+    path = tmp_path / "03_removing_b.ipynb"
+    path.write_text(NOT_NOTEBOOKS[what], encoding="latin-1")
+    problem = student._notebook_problem(path)
+    assert problem and problem.startswith(("not valid JSON", "not a notebook")), problem
+
+
 def test_not_a_notebook_is_reported(inbox, tmp_path):
-    _, folder = inbox["solution"]
-    for stem in NOTEBOOKS:
-        (tmp_path / f"{stem}.ipynb").write_bytes((folder / f"{stem}.ipynb").read_bytes())
-    (tmp_path / "03_removing_b.ipynb").write_text(json.dumps({"answer": 42}))
-    report = student.run_checks(tmp_path)
-    assert any("03_removing_b.ipynb is not a notebook" in w for w in report.warnings)
+    folder = _copy_folder(inbox["solution"][1], tmp_path / "notebooks")
+    (folder / "03_removing_b.ipynb").write_text(NOT_NOTEBOOKS["a code cell without its source"])
+    report = student.run_checks(folder)
+    (warning,) = report.warnings
+    assert warning.startswith("03_removing_b.ipynb cannot be read: it is not a notebook"), warning
     assert statuses(report)["initialize_parameters"] == "notebook unreadable"
+    assert set(report.problems) == {"03_removing_b"}
 
 
 def test_a_loop_that_never_ends_is_cut(inbox):
@@ -136,7 +217,7 @@ def test_a_loop_that_never_ends_is_cut(inbox):
     assert LOOP_FUNCTION in sample.zero
 
 
-@pytest.mark.parametrize("name", ["solution", MISTAKE_SAMPLE, "missing-notebook"])
+@pytest.mark.parametrize("name", ["solution", MISTAKE_SAMPLE, "release"])
 def test_submit_packs_what_collect_reads(inbox, tmp_path, name, capsys):
     sample, folder = inbox[name]
     student_id = "s.12-ab_C"
@@ -144,7 +225,7 @@ def test_submit_packs_what_collect_reads(inbox, tmp_path, name, capsys):
     target = student.submit(student_id, folder, dest=tmp_path, now=when)
     out = capsys.readouterr().out
     assert target.name == f"{ASSIGNMENT}_{student_id}_attempt_2026-03-01-12-30-05_submission.zip"
-    expected = [stem for stem in NOTEBOOKS if stem not in sample.broken]
+    expected = list(NOTEBOOKS)
     with zipfile.ZipFile(target) as archive:
         members = archive.namelist()
         for member in members:
@@ -160,8 +241,7 @@ def test_submit_packs_what_collect_reads(inbox, tmp_path, name, capsys):
     # collect reads the zip's contents as they are: one student, every packed notebook
     found, _, skipped = gather(tmp_path / "unpacked", tmp_path / "scratch")
     assert skipped == [] and sorted(found[student_id]) == sorted(expected)
-    if sample.zero or sample.broken:
-        assert "packed anyway" in out
+    assert ("packed anyway" in out) == bool(sample.zero)
     # and so it does when the LMS hands the zip out inside its own download
     download = tmp_path / "download.zip"
     with zipfile.ZipFile(download, "w") as outer:
@@ -184,6 +264,113 @@ def test_submit_refuses_a_missing_or_unsafe_id(inbox, tmp_path, bad, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["invalid-json", "missing-notebook", "not-a-notebook"])
+def test_submit_writes_no_zip_while_a_notebook_is_broken(inbox, tmp_path, name, capsys):
+    """A zip without a notebook, or with a damaged one, would lose its points: submit
+    says why and writes nothing, in a cell (BrokenNotebooks) and on the command line
+    (exit 1, the reason on stderr)."""
+    if name == "not-a-notebook":
+        folder = _copy_folder(inbox["solution"][1], tmp_path / "notebooks")
+        (folder / "06_test_time.ipynb").write_text(json.dumps({"cells": "none"}))
+        stem = "06_test_time"
+    else:
+        sample, folder = inbox[name]
+        (stem,) = sample.broken
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(student.BrokenNotebooks) as caught:
+        student.submit("ada", folder, dest=dest)
+    assert f"{stem}.ipynb" in str(caught.value) and "no zip was written" in str(caught.value)
+    assert list(dest.iterdir()) == []
+    capsys.readouterr()
+    assert student.main(["submit", str(folder), "--student", "ada", "--dest", str(dest)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("submit: Nothing was packed, no zip was written:")
+    assert f"{stem}.ipynb" in captured.err
+    assert "Hand in" not in captured.out and "Packed" not in captured.out
+    assert list(dest.iterdir()) == []
+
+
+# ------------------------------------------------------------- written answers
+
+
+def test_the_written_answers_known_here_are_the_notebooks_own():
+    """student.WRITTEN_ANSWERS lists exactly the Markdown answer cells of the notebooks."""
+    expected = {}
+    for grade_id, stem in written_answers().items():
+        expected.setdefault(stem, []).append(grade_id)
+    assert student.WRITTEN_ANSWERS == expected
+
+
+def test_unwritten_answers_get_a_reminder_naming_each(inbox, tmp_path, capsys):
+    _, folder = inbox["release"]
+    report = student.run_checks(folder)
+    expected = {(stem, grade_id) for grade_id, stem in written_answers().items()}
+    assert {(a.notebook, a.grade_id) for a in report.unanswered} == expected
+    assert student.main(["check", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert f"Reminder: {len(expected)} written answers (graded by hand) are not written" in out
+    for stem, grade_id in expected:
+        assert f"  {stem}.ipynb, answer {grade_id} (section " in out, out
+
+    # submit packs all the same, and says so
+    target = student.submit("ada", folder, dest=tmp_path)
+    out = capsys.readouterr().out
+    assert target.exists() and "Not every written answer is written" in out
+
+
+def _set_answer(path, grade_id, text):
+    """Put `text` in the answer cell `grade_id` of the notebook at `path` (None: delete
+    the cell)."""
+    notebook = json.loads(path.read_text())
+    cells = notebook["cells"]
+    (index,) = [
+        i
+        for i, c in enumerate(cells)
+        if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id
+    ]
+    if text is None:
+        del cells[index]
+    else:
+        cells[index]["source"] = text
+    path.write_text(json.dumps(notebook))
+
+
+def test_what_counts_as_an_answer(inbox, tmp_path):
+    _, folder = inbox["solution"]
+    notebooks = {
+        stem: json.loads((folder / f"{stem}.ipynb").read_text()) for stem in student.WRITTEN_ANSWERS
+    }
+    for stem, notebook in notebooks.items():
+        assert student.unanswered(stem, notebook) == [], stem  # the sample wrote them all
+
+    def answer_cell(stem, grade_id):
+        (index,) = [
+            i
+            for i, cell in enumerate(notebooks[stem]["cells"])
+            if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id
+        ]
+        return index
+
+    cells = notebooks["03_removing_b"]["cells"]
+    cells[answer_cell("03_removing_b", "why_no_b")]["source"] = ["YOUR ANSWER HERE", "\n", "  \n"]
+    (found,) = student.unanswered("03_removing_b", notebooks["03_removing_b"])
+    assert (found.grade_id, found.cell_missing) == ("why_no_b", False)
+
+    cells = notebooks["07_layer_norm"]["cells"]
+    cells[answer_cell("07_layer_norm", "b_before_layer_norm")]["source"] = (
+        "YOUR ANSWER HERE\nNo: only the average of b cancels."
+    )
+    assert student.unanswered("07_layer_norm", notebooks["07_layer_norm"]) == []
+
+    del notebooks["06_test_time"]["cells"][answer_cell("06_test_time", "running_or_recomputed")]
+    (found,) = student.unanswered("06_test_time", notebooks["06_test_time"])
+    assert (found.grade_id, found.cell_missing) == ("running_or_recomputed", True)
+    assert found.describe().startswith(
+        "06_test_time.ipynb, answer running_or_recomputed: its answer cell is gone"
+    )
+
+
 def test_the_command_line(inbox, tmp_path):
     _, folder = inbox["release"]
     done = subprocess.run(
@@ -202,8 +389,10 @@ def test_the_command_line(inbox, tmp_path):
         text=True,
         cwd=ROOT,
     )
-    assert done.returncode == 1, done.stderr
+    # the zip holds what is to be handed in, unfinished as it is: that is a success
+    assert done.returncode == 0, done.stderr
     assert "not done" in done.stdout and "packed anyway" in done.stdout
+    assert "Hand in this zip file" in done.stdout and done.stderr == ""
     (zipped,) = tmp_path.glob(f"{ASSIGNMENT}_ada_attempt_*_submission.zip")
     with zipfile.ZipFile(zipped) as archive:
         assert {classify(m)[:2] for m in archive.namelist()} == {("ada", s) for s in NOTEBOOKS}
@@ -223,11 +412,11 @@ def test_a_notebook_saved_during_the_check_is_reported(inbox, tmp_path, monkeypa
         (tmp_path / f"{stem}.ipynb").write_bytes((folder / f"{stem}.ipynb").read_bytes())
     original = student._check_function
 
-    def saving(function, where, time_limit):
+    def saving(function, where, time_limit, *rest):
         if function == "model_forward":  # the student saves notebook 02 meanwhile
             path = tmp_path / "02_backward_bn.ipynb"
             path.write_text(path.read_text() + "\n")
-        return original(function, where, time_limit)
+        return original(function, where, time_limit, *rest)
 
     monkeypatch.setattr(student, "_check_function", saving)
     report = student.run_checks(tmp_path)
@@ -245,10 +434,12 @@ def test_zips_from_submit_go_through_collect_and_grade_unchanged(
     """Each student packs their notebooks with `submit`; the LMS hands the instructor one
     download of those zips, unrenamed; collect reads it and grade gives each student what
     their sample should score (from its definition, not from the grader). To grade
-    quickly, the students hand in only the notebooks that run fast (UNGRADED_HERE are left
-    out: their functions score 0, as any missing notebook's)."""
-    names = ["solution", MISTAKE_SAMPLE, "missing-notebook"]
-    written = generate(tmp_path / "inbox", SOURCE, released_course / "release" / ASSIGNMENT, names)
+    quickly, the students hand in the notebooks UNGRADED_HERE as released, unsolved: their
+    functions and written answers score 0. (A missing notebook is not packed at all:
+    test_submit_writes_no_zip_while_a_notebook_is_broken.)"""
+    names = ["solution", MISTAKE_SAMPLE]
+    release = released_course / "release" / ASSIGNMENT
+    written = generate(tmp_path / "inbox", SOURCE, release, names)
     zips = tmp_path / "zips"
     zips.mkdir()
     when = time.strptime("2026-03-01 12:30:05", "%Y-%m-%d %H:%M:%S")
@@ -258,9 +449,13 @@ def test_zips_from_submit_go_through_collect_and_grade_unchanged(
     for sample in written:
         folder = tmp_path / "inbox" / sample.student / ASSIGNMENT
         for stem in UNGRADED_HERE:
-            (folder / f"{stem}.ipynb").unlink()
+            (folder / f"{stem}.ipynb").write_bytes((release / f"{stem}.ipynb").read_bytes())
         handed_in.append(
-            replace(sample, zero=sample.zero | left_out, broken=(*sample.broken, *UNGRADED_HERE))
+            replace(
+                sample,
+                zero=sample.zero | left_out,
+                unanswered=(*sample.unanswered, *UNGRADED_HERE),
+            )
         )
         student.submit(ids[sample.student], folder, dest=zips, now=when)
     download = tmp_path / "download.zip"
