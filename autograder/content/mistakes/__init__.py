@@ -8,6 +8,14 @@ check recognises it. One definition serves three purposes:
 - the autograder's sample submissions put each mistake into a solution cell;
 - the tests show that each mistake fails its visible and hidden checks.
 
+A mistake is named in its natural variants too, without an entry of its own: a
+visible check that finds no stored mistake equal to the whole output names the one
+whose output equals the student's at the first part that is wrong (the activation
+applied to Z, with Z in the activation cache as well, is ``activation_of_Z``), and
+names a lost ``keepdims``, a transposed part or a matrix product that does not fit
+from the shapes (``bnlab.checks._named``; tests/bnlab/test_natural_mistakes.py). Add
+an entry for a mistake those cannot name: each entry is also a sample student.
+
 Beside the mistakes, each module lists ``CORRECT_VARIANTS``: other ways students
 write a function right (np.var for the mean of squares, a division for a product
 by the inverse, a term that is zero in exact arithmetic left out...). They are
