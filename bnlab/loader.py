@@ -2,8 +2,8 @@
 
 Later notebooks build on earlier ones: notebook 04's network calls the
 ``linear_bn_activation_forward`` *you* wrote in notebook 01. ``load_graded``
-reads the sibling notebook from the current folder (the folder the notebook
-runs in), executes the cells whose nbgrader ``grade_id`` is a graded
+reads the sibling notebook from the folder of the running notebook (as Jupyter
+and VS Code tell the kernel; else the current folder), executes the cells whose nbgrader ``grade_id`` is a graded
 function's name, and hands you those functions. Nothing else in that notebook
 runs, nor do the magics and shell commands of those cells (``%matplotlib``,
 ``!pip``). A function you haven't written yet loads fine and raises
@@ -136,12 +136,38 @@ def _run_cell(source, filename, namespace):
     exec(compiled, namespace)
 
 
-def load_graded(*names, folder=".", session=None, replace=None):
+def notebook_folders(session):
+    """The folders where the course notebooks may be, best first: the running notebook's
+    own folder, when the kernel was told its path (JupyterLab's ``__session__``, VS Code's
+    ``__vsc_ipynb_file__``), then the current folder."""
+    folders = []
+    for key in ("__vsc_ipynb_file__", "__session__"):
+        path = session.get(key) if isinstance(session, dict) else None
+        if isinstance(path, str) and path.endswith(".ipynb"):
+            try:
+                folder = Path(path).expanduser().parent
+                if folder.is_dir() and folder not in folders:
+                    folders.append(folder)
+            except (OSError, ValueError):
+                continue
+    return [*folders, Path(".")]
+
+
+def _course_folder(folders, stems):
+    """The first of `folders` that holds the notebook of each of `stems` (else the first)."""
+    for folder in folders:
+        if all((folder / f"{stem}.ipynb").exists() for stem in stems):
+            return folder
+    return folders[0]
+
+
+def load_graded(*names, folder=None, session=None, replace=None):
     """Your graded functions `names`, from the notebooks that define them.
 
     Arguments:
     names -- graded function names, e.g. "batchnorm_forward"
-    folder -- where the course notebooks are (default: the current folder)
+    folder -- where the course notebooks are (default: the running notebook's own folder,
+              when the kernel knows it and the notebooks are there; else the current folder)
     session -- the namespace of the running notebook (default: the caller's globals); a
                function it defines under a loaded name, with other code than the saved
                notebook's, gets a printed note: save that notebook
@@ -164,6 +190,8 @@ def load_graded(*names, folder=".", session=None, replace=None):
     # your linear_bn_activation_forward). An earlier notebook that is missing is
     # skipped; one that defines a function you asked for must be there.
     wanted = {notebook_of(name) for name in names}
+    if folder is None:
+        folder = _course_folder(notebook_folders(session), sorted(wanted))
     stems = list(NOTEBOOKS)
     last = max(stems.index(stem) for stem in wanted)
     namespace = _base_namespace()

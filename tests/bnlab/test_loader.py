@@ -19,7 +19,7 @@ import pytest
 
 from autograder.content import reference
 from bnlab.cells import python_source
-from bnlab.loader import load_graded
+from bnlab.loader import LoadError, load_graded
 
 SAVED = '''# GRADED FUNCTION: batchnorm_forward
 def batchnorm_forward(Z, gamma, beta, eps=1e-5):
@@ -168,3 +168,26 @@ def test_replace_puts_another_function_under_a_graded_name(tmp_path):
     Z_tilde, _ = plain(A_prev, W, gamma, beta, "relu")
     assert calls == [(3, 3)]  # the stand-in was not called again
     np.testing.assert_allclose(Z_tilde, reference.batchnorm_forward(W @ A_prev, gamma, beta)[0])
+
+
+def test_the_notebooks_are_found_beside_the_running_notebook(tmp_path, monkeypatch):
+    """A kernel whose current folder is not the notebook's (nbconvert or papermill run
+    from elsewhere) still finds the earlier notebooks: Jupyter tells it the notebook's
+    path (``__session__``; VS Code: ``__vsc_ipynb_file__``)."""
+    course, elsewhere = tmp_path / "batchnorm", tmp_path / "elsewhere"
+    course.mkdir(), elsewhere.mkdir()
+    write_notebook(course, {"batchnorm_forward": SAVED})
+    monkeypatch.chdir(elsewhere)
+    for key in ("__session__", "__vsc_ipynb_file__"):
+        session = {"__name__": "__main__", key: str(course / "02_backward_bn.ipynb")}
+        loaded = load_graded("batchnorm_forward", session=session)
+        assert loaded.__doc__ == "The saved version."
+    with pytest.raises(LoadError, match="01_forward_bn.ipynb was not found"):
+        load_graded("batchnorm_forward", session={"__name__": "__main__"})
+
+
+def test_the_current_folder_when_the_notebooks_are_not_beside_the_session(tmp_path, monkeypatch):
+    write_notebook(tmp_path, {"batchnorm_forward": SAVED})
+    monkeypatch.chdir(tmp_path)
+    session = {"__session__": str(tmp_path / "nowhere" / "02_backward_bn.ipynb")}
+    assert load_graded("batchnorm_forward", session=session).__doc__ == "The saved version."
