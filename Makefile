@@ -104,10 +104,11 @@ lab: lab-release
 	  PATH="$(abspath $(LAB_VENV))/bin:$$PATH" "$(abspath $(LAB_VENV))/bin/jupyter" lab \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-# Two processes (pytest-xdist) run the tests, each test module wholly in one of them
-# (its fixtures are made once); the courses of the session fixtures are made once per
-# run and shared (tests/conftest.py). TESTS=... runs some: make test TESTS=tests/bnlab
-XDIST ?= -n 2 --dist loadscope
+# Two processes (pytest-xdist) run the tests: each test module wholly in one of them (its
+# fixtures are made once), but for a few whose long tests are shared one by one, the
+# longest modules first (tests/conftest.py); the courses of the session fixtures are made
+# once per run and shared. TESTS=... runs some: make test TESTS=tests/bnlab
+XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
 test: setup torch sandbox browser postgres
 	$(BIN)/ruff check .
 	$(PY) -m pytest $(XDIST) $(TESTS)

@@ -509,3 +509,19 @@ def grade_samples(course, students):
     graded.step("feedback")
     graded.step("export")
     return graded
+
+
+def checkout_copy(dest):
+    """The files git tracks (and new ones it would track), copied to `dest`: a clean checkout."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (item.decode() for item in listed)):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest

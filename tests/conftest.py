@@ -100,9 +100,50 @@ def restore_environ():
 COURSE_FIXTURES = {"released_course", "course_copy", "graded_course"}
 
 
+# How `make test`'s two processes (pytest-xdist, --dist loadgroup) share the tests. Each
+# module runs wholly in one process, so its module fixtures are made once, except the
+# modules in SPREAD: their tests are independent and long, and go one by one to whichever
+# process is free (but those that read the graded course stay together). The modules in
+# FIRST take a minute or more: they start first, in this order, so that the two
+# processes end together rather than one waiting for the other's last long module. So
+# one process starts by building the released and the graded course that later modules
+# share, while the other installs the package.
+SPREAD = ("tests/notebooks/test_notebooks.py", "tests/pipeline/test_autograder_e2e.py")
+FIRST = (
+    "tests/pipeline/test_autograder_e2e.py",
+    "tests/test_installation.py",
+    "tests/notebooks/test_notebooks.py",
+    "tests/test_distributions.py",
+)
+
+
+def _schedule(items):
+    """Put the tests in FIRST's order, each module's graded-course tests first, and give
+    each module (or, in SPREAD, its graded-course tests) an xdist group."""
+
+    def module(item):
+        return item.nodeid.split("::")[0]
+
+    def reads_graded_course(item):
+        return "graded_course" in getattr(item, "fixturenames", ())
+
+    def rank(item):
+        first = FIRST.index(module(item)) if module(item) in FIRST else len(FIRST)
+        return first, not reads_graded_course(item)
+
+    items.sort(key=rank)  # stable: the collection's order within each rank
+    for item in items:
+        if module(item) not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(module(item)))
+        elif reads_graded_course(item):
+            item.add_marker(pytest.mark.xdist_group(f"{module(item)}-graded-course"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """A test that takes a course (directly or through another fixture) releases or grades
-    one: it must be marked slow, so that `-m "not slow"` never does."""
+    one: it must be marked slow, so that `-m "not slow"` never does. Then the tests are
+    ordered and grouped for the two processes (_schedule)."""
     unmarked = [
         item.nodeid
         for item in items
@@ -114,6 +155,7 @@ def pytest_collection_modifyitems(config, items):
             "these tests take a released or graded course but are not marked slow:\n  "
             + "\n  ".join(unmarked)
         )
+    _schedule(items)
 
 
 @contextlib.contextmanager
