@@ -211,9 +211,17 @@ def _read_notebook(path):
     with it, in words)."""
     if not path.exists():
         return None, "missing"
+    if not path.is_file():
+        return None, "not a file (a folder, or a link to something else)"
     try:
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError, OSError):
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        return None, f"a file that cannot be opened ({error.strerror or type(error).__name__})"
+    except UnicodeDecodeError:
+        return None, "not valid JSON (damaged, or not saved by Jupyter)"
+    try:
+        notebook = json.loads(text)
+    except (ValueError, RecursionError):
         return None, "not valid JSON (damaged, or not saved by Jupyter)"
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         return None, "not a notebook (valid JSON, but no notebook cells)"
@@ -356,9 +364,16 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
         for stem in NOTEBOOKS:
             path = folder / f"{stem}.ipynb"
             seen[stem] = _fingerprint(path)
-            if path.exists():
-                shutil.copyfile(path, scratch / path.name)
-            notebook, problem = _read_notebook(scratch / path.name)
+            if path.is_file():  # a regular file (a folder or a device is not copied)
+                try:
+                    shutil.copyfile(path, scratch / path.name)
+                except OSError:
+                    pass
+            if path.exists() and not (scratch / path.name).exists():
+                notebook, problem = _read_notebook(path)  # says what it is instead
+                problem = problem or "a file that cannot be opened"
+            else:
+                notebook, problem = _read_notebook(scratch / path.name)
             if problem:
                 problems[stem] = problem
                 found_warnings.append(_problem_warning(stem, problem, folder))

@@ -194,6 +194,25 @@ def test_what_is_not_a_notebook(tmp_path, what):
     assert problem and problem.startswith(("not valid JSON", "not a notebook")), problem
 
 
+@pytest.mark.parametrize("kind", ["folder", "device"])
+def test_a_notebook_that_is_no_file_is_reported_not_copied(tmp_path, kind):
+    """A folder, or a link to an endless device, in a notebook's place: reported at once
+    (copying /dev/zero would never end)."""
+    path = tmp_path / "03_removing_b.ipynb"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+    started = time.monotonic()
+    report = student.run_checks(tmp_path)
+    assert time.monotonic() - started < 10
+    assert report.problems["03_removing_b"].startswith("not a file")
+    assert statuses(report)["initialize_parameters"] == "notebook unreadable"
+    with pytest.raises(student.BrokenNotebooks):
+        student.submit("ada", tmp_path, dest=tmp_path, out=lambda *_: None)
+    assert not list(tmp_path.glob("*.zip"))
+
+
 def test_not_a_notebook_is_reported(inbox, tmp_path):
     folder = _copy_folder(inbox["solution"][1], tmp_path / "notebooks")
     (folder / "03_removing_b.ipynb").write_text(NOT_NOTEBOOKS["a code cell without its source"])
