@@ -11,7 +11,8 @@ without naming a mistake, this looks again at what it found:
 - that part lost an axis ((4,) where (4, 1) is expected), or is transposed: said so;
 - your function stopped with a broadcasting error between an (n,) and an (n, m)
   array (or an (n, n) one born of it): a sum or mean without ``keepdims=True``;
-- it stopped with a matrix product whose shapes do not fit: a misplaced ``.T``.
+- it stopped with a matrix product whose shapes do not fit: a misplaced ``.T``;
+- it asked for the b of a hidden layer (KeyError 'b1'), which Batch Norm removed.
 
 The failure then carries a "Likely mistake:" line, like a named stored mistake.
 """
@@ -119,9 +120,24 @@ def _shapes(message):
     ]
 
 
+def _from_key_error(error):
+    """A hint for KeyError `error` when it asks for the b (or db) of a layer, else None."""
+    key = error.args[0] if error.args else None
+    if not isinstance(key, str) or not re.fullmatch(r"d?b\d+", key):
+        return None
+    return (
+        f"there is no {key!r}: a layer with Batch Norm has no b (its beta takes b's role), "
+        "so the parameters hold W, gamma and beta for the hidden layers and b only for "
+        "the output layer (bL), and the gradients likewise. Loop over the keys that are "
+        "there, or use gamma and beta in the hidden layers."
+    )
+
+
 def _from_error(error):
     """A hint for an exception your function raised, when it is a classic one, else None."""
     message = str(error)
+    if isinstance(error, KeyError):
+        return _from_key_error(error)
     if not isinstance(error, ValueError):
         return None
     if "could not be broadcast" in message:

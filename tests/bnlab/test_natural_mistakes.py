@@ -161,6 +161,31 @@ def test_a_matrix_product_that_does_not_fit_is_named(product):
     assert found and "matrix product whose shapes do not fit" in found, message
 
 
+# ------------------------------------------------- b where Batch Norm removed it
+
+
+B_IN_HIDDEN_LAYERS = {
+    "model_forward": (
+        'linear_bn_activation_forward(\n            A, parameters[f"W{l}"]',
+        'linear_bn_activation_forward(\n            A + 0 * parameters[f"b{l}"], parameters[f"W{l}"]',
+    ),
+    "update_parameters_with_gd": (
+        "    for key in parameters:\n",
+        "    for l in range(1, len(parameters) // 3 + 2):\n"
+        '        parameters[f"b{l}"] - learning_rate * grads[f"db{l}"]\n'
+        "    for key in parameters:\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("function", B_IN_HIDDEN_LAYERS)
+def test_b_asked_for_in_a_hidden_layer_is_named(function):
+    message = failure_of(function, planted(function, B_IN_HIDDEN_LAYERS[function]))
+    assert message.startswith(f"{function} raised KeyError: 'b1'"), message
+    found = likely(message)
+    assert found and "no 'b1'" in found and "Batch Norm has no b" in found, message
+
+
 # ------------------------------------------------------- what stays as it was
 
 
