@@ -52,6 +52,7 @@ SUBMITTED = re.compile(
 # The mark an LMS or a browser adds to the name of a second file of the same name:
 # Canvas's "-1", a browser's " (1)" or "(1)".
 COPY_MARK = re.compile(r"(?:-\d{1,4}| ?\(\d{1,4}\))$")
+NAME_MAX = 255  # the longest file name most file systems allow
 BLACKBOARD_PREFIX = re.compile(rf"^.+_.+{ATTEMPT}{SUBMIT_TIME}_$")
 MOODLE_FOLDER = re.compile(r"^.+_\d+_assign(?:submission|feedback)_[a-z]+_?$")
 EARLIEST = dt.datetime(2000, 1, 1)
@@ -102,6 +103,8 @@ def _submitted(path, notebook):
     by an LMS, or None; None too behind Blackboard's own prefix, whose student and time are
     the LMS's (the Blackboard rule reads them)."""
     stem = path.stem
+    if len(stem) > NAME_MAX or ATTEMPT not in stem:  # longer: no LMS's, and slow to search
+        return None
     for name in (stem, COPY_MARK.sub("", stem)):
         match = SUBMITTED.search(name)
         if match and (match["rest"] == "submission") != notebook:

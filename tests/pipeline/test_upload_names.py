@@ -1,0 +1,76 @@
+"""What collect reads from a name `python -m bnlab submit` wrote, as it is or as an LMS
+renamed it: whose it is, when, and who uploaded it (the LMS's prefix). Fast: names only.
+What each name should say is written here, from how the LMS renames, never computed by the
+code under test."""
+
+import time
+
+import pytest
+
+from autograder.pipeline.upload_names import claim_of
+
+T = "2026-03-01-12-30-05"
+ZIP = f"batchnorm_s_2.b-X_attempt_{T}_submission.zip"
+NOTEBOOK = f"batchnorm_s_2.b-X_attempt_{T}_01_forward_bn.ipynb"
+
+
+@pytest.mark.parametrize(
+    ("name", "student", "stem", "when", "uploader"),
+    [
+        (ZIP, "s_2.b-X", None, T, None),
+        (f"some/folder/{ZIP}", "s_2.b-X", None, T, None),
+        (f"doebea_1234_98765_{ZIP}", "s_2.b-X", None, T, "doebea_1234_98765"),
+        (f"doebea_LATE_1234_98765_{ZIP}", "s_2.b-X", None, T, "doebea_LATE_1234_98765"),
+        (f"doebea_1234_98765_{ZIP[:-4]}-1.zip", "s_2.b-X", None, T, "doebea_1234_98765"),
+        (f"{ZIP[:-4]} (2).zip", "s_2.b-X", None, T, None),
+        (
+            f"Bea Doe_4711_assignsubmission_file_{ZIP}",
+            "s_2.b-X",
+            None,
+            T,
+            "Bea Doe_4711_assignsubmission_file",
+        ),
+        (
+            f"Bea Doe_4711_assignsubmission_file_/{ZIP}",
+            "s_2.b-X",
+            None,
+            T,
+            "Bea Doe_4711_assignsubmission_file",
+        ),
+        (f"doebea_1234_98765_{NOTEBOOK}", "s_2.b-X", "01_forward_bn", T, "doebea_1234_98765"),
+        # behind Blackboard's own prefix, Blackboard's user and time (its rule, as before)
+        (
+            f"HW3_bbuser_attempt_2026-03-02-10-00-00_{ZIP}",
+            "bbuser",
+            None,
+            "2026-03-02-10-00-00",
+            None,
+        ),
+        # an id that holds the assignment's name
+        (
+            f"doebea_1_2_batchnorm_batchnorm_x_attempt_{T}_submission.zip",
+            "batchnorm_x",
+            None,
+            T,
+            "doebea_1_2",
+        ),
+    ],
+)
+def test_the_names_submit_writes_as_an_lms_renames_them(name, student, stem, when, uploader):
+    claim = claim_of(name)
+    assert (claim.student, claim.stem, claim.time, claim.uploader) == (
+        student,
+        stem,
+        when,
+        uploader,
+    )
+
+
+def test_a_name_built_to_make_the_search_slow_is_read_at_once():
+    started = time.monotonic()
+    for name in (
+        "batchnorm_" * 6000 + ".zip",
+        "batchnorm_" * 6000 + f"x_attempt_{T}_submission.zip",
+    ):
+        claim_of(name)
+    assert time.monotonic() - started < 1
