@@ -18,8 +18,9 @@ table: ``passed``, ``not done`` (it still raises NotImplementedError, or it is
 missing), ``too slow`` (cut after a time limit), or what is wrong, in one
 line. A notebook that is missing or cannot be read as a notebook is named once,
 below the table; its functions show ``notebook missing`` / ``notebook
-unreadable``, and a function of a later notebook that calls one of them says
-so, while the others are checked as usual. Below the table, a reminder names
+unreadable``. A graded cell that is not Python at all (a SyntaxError) is its
+own function's problem. A function that needs one of those says so, while the
+others are checked as usual. Below the table, a reminder names
 each written answer (graded by hand) still left as "YOUR ANSWER HERE".
 
 ``submit`` runs ``check`` and packs the notebooks into one zip named
@@ -162,27 +163,24 @@ def _one_line(text, width=WIDTH):
     return line if len(line) <= width else line[: width - 3].rstrip() + "..."
 
 
-def _needs_broken(error, broken):
+def _needs_broken(error, unavailable):
     """If `error` (or the error behind a failed check) is a NameError for a graded
-    function of a notebook in `broken` ({stem: problem}), the words for the table."""
+    function in `unavailable` ({name: (stem, why)}), the words for the table."""
     cause = getattr(error, "error", None) or error
     found = re.search(r"name '(\w+)' is not defined", str(cause))
-    if not found:
+    if not found or found.group(1) not in unavailable:
         return None
     name = found.group(1)
-    for stem, problem in broken.items():
-        if name in NOTEBOOKS[stem]:
-            what = "missing" if problem == "missing" else "unreadable"
-            return f"not checked: it calls {name}() of {stem}.ipynb, which is {what}"
-    return None
+    stem, why = unavailable[name]
+    return f"not checked: it needs {name}() of {stem}.ipynb, {why}"
 
 
-def _status(function, error, broken=None):
+def _status(function, error, unavailable=None):
     """The table's status for the exception `error` of the check of `function`;
-    `broken` ({stem: problem}) are the notebooks that could not be loaded."""
+    `unavailable` ({name: (stem, why)}): the graded functions that could not be loaded."""
     from bnlab.checks import CheckFailed
 
-    needs = _needs_broken(error, broken or {})
+    needs = _needs_broken(error, unavailable or {})
     if needs:
         return needs
     message = str(error)
@@ -292,9 +290,30 @@ def unanswered(stem, notebook):
     return found
 
 
-def _check_function(function, folder, time_limit, broken=None):
+def _cells_that_do_not_compile(stem, notebook):
+    """{grade_id: what is wrong} of the graded cells of notebook `stem` (a notebook dict)
+    whose code is not Python at all (a SyntaxError, an IndentationError); their sources
+    are emptied in `notebook`, so that the other functions still load."""
+    from bnlab.cells import python_source
+
+    found = {}
+    for cell in notebook["cells"]:
+        grade_id = _nbgrader(cell).get("grade_id")
+        if cell.get("cell_type") != "code" or grade_id not in NOTEBOOKS[stem]:
+            continue
+        try:
+            compile(python_source(_text(cell.get("source")) or ""), "<cell>", "exec")
+        except Exception as error:  # SyntaxError, or code the IPython reader rejects
+            where = f" (line {error.lineno} of the cell)" if getattr(error, "lineno", None) else ""
+            message = getattr(error, "msg", None) or str(error)
+            found[grade_id] = _one_line(f"{type(error).__name__}: {message}{where}", 70)
+            cell["source"] = ""
+    return found
+
+
+def _check_function(function, folder, time_limit, unavailable=None):
     """The status of graded function `function`, loaded from the notebooks in `folder`;
-    `broken` ({stem: problem}): the notebooks that are missing or cannot be read."""
+    `unavailable` ({name: (stem, why)}): the graded functions that could not be loaded."""
     import numpy as np
 
     from bnlab import checks
@@ -315,12 +334,12 @@ def _check_function(function, folder, time_limit, broken=None):
                 except LoadError as error:
                     if f"does not define {function}()" in str(error):
                         return NOT_DONE
-                    return _needs_broken(error, broken or {}) or _one_line(error)
+                    return _needs_broken(error, unavailable or {}) or _one_line(error)
                 getattr(checks, f"check_{function}")(loaded)
     except _TooSlow:
         return f"{TOO_SLOW} (stopped after {time_limit:g} s: a loop that never ends?)"
     except Exception as error:
-        return _status(function, error, broken)
+        return _status(function, error, unavailable)
     return PASSED
 
 
@@ -359,35 +378,46 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
     folder = Path(folder)
     found_warnings, rows, answers = [], [], []
     with tempfile.TemporaryDirectory(prefix="bnlab-check-") as scratch:
-        scratch = Path(scratch)
-        seen, problems = {}, {}
+        saved, loadable = Path(scratch) / "saved", Path(scratch) / "loadable"
+        saved.mkdir()
+        loadable.mkdir()
+        seen, problems, cell_errors, unavailable = {}, {}, {}, {}
         for stem in NOTEBOOKS:
             path = folder / f"{stem}.ipynb"
             seen[stem] = _fingerprint(path)
             if path.is_file():  # a regular file (a folder or a device is not copied)
                 try:
-                    shutil.copyfile(path, scratch / path.name)
+                    shutil.copyfile(path, saved / path.name)
                 except OSError:
                     pass
-            if path.exists() and not (scratch / path.name).exists():
+            if path.exists() and not (saved / path.name).exists():
                 notebook, problem = _read_notebook(path)  # says what it is instead
                 problem = problem or "a file that cannot be opened"
             else:
-                notebook, problem = _read_notebook(scratch / path.name)
+                notebook, problem = _read_notebook(saved / path.name)
             if problem:
                 problems[stem] = problem
                 found_warnings.append(_problem_warning(stem, problem, folder))
-                # out of the scratch folder: the functions of later notebooks load
-                # without it, as without a missing notebook
-                (scratch / path.name).unlink(missing_ok=True)
+                why = "which is missing" if problem == "missing" else "which is unreadable"
+                unavailable.update(dict.fromkeys(NOTEBOOKS[stem], (stem, why)))
+                (saved / path.name).unlink(missing_ok=True)
+                continue  # the later functions load without it, as without a missing one
+            answers += unanswered(stem, notebook)
+            errors = _cells_that_do_not_compile(stem, notebook)
+            cell_errors.update(errors)
+            unavailable.update(dict.fromkeys(errors, (stem, "whose cell does not run")))
+            if errors:  # the loader reads it with those cells emptied
+                (loadable / path.name).write_text(json.dumps(notebook), encoding="utf-8")
             else:
-                answers += unanswered(stem, notebook)
+                shutil.copyfile(saved / path.name, loadable / path.name)
         for stem, functions in NOTEBOOKS.items():
             for function in functions:
                 if stem in problems:
                     status = MISSING if problems[stem] == "missing" else UNREADABLE
+                elif function in cell_errors:
+                    status = f"its cell does not run: {cell_errors[function]}"
                 else:
-                    status = _check_function(function, scratch, time_limit, problems)
+                    status = _check_function(function, loadable, time_limit, unavailable)
                 rows.append(Row(stem, function, status))
         for stem, before in seen.items():
             if _fingerprint(folder / f"{stem}.ipynb") != before:
@@ -397,8 +427,8 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
                 )
         if copies is not None:
             for stem in NOTEBOOKS:
-                if (scratch / f"{stem}.ipynb").exists():
-                    shutil.copyfile(scratch / f"{stem}.ipynb", Path(copies) / f"{stem}.ipynb")
+                if (saved / f"{stem}.ipynb").exists():
+                    shutil.copyfile(saved / f"{stem}.ipynb", Path(copies) / f"{stem}.ipynb")
     return Report(rows, found_warnings, problems, answers)
 
 

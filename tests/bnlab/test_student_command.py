@@ -112,15 +112,21 @@ def test_a_classic_mistake_is_named_and_the_rest_passes(inbox):
     assert not report.ok
 
 
-def _calls_into(stem):
-    """The graded functions of other notebooks whose reference calls a function of `stem`
-    by name (read from the reference's code, not from the code under test)."""
-    return {
-        function
-        for function in GRADED_FUNCTIONS
-        if notebook_of(function) != stem
-        and set(NOTEBOOKS[stem]) & set(getattr(reference, function).__code__.co_names)
-    }
+def _users_of(names):
+    """The graded functions whose reference calls one of `names`, directly or through
+    other graded functions (read from the reference's code, not from the code under
+    test), `names` left out."""
+    users, grown = set(), True
+    while grown:
+        known = set(names) | users
+        found = {
+            function
+            for function in GRADED_FUNCTIONS
+            if known & set(getattr(reference, function).__code__.co_names)
+        }
+        grown = bool(found - known)
+        users |= found - set(names)
+    return users
 
 
 def test_a_missing_and_an_unreadable_notebook_are_reported(inbox, capsys):
@@ -152,14 +158,14 @@ def test_a_broken_notebook_leaves_the_other_rows_their_own_status(inbox, name):
     (stem,) = sample.broken
     report = student.run_checks(folder)
     assert [row.function for row in report.rows] == GRADED_FUNCTIONS
-    callers = _calls_into(stem)
+    callers = _users_of(NOTEBOOKS[stem])
     assert callers or stem == MISSING_NOTEBOOK  # 01's functions are used later on
     what = "missing" if stem == MISSING_NOTEBOOK else "unreadable"
     for row in report.rows:
         if row.notebook == stem:
             assert row.status == f"notebook {what}"
         elif row.function in callers:
-            assert row.status.startswith("not checked: it calls "), row
+            assert row.status.startswith("not checked: it needs "), row
             assert row.status.endswith(f"of {stem}.ipynb, which is {what}"), row
         else:
             assert row.status == "passed", row
@@ -167,6 +173,36 @@ def test_a_broken_notebook_leaves_the_other_rows_their_own_status(inbox, name):
     assert len(report.warnings) == 1 and set(report.problems) == {stem}
     out = student.format_report(report)
     assert out.count("Warning:") == 1
+
+
+def test_a_cell_that_is_not_python_leaves_the_other_rows_their_own_status(inbox, tmp_path):
+    """A graded cell saved half-typed (a SyntaxError) is its own row's problem: the
+    functions that use it say so, every other function is checked; the zip packs the
+    notebook as saved."""
+    folder = _copy_folder(inbox["solution"][1], tmp_path / "notebooks")
+    path = folder / "01_forward_bn.ipynb"
+    notebook = json.loads(path.read_text())
+    for cell in notebook["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "batchnorm_forward":
+            cell["source"] = "".join(cell["source"]).replace("def batchnorm_forward(", "def (")
+    path.write_text(json.dumps(notebook))
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    report = student.run_checks(folder, copies=copies)
+    users = _users_of(["batchnorm_forward"])
+    assert "linear_bn_activation_forward" in users and "model_forward" in users
+    for row in report.rows:
+        if row.function == "batchnorm_forward":
+            assert row.status.startswith("its cell does not run: SyntaxError"), row
+        elif row.function in users:
+            assert row.status == (
+                "not checked: it needs batchnorm_forward() of 01_forward_bn.ipynb, "
+                "whose cell does not run"
+            ), row
+        else:
+            assert row.status == "passed", row
+    assert report.warnings == [] and report.problems == {}
+    assert (copies / path.name).read_bytes() == path.read_bytes()
 
 
 NOT_NOTEBOOKS = {
