@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
+from bnlab.student import member_name, zip_name
 
 STEMS = sorted(NOTEBOOKS, key=len, reverse=True)
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+\-]{0,127}$")  # nbgrader: 128 characters
@@ -41,14 +42,28 @@ ATTEMPT = "_attempt_"
 ATTEMPT_TIME = re.compile(
     r"(\d{4})[-_.: T]?(\d\d)[-_.: T]?(\d\d)[-_.: T]?(\d\d)[-_.: T]?(\d\d)[-_.: T]?(\d\d)"
 )
-# The names `python -m bnlab submit` writes (bnlab.student.zip_name and member_name): the
-# assignment, the ID the student typed (never holding "_attempt_"), the time of the attempt,
-# then "submission" (the zip) or the notebook.
+# The time in the names `python -m bnlab submit` writes: 2026-03-01-12-30-05.
 SUBMIT_TIME = r"\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d"
-SUBMITTED = re.compile(
-    rf"(?:^|(?<=_)){re.escape(ASSIGNMENT)}_(?P<student>(?:(?!{ATTEMPT})[A-Za-z0-9._-])+)"
-    rf"{ATTEMPT}(?P<time>{SUBMIT_TIME})_(?P<rest>submission|{'|'.join(map(re.escape, STEMS))})$"
-)
+
+
+def _submit_pattern(template):
+    """A regular expression that finds, at the end of a name (its stem) and after "_" or at
+    its start, the stem of a name bnlab.student writes; `template`: that stem written with
+    the characters 0, 1 and 2 (chr) in place of the student id (never holding "_attempt_",
+    which submit refuses), the time and the notebook."""
+    parts = {
+        "\x00": rf"(?P<student>(?:(?!{ATTEMPT})[A-Za-z0-9._-])+)",
+        "\x01": rf"(?P<time>{SUBMIT_TIME})",
+        "\x02": rf"(?P<stem>{'|'.join(map(re.escape, STEMS))})",
+    }
+    pieces = re.split("([\x00-\x02])", template)
+    return re.compile("(?:^|(?<=_))" + "".join(parts.get(p, re.escape(p)) for p in pieces) + "$")
+
+
+# The names of the zip submit writes and of the notebooks in it (bnlab.student's own
+# functions say what they are).
+SUBMITTED_ZIP = _submit_pattern(PurePosixPath(zip_name("\x00", "\x01")).stem)
+SUBMITTED_NOTEBOOK = _submit_pattern(PurePosixPath(member_name("\x00", "\x01", "\x02")).stem)
 # The mark an LMS or a browser adds to the name of a second file of the same name:
 # Canvas's "-1", a browser's " (1)" or "(1)".
 COPY_MARK = re.compile(r"(?:-\d{1,4}| ?\(\d{1,4}\))$")
@@ -105,9 +120,9 @@ def _submitted(path, notebook):
     stem = path.stem
     if len(stem) > NAME_MAX or ATTEMPT not in stem:  # longer: no LMS's, and slow to search
         return None
+    pattern = SUBMITTED_NOTEBOOK if notebook else SUBMITTED_ZIP
     for name in (stem, COPY_MARK.sub("", stem)):
-        match = SUBMITTED.search(name)
-        if match and (match["rest"] == "submission") != notebook:
+        if match := pattern.search(name):
             break
     else:
         return None
@@ -117,7 +132,7 @@ def _submitted(path, notebook):
     uploader = prefix.rstrip("_") or None
     if uploader is None and len(path.parts) >= 2 and MOODLE_FOLDER.match(path.parts[-2]):
         uploader = path.parts[-2].rstrip("_")
-    stem_name = match["rest"] if notebook else None
+    stem_name = match["stem"] if notebook else None
     return Claim(match["student"], stem_name, match["time"], None, uploader)
 
 
