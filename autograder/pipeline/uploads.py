@@ -7,8 +7,11 @@ zip only the notebook a member is (the end of its name) counts, whatever else it
 or folder says. A student's attempts are compared as wholes: the newest attempt is
 collected and the others are listed; uploads of one student whose order is unknown (no
 attempt time, or the same one in different layouts) are a conflict and that student is
-not collected. Every file and archive member is read on its own (autograder.archive) and
-one that is unsafe, damaged or over a limit is skipped with its reason.
+not collected; so are uploads of one student that came from different LMS accounts (the
+prefixes an LMS puts in front of the names bnlab submit writes), and one account that
+hands in work as several students is warned of. Every file and archive member is read on
+its own (autograder.archive) and one that is unsafe, damaged or over a limit is skipped
+with its reason.
 """
 
 import datetime as dt
