@@ -22,12 +22,18 @@ grader recorded them). A call the table does not hold goes to the student's own
 function of that name. So one early mistake costs its points once, and the
 table never holds the answers of the function being graded.
 
-Outside grading (no ``$BNLAB_GRADING_CASES``), ``run`` does nothing.
+Outside grading (no ``$BNLAB_GRADING_CASES``: Run All, nbgrader's Validate) ``run``
+runs the function's visible check, quietly, and fails as the check fails: so the
+cell that carries the function's points fails while its check does, and Validate
+gives the checks' verdict whatever configuration it found (nbgrader's default
+looks at the cells worth points only). A function whose check has just passed is
+not checked again.
 """
 
 import contextlib
 import copy
 import inspect
+import io
 import os
 import warnings
 from pathlib import Path
@@ -45,6 +51,7 @@ def run(name, function):
     """Call `function` (the student's `name`) on each prepared input; record what it did."""
     cases_dir, results_dir = os.environ.get(CASES_ENV), os.environ.get(RESULTS_ENV)
     if not cases_dir or not results_dir:
+        check(name, function)
         return
     cases = valuefile.load(Path(cases_dir) / value_file(name))
     signatures = {g: _signature(params) for g, params in cases["signatures"].items()}
@@ -64,6 +71,20 @@ def run(name, function):
     except Exception as error:  # e.g. a result too large for the sandbox's file-size limit
         path.unlink(missing_ok=True)
         valuefile.save(path, {"function": name, "unsaved": f"{type(error).__name__}: {error}"})
+
+
+def check(name, function):
+    """Outside grading: the visible check of graded function `name` on `function`, without
+    its printed verdict; raises its CheckFailed when it fails. Nothing happens for a name
+    that has no check, or a function whose check passed last for that name."""
+    from bnlab import checks
+    from bnlab.checks._core import passed_last
+
+    checker = getattr(checks, f"check_{name}", None)
+    if checker is None or passed_last(name, function):
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        checker(function)
 
 
 @contextlib.contextmanager

@@ -1,12 +1,16 @@
 """A student's session in JupyterLab, in a real (headless) Chromium.
 
 The student has the release folder and a venv with the student wheel (the release's
-student venv, as in test_student_validate.py); JupyterLab runs from that venv, in a copy
-of the release folder, with an empty home. In notebook 01 the test writes the reference
+student venv, as in test_student_validate.py); JupyterLab runs from that venv, started in
+the folder that holds a copy of the release folder (one folder up, where the release's
+nbgrader_config.json is out of reach), with an empty home. In notebook 01 the test writes the reference
 `batchnorm_forward` (and `linear_bn_activation_forward`, so that the whole notebook can
 pass) into the solution cells through the editor, runs all cells and sees the check pass
 and a plot drawn; Validate passes. Then it writes a classic mistake in, runs all cells,
-sees the check name the mistake, and Validate fails. The code comes from the reference
+sees the check name the mistake, and Validate fails -- the checks' verdict, though
+Validate found no configuration. In notebook 03 it tries to type an answer into the
+written question's cell, which the release made read-only: the question stays as
+released. The code comes from the reference
 and the mistakes' definitions (autograder.content.reference, autograder.content.mistakes); what is
 asserted is what the page shows. Screenshots go to artifacts/browser/ (browser_support).
 """
@@ -30,6 +34,9 @@ from bnlab.course import ASSIGNMENT
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOTEBOOK = "01_forward_bn.ipynb"
+WRITTEN = "03_removing_b.ipynb"  # its written question, why_no_b
+QUESTION_ID = "why_no_b_question"
+TYPED = "My answer, typed into the question"
 FUNCTIONS = ("batchnorm_forward", "linear_bn_activation_forward")
 MISTAKE = ("batchnorm_forward", "wrong_axis")
 VALIDATE_PASSED = "Success! Your notebook passes all the tests."
@@ -122,6 +129,17 @@ def saved_source(path, header):
     return source
 
 
+def question_source(path):
+    """The source of the written question's cell in the notebook file at `path`."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    (source,) = [
+        "".join(c["source"])
+        for c in notebook["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade_id") == QUESTION_ID
+    ]
+    return source
+
+
 def save(page):
     page.keyboard.press("Control+s")
     page.wait_for_function(
@@ -177,9 +195,9 @@ def test_a_student_writes_runs_and_validates_in_jupyterlab(
     notebook = student_folder / NOTEBOOK
     argv = [venv / "bin" / "python", "-m", "jupyterlab"]
 
-    with jupyter_server(argv, cwd=student_folder, env=env) as server:
+    with jupyter_server(argv, cwd=home, env=env) as server:
         with browser_page(chromium) as page:
-            page.goto(server.link(f"lab/tree/{NOTEBOOK}"))
+            page.goto(server.link(f"lab/tree/{ASSIGNMENT}/{NOTEBOOK}"))
             # The notebook is open, with its kernel (the student venv's) idle.
             page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=TIMEOUT)
             page.locator(
@@ -232,4 +250,26 @@ def test_a_student_writes_runs_and_validates_in_jupyterlab(
 
             ok, text = validate(page, "student-06-validate-fails")
             assert not ok, text
-            assert "check_batchnorm_forward" in text, text
+            assert "batchnorm_forward" in text, text
+            assert " ".join(mistake.hint.split()) in " ".join(text.split()), text
+
+            # The written question of 03 cannot be edited: what is typed into it goes nowhere.
+            written = student_folder / WRITTEN
+            released = question_source(written)
+            page.goto(server.link(f"lab/tree/{ASSIGNMENT}/{WRITTEN}"))
+            question = page.locator(".jp-Notebook .jp-MarkdownCell").filter(
+                has_text="graded by hand)."
+            )
+            question.first.wait_for(timeout=TIMEOUT)
+            assert question.count() == 1, question.count()
+            question.scroll_into_view_if_needed()
+            question.dblclick()
+            page.keyboard.press("Enter")
+            page.keyboard.insert_text(TYPED)
+            page.keyboard.press("Shift+Enter")
+            save(page)
+            time.sleep(1)  # a write, had there been one, lands just after the tab is clean
+            question.scroll_into_view_if_needed()
+            screenshot(question, "student-07-question-read-only")
+            assert TYPED not in question.text_content()
+            assert question_source(written) == released

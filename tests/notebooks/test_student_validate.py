@@ -4,7 +4,9 @@ A student runs `nbgrader validate NOTEBOOK` (or presses Validate) in the folder 
 release gave them, with nothing of the instructor's around: here a copy of the
 release folder alone, the student venv the release built, and an empty Jupyter
 config folder. Validate must fail on the untouched release notebook and on a
-notebook with a classic mistake, and pass on the solution. The expected verdicts
+notebook with a classic mistake, and pass on the solution -- the same verdicts when the
+student runs it from the folder above (`nbgrader validate batchnorm/01_forward_bn.ipynb`),
+where the release's nbgrader_config.json is out of reach. The expected verdicts
 come from the sample definitions (autograder.content.samples), not from the code under test.
 `nbgrader validate` exits 0 whether or not the notebook passes: the verdict is read
 from what it prints.
@@ -60,9 +62,10 @@ def student_folder(released_course, tmp_path, sample=None, stem=NOTEBOOK, config
     return folder
 
 
-def validate_as_student(released_course, folder, stem):
-    """Run `nbgrader validate STEM.ipynb` in `folder` with the student venv's Python and no
-    instructor configuration in reach; (passed, output)."""
+def validate_as_student(released_course, folder, stem, from_parent=False):
+    """Run `nbgrader validate STEM.ipynb` in `folder` (with `from_parent`: run
+    `nbgrader validate FOLDER/STEM.ipynb` in the folder above) with the student venv's
+    Python and no instructor configuration in reach; (passed, output)."""
     venv = released_course / ".work" / "student-venv"
     config_dir = folder.parent / ".jupyter"
     config_dir.mkdir(exist_ok=True)
@@ -74,9 +77,10 @@ def validate_as_student(released_course, folder, stem):
         JUPYTER_PATH=str(venv / "share" / "jupyter"),
         PATH=os.pathsep.join([str(venv / "bin"), os.environ.get("PATH", "")]),
     )
+    notebook = f"{folder.name}/{stem}.ipynb" if from_parent else f"{stem}.ipynb"
     result = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "nbgrader", "validate", f"{stem}.ipynb"],
-        cwd=folder,
+        [str(venv / "bin" / "python"), "-m", "nbgrader", "validate", notebook],
+        cwd=folder.parent if from_parent else folder,
         env=env,
         capture_output=True,
         text=True,
@@ -109,12 +113,13 @@ def test_untouched_release_notebook_fails(released_course, tmp_path):
     assert not passed, output
 
 
-def test_without_the_student_config_the_untouched_notebook_passes(released_course, tmp_path):
-    """The problem the student config solves: nbgrader's default checks only the graded
-    test cells, and says "Success!" on the untouched release."""
+def test_without_the_student_config_the_untouched_notebook_fails(released_course, tmp_path):
+    """nbgrader's default looks at the cells worth points only: the test cell of each
+    function runs its check outside grading, so the untouched release fails all the same."""
     folder = student_folder(released_course, tmp_path, config=False)
     passed, output = validate_as_student(released_course, folder, NOTEBOOK)
-    assert passed, output
+    assert not passed, output
+    assert "not implemented yet" in output, output
 
 
 def test_solution_passes(released_course, inbox, tmp_path):
@@ -130,3 +135,16 @@ def test_classic_mistake_fails(released_course, inbox, tmp_path):
     folder = student_folder(released_course, tmp_path, sample=inbox / MISTAKE, stem=stem)
     passed, output = validate_as_student(released_course, folder, stem)
     assert not passed, output
+
+
+@pytest.mark.parametrize("student", ["solution", MISTAKE])
+def test_the_verdict_is_the_same_from_the_folder_above(released_course, inbox, tmp_path, student):
+    """`nbgrader validate batchnorm/01_forward_bn.ipynb`, from the folder that holds the
+    release folder: the release's config is not read there, and the verdict is the checks'."""
+    stem = stem_of("batchnorm_forward")
+    folder = student_folder(released_course, tmp_path, sample=inbox / student, stem=stem)
+    assert not any((p / "nbgrader_config.json").exists() for p in folder.parent.parents)
+    passed, output = validate_as_student(released_course, folder, stem, from_parent=True)
+    assert passed == expected_to_pass(student, stem), output
+    if not passed:
+        assert "batchnorm_forward" in output, output
