@@ -6,7 +6,9 @@ applies, autograder.archive, again here for what reached submitted/ otherwise), 
 what cannot be read is said in one line (`inspect_notebook`). Its graded test cells
 are compared with the release's (`changed_test_cells`) and put back where deleted
 (`restore_test_cells`); its code is scanned for what an instructor should look at
-(`review_flags`, autograder.grading.code_review).
+(`review_flags`, autograder.grading.code_review), and its written answers for text
+typed outside their answer cells (autograder.grading.nbgrader_steps.answers_outside,
+which sanitizing copies into the answer cell, graded by hand).
 """
 
 import json
@@ -15,7 +17,7 @@ import re
 import nbformat
 
 from autograder import archive
-from autograder.grading import code_review
+from autograder.grading import code_review, nbgrader_steps
 from bnlab._grading import valuefile
 
 MAX_NOTEBOOK_BYTES = archive.NOTEBOOK_BYTES
@@ -111,8 +113,28 @@ def review_flags(notebook, stem, release):
     cell by the grade_id in the student's metadata, kept only if it is a plain one."""
     sources = {_grade_id(c): c.source for c in release.cells} if release else {}
     found = [f.as_dict() for f in code_review.scan_notebook(notebook, stem, sources)]
+    found += answer_flags(notebook, stem, release)
     for flag in found:
         cell = flag["cell"]
         if not (isinstance(cell, str) and (GRADE_ID.fullmatch(cell) or CELL.fullmatch(cell))):
             flag["cell"] = "a cell with an invalid grade_id"
     return found
+
+
+def answer_flags(notebook, stem, release):
+    """Review flags (as dicts) of the text written outside a written answer's cell: which
+    answer, where the text was, and its first line."""
+    if release is None:
+        return []
+    found = nbgrader_steps.answers_outside(notebook, nbgrader_steps.release_questions(release))
+    return [
+        code_review.Flag(
+            stem,
+            answer,
+            1,
+            f"answer written in {where}, outside its answer cell: copied into the answer "
+            "cell, to grade by hand",
+            text.strip().splitlines()[0][:120],
+        ).as_dict()
+        for answer, where, text in found
+    ]

@@ -9,7 +9,10 @@ read once per grading run), with nbgrader's own rules -- its helpers
 validator and its output limits -- and the code runs in autograder.grading.notebook_server:
 
 1. `sanitize` -- ClearOutput, DeduplicateIds, OverwriteKernelspec,
-   OverwriteCells (with add_missing_cells) and CheckCellMetadata;
+   OverwriteCells (with add_missing_cells) and CheckCellMetadata; before the locked
+   cells are put back, text a student wrote outside a written answer's cell (into its
+   question, or a cell between the question and the answer: `answers_outside`) is
+   copied into the answer cell, which then is graded by hand;
 2. `to_run` -- the code cells to run (SkipExperiments: not the notebook's own
    experiments that no graded code needs);
 3. `attach` -- the outputs go into the cells: RestoreSkipped, StderrIsNotFailure,
@@ -20,6 +23,7 @@ validator and its output limits -- and the code runs in autograder.grading.noteb
    (autograder.grading.outcomes), not what its outputs would give.
 """
 
+import difflib
 import json
 from dataclasses import dataclass
 
@@ -98,11 +102,102 @@ def sanitize(nb, source):
             seen.add(grade_id)
     if source.kernelspec:  # OverwriteKernelspec
         nb.metadata["kernelspec"] = source.kernelspec
+    keep_answers_outside(nb, questions(source))
     for cell in nb.cells:
         _overwrite(cell, source)
     _add_missing(nb, source)
     _check_metadata(nb)
     return nb
+
+
+# ------------------------------------------------------- answers outside their cell
+
+MOVED_NOTE = (
+    "*[Written by the student in {where}, outside this answer cell; "
+    "copied here by the grader. Grade it by hand.]*"
+)
+
+
+def questions(source):
+    """{answer grade_id: (question grade_id, question text)} of the written answers of a
+    SourceNotebook: each hand-graded markdown answer and its question, the locked
+    markdown cell "<answer>_question" (else the locked markdown cell just before it)."""
+    found, before = {}, None
+    for cell in source.cells:
+        if cell.cell_type == "markdown" and cell.name in source.solutions:
+            question = source.cell(f"{cell.name}_question") or before
+            if cell.name in source.grades and question is not None:
+                found[cell.name] = (question.name, question.source)
+        before = cell if cell.locked and cell.cell_type == "markdown" else None
+    return found
+
+
+def release_questions(release):
+    """questions() of a release notebook (nbformat), read from its cells' metadata."""
+    found, before = {}, None
+    for cell in release.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown" and meta.get("solution") and meta.get("grade"):
+            if before is not None:
+                found[meta["grade_id"]] = (_grade_id(before), before.source)
+        locked = meta.get("locked") and not meta.get("solution")
+        before = cell if locked and cell.cell_type == "markdown" else None
+    return found
+
+
+def _added_text(text, question):
+    """The lines of `text` that the `question` text does not have, as one text ('' if none)."""
+    added = [
+        line[2:]
+        for line in difflib.ndiff(question.splitlines(), text.splitlines())
+        if line.startswith("+ ")
+    ]
+    return "\n".join(added).strip()
+
+
+def answers_outside(nb, questions):
+    """[(answer grade_id, where, text)]: what a student wrote outside a written answer's
+    cell -- added to its question cell, or in text cells of their own between the question
+    and the answer. Found from the answer upwards, up to its question (known by its
+    grade_id, or by the question's first line when its metadata is gone); nothing is
+    found when the question is not above the answer.
+
+    `questions` -- {answer grade_id: (question grade_id, question text)}"""
+    cells = nb.get("cells", [])
+    ids = [_grade_id(cell) for cell in cells]
+    found = []
+    for answer, (question_id, question) in questions.items():
+        if answer not in ids:
+            continue
+        first = question.strip().splitlines()[0] if question.strip() else None
+        parts, reached = [], False
+        for index in range(ids.index(answer) - 1, -1, -1):
+            cell, grade_id = cells[index], ids[index]
+            if cell.get("cell_type") == "code" or (grade_id and grade_id != question_id):
+                break
+            text = cell.get("source", "")
+            text = "".join(text) if isinstance(text, list) else str(text)
+            reached = grade_id == question_id or (first is not None and first in text)
+            added = _added_text(text, question)
+            if added:
+                parts.append(("the question cell" if reached else "a cell above it", added))
+            if reached:
+                break
+        if reached:
+            found += [(answer, where, text) for where, text in reversed(parts)]
+    return found
+
+
+def keep_answers_outside(nb, questions):
+    """Copy what `answers_outside` finds into the answer cells (changed in place), each part
+    after a note saying where it was found; [(answer grade_id, where, text)]."""
+    found = answers_outside(nb, questions)
+    cells = {_grade_id(cell): cell for cell in nb.cells if _grade_id(cell)}
+    for answer, where, text in found:
+        cell = cells[answer]
+        note = MOVED_NOTE.format(where=where)
+        cell.source = f"{cell.source.rstrip()}\n\n{note}\n\n{text}"
+    return found
 
 
 _VALIDATED = {}  # (cell type, nbgrader metadata) -> None (valid) or what is wrong
