@@ -18,8 +18,8 @@ table: ``passed``, ``not done`` (it still raises NotImplementedError, or it is
 missing), ``too slow`` (cut after a time limit), or what is wrong, in one
 line. A notebook that is missing or cannot be read as a notebook is named once,
 below the table; its functions show ``notebook missing`` / ``notebook
-unreadable``. A graded cell that is not Python at all (a SyntaxError) is its
-own function's problem. A function that needs one of those says so, while the
+unreadable``. A graded cell that cannot run (a SyntaxError, or a line that
+raises when the cell runs) is its own function's problem. A function that needs one of those says so, while the
 others are checked as usual. Below the table, a reminder names
 each written answer (graded by hand) still left as "YOUR ANSWER HERE".
 
@@ -50,7 +50,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnlab.course import ASSIGNMENT, NOTEBOOKS
+from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS, notebook_of
 
 TIME_LIMIT = 20.0  # seconds one function's check may take
 WIDTH = 100  # characters of a failure message shown in the table
@@ -126,6 +126,19 @@ class Report:
     def status(self, function):
         """The status of graded function `function` (str)."""
         return next(row.status for row in self.rows if row.function == function)
+
+
+class _CellFails(Exception):
+    """Loading stopped at the graded cell `grade_id` of another function, whose code
+    raised `what` when it ran."""
+
+    def __init__(self, grade_id, what):
+        super().__init__(grade_id, what)
+        self.grade_id, self.what = grade_id, what
+
+
+# How bnlab.loader says that a graded cell raised when it ran.
+CELL_FAILS = re.compile(r"The cell of (\w+) in \S+\.ipynb does not run: (.*?)\. Fix it there", re.S)
 
 
 class _TooSlow(BaseException):
@@ -334,13 +347,43 @@ def _check_function(function, folder, time_limit, unavailable=None):
                 except LoadError as error:
                     if f"does not define {function}()" in str(error):
                         return NOT_DONE
+                    fails = CELL_FAILS.search(str(error))
+                    if fails and fails.group(1) != function:
+                        raise _CellFails(fails.group(1), fails.group(2)) from None
+                    if fails:
+                        return _one_line(f"its cell does not run: {fails.group(2)}")
                     return _needs_broken(error, unavailable or {}) or _one_line(error)
                 getattr(checks, f"check_{function}")(loaded)
     except _TooSlow:
         return f"{TOO_SLOW} (stopped after {time_limit:g} s: a loop that never ends?)"
+    except _CellFails:
+        raise
     except Exception as error:
         return _status(function, error, unavailable)
     return PASSED
+
+
+def _checked(function, folder, time_limit, unavailable, notebooks, cell_errors):
+    """_check_function, past the graded cells of other functions that raise when they
+    run: each is emptied in its notebook in `folder` (`notebooks`: {stem: notebook dict},
+    as there), noted in `unavailable` and `cell_errors`, and the check runs again."""
+    for _ in range(len(GRADED_FUNCTIONS) + 1):
+        try:
+            status = _check_function(function, folder, time_limit, unavailable)
+        except _CellFails as fails:
+            stem = notebook_of(fails.grade_id)
+            if fails.grade_id in unavailable or stem not in notebooks:
+                return _one_line(f"{fails.grade_id} in {stem}.ipynb does not run: {fails.what}")
+            for cell in notebooks[stem]["cells"]:
+                if _nbgrader(cell).get("grade_id") == fails.grade_id:
+                    cell["source"] = ""
+            text = json.dumps(notebooks[stem])
+            (Path(folder) / f"{stem}.ipynb").write_text(text, encoding="utf-8")
+            unavailable[fails.grade_id] = (stem, "whose cell does not run")
+            cell_errors[fails.grade_id] = _one_line(fails.what, 70)
+            continue
+        return status
+    return "not checked: too many cells that do not run"
 
 
 def _fingerprint(path):
@@ -381,7 +424,7 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
         saved, loadable = Path(scratch) / "saved", Path(scratch) / "loadable"
         saved.mkdir()
         loadable.mkdir()
-        seen, problems, cell_errors, unavailable = {}, {}, {}, {}
+        seen, problems, cell_errors, unavailable, notebooks = {}, {}, {}, {}, {}
         for stem in NOTEBOOKS:
             path = folder / f"{stem}.ipynb"
             seen[stem] = _fingerprint(path)
@@ -406,6 +449,7 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
             errors = _cells_that_do_not_compile(stem, notebook)
             cell_errors.update(errors)
             unavailable.update(dict.fromkeys(errors, (stem, "whose cell does not run")))
+            notebooks[stem] = notebook
             if errors:  # the loader reads it with those cells emptied
                 (loadable / path.name).write_text(json.dumps(notebook), encoding="utf-8")
             else:
@@ -417,7 +461,9 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
                 elif function in cell_errors:
                     status = f"its cell does not run: {cell_errors[function]}"
                 else:
-                    status = _check_function(function, loadable, time_limit, unavailable)
+                    status = _checked(
+                        function, loadable, time_limit, unavailable, notebooks, cell_errors
+                    )
                 rows.append(Row(stem, function, status))
         for stem, before in seen.items():
             if _fingerprint(folder / f"{stem}.ipynb") != before:

@@ -175,16 +175,25 @@ def test_a_broken_notebook_leaves_the_other_rows_their_own_status(inbox, name):
     assert out.count("Warning:") == 1
 
 
-def test_a_cell_that_is_not_python_leaves_the_other_rows_their_own_status(inbox, tmp_path):
-    """A graded cell saved half-typed (a SyntaxError) is its own row's problem: the
-    functions that use it say so, every other function is checked; the zip packs the
-    notebook as saved."""
+CELLS_THAT_DO_NOT_RUN = {
+    # saved half-typed
+    "SyntaxError": lambda source: source.replace("def batchnorm_forward(", "def ("),
+    # a try-out left at the end of the cell, on names the cell does not define
+    "NameError": lambda source: source + "\n\nprint(batchnorm_forward(Z, gamma, beta))\n",
+}
+
+
+@pytest.mark.parametrize("error", CELLS_THAT_DO_NOT_RUN)
+def test_a_cell_that_does_not_run_leaves_the_other_rows_their_own_status(inbox, tmp_path, error):
+    """A graded cell whose code cannot run is its own row's problem: the functions that
+    use it say so, every other function is checked; the zip packs the notebook as
+    saved."""
     folder = _copy_folder(inbox["solution"][1], tmp_path / "notebooks")
     path = folder / "01_forward_bn.ipynb"
     notebook = json.loads(path.read_text())
     for cell in notebook["cells"]:
         if cell["metadata"].get("nbgrader", {}).get("grade_id") == "batchnorm_forward":
-            cell["source"] = "".join(cell["source"]).replace("def batchnorm_forward(", "def (")
+            cell["source"] = CELLS_THAT_DO_NOT_RUN[error]("".join(cell["source"]))
     path.write_text(json.dumps(notebook))
     copies = tmp_path / "copies"
     copies.mkdir()
@@ -193,7 +202,7 @@ def test_a_cell_that_is_not_python_leaves_the_other_rows_their_own_status(inbox,
     assert "linear_bn_activation_forward" in users and "model_forward" in users
     for row in report.rows:
         if row.function == "batchnorm_forward":
-            assert row.status.startswith("its cell does not run: SyntaxError"), row
+            assert row.status.startswith(f"its cell does not run: {error}"), row
         elif row.function in users:
             assert row.status == (
                 "not checked: it needs batchnorm_forward() of 01_forward_bn.ipynb, "
