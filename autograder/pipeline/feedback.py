@@ -6,7 +6,10 @@ and the hidden test's message, never the hidden test's code. This step checks th
 on every page: a page that shows a line of the grader-only modules fails the step
 and is deleted.
 
-The pages are nbgrader's, made with a template of our own (feedback_templates/):
+The pages are nbgrader's, made with a template of our own (feedback_templates/), and the
+course's nbgrader configuration (Course.nbgrader_config) names this exporter, template and
+these preprocessors, so formgrader's Generate Feedback and `nbgrader generate_feedback`
+run in the course folder make the same pages:
 
 - an answer nobody has graded by hand yet reads "pending manual grading", not 0,
   and the page's total says how many points it leaves out (MarkPending);
@@ -20,9 +23,12 @@ The pages are nbgrader's, made with a template of our own (feedback_templates/):
 
 Each student's pages are made from the autograded notebooks and what the gradebook
 holds for them (scores, manual scores, comments). reports/feedback/<student>.json
-records a digest of both when the pages are written (state_digests); `stale()`
-names the students whose pages no longer match, e.g. after grading by hand in
-formgrader, and `refresh()` (run by `export`) rewrites just those.
+records a digest of both when the pages are written (state_digests), and a digest of
+each page's bytes; `stale()` names the students whose pages no longer match: made from
+other grades (e.g. after grading by hand in formgrader), or pages this step did not
+write (a page changed or replaced since, e.g. by another nbgrader configuration, an
+extra page, a page gone). The feedback step rewrites those, and so does `refresh()`
+(run by `export`).
 """
 
 import functools
@@ -31,9 +37,8 @@ import html
 import json
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
-from pathlib import Path
 
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
@@ -44,15 +49,13 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from autograder.errors import GraderError
 from autograder.grading import inert
 from autograder.pipeline import leaks
-from autograder.workspace import COURSE_ID, write_atomic
+from autograder.workspace import COURSE_ID, progress_bar, write_atomic
 from bnlab.course import ASSIGNMENT
 
-TEMPLATES = Path(__file__).resolve().parent / "feedback_templates"
-TEMPLATE_NAME = "bnlab_feedback"
 # Part of every page's recorded state, with the version of the inert rules (the pages
-# render the inert notebook): change it when the pages change, and every student's
-# feedback is rewritten on the next run.
-PAGE_VERSION = "4"
+# render the inert notebook): change it when the pages change or what is recorded of
+# them (5: each page's digest), and every student's feedback is rewritten on the next run.
+PAGE_VERSION = "5"
 
 
 class FeedbackError(GraderError):
@@ -189,35 +192,12 @@ class MarkPending(NbGraderPreprocessor):
         return nb, resources
 
 
-def feedback_config(course):
-    """nbgrader's configuration of `course`, with our exporter, template and MarkPending."""
-    import nbgrader
-
-    config = course.nbgrader_config()
-    nbgrader_templates = Path(nbgrader.__file__).parent / "server_extensions/formgrader/templates"
-    config.GenerateFeedback.exporter_class = f"{__name__}.FeedbackExporter"
-    config.GenerateFeedback.preprocessors = [
-        "autograder.grading.inert.InertNotebook",
-        "nbgrader.preprocessors.GetGrades",
-        f"{__name__}.MarkPending",
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    ]
-    # nbgrader's API sets HTMLExporter.template_name; the subclass's section wins.
-    config.FeedbackExporter.template_name = TEMPLATE_NAME
-    config.FeedbackExporter.extra_template_basedirs = [str(TEMPLATES), str(nbgrader_templates)]
-    # Our index.html.j2 extends nbgrader's as "feedback/index.html.j2"; its page inlines
-    # bootstrap.min.css from nbgrader's static files.
-    bootstrap = nbgrader_templates.parent / "static/node_modules/bootstrap/dist/css"
-    config.FeedbackExporter.extra_template_paths = [str(nbgrader_templates), str(bootstrap)]
-    return config
-
-
 def _feedback_one(course, student):
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
     course.apply_environ()
-    config = feedback_config(course)
+    config = course.nbgrader_config()  # names our exporter, template and preprocessors
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     try:
         result = api.generate_feedback(ASSIGNMENT, student, force=True)
@@ -312,33 +292,77 @@ def graded_students(course, notebooks=True):
     )
 
 
+def page_digest(page):
+    """The digest of a page's bytes, as recorded when the feedback step writes it."""
+    return hashlib.sha256(page.read_bytes()).hexdigest()
+
+
+# Why a student's pages must be written again (stale_reasons).
+MISSING = "missing"  # none yet
+CHANGED = "changed"  # made from other grades, comments or notebooks, or by an older version
+FOREIGN = "foreign"  # not as this step wrote them: changed, replaced, added or deleted since
+
+
+def stale_reasons(course, students, digests):
+    """{student: MISSING, CHANGED or FOREIGN} for the `students` whose pages must be written
+    again; `digests` from state_digests. FOREIGN: the pages on disk are not those this
+    step wrote (a page whose bytes differ from the recorded ones, e.g. rewritten by
+    nbgrader with another template; a page it did not write; one of its pages gone)."""
+    reasons = {}
+    for student in students:
+        pages = pages_of(course, student)
+        record = _recorded(course, student)
+        if not pages and not record:
+            reasons[student] = MISSING
+        elif record.get("state") != digests[student]:
+            reasons[student] = CHANGED
+        elif record.get("pages") != {page.name: page_digest(page) for page in pages}:
+            reasons[student] = FOREIGN
+    return reasons
+
+
 def stale(course, students, digests):
-    """The `students` whose pages are missing or were made from other grades than now."""
-    return [
-        student
-        for student in students
-        if not pages_of(course, student)
-        or _recorded(course, student).get("state") != digests[student]
-    ]
+    """The `students` whose pages are missing, were made from other grades than now, or
+    are not those this step wrote (stale_reasons)."""
+    return sorted(stale_reasons(course, students, digests))
+
+
+def _foreign_line(students):
+    return (
+        f"feedback: the pages of {len(students)} student(s) had been changed, replaced or "
+        "deleted since this step wrote them (e.g. by formgrader's Generate Feedback or "
+        f"`nbgrader generate_feedback` with another configuration); rewritten: {', '.join(students)}"
+    )
 
 
 # ------------------------------------------------------------------ the steps
 
 
-def write_pages(course, students, digests, workers):
-    """Make the pages of `students`, check them, and record the state of each student
-    whose pages came out whole. Returns ({student: pages on disk}, [problems])."""
+def write_pages(course, students, digests, workers, progress=False):
+    """Make the pages of `students` (progress: with a progress bar), check them, and record
+    the state of each student whose pages came out whole, with a digest of each page.
+    Returns ({student: pages on disk}, [problems])."""
     problems, failed = [], set()
     if students:
         workers = max(1, min(workers, len(students)))
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            for student, success, text in pool.map(
-                _feedback_one, [course] * len(students), students
-            ):
-                if not success:
-                    failed.add(student)
-                    last = text.strip().splitlines()[-1] if text.strip() else "failed"
-                    problems.append(f"{student}: {last}")
+        results = {}
+        bar = progress_bar(len(students), "feedback", progress)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(_feedback_one, course, student) for student in students]
+                for future in as_completed(futures):
+                    student, success, text = future.result()
+                    results[student] = success, text
+                    bar.set_postfix_str(student[-24:])
+                    bar.update(1)
+        finally:
+            bar.close()
+        for student in students:
+            success, text = results[student]
+            if not success:
+                failed.add(student)
+                last = text.strip().splitlines()[-1] if text.strip() else "failed"
+                problems.append(f"{student}: {last}")
     for page, lines in check_pages(course, students):
         page.unlink()
         failed.add(page.parent.parent.name)
@@ -347,16 +371,19 @@ def write_pages(course, students, digests, workers):
         )
     written = {student: pages_of(course, student) for student in students}
     for student in students:
-        if student not in failed:
-            record = {"state": digests[student], "pages": [p.name for p in written[student]]}
-            write_atomic(_record_path(course, student), json.dumps(record, indent=1) + "\n")
+        if student in failed:  # written again on the next run
+            _record_path(course, student).unlink(missing_ok=True)
+            continue
+        pages = {page.name: page_digest(page) for page in written[student]}
+        record = {"state": digests[student], "pages": pages}
+        write_atomic(_record_path(course, student), json.dumps(record, indent=1) + "\n")
     return written, problems
 
 
-def feedback(course, students=None, workers=1, log=print):
+def feedback(course, students=None, workers=1, log=print, progress=True):
     """Run step 4: the pages of `students` (rewritten even if up to date), or by default
-    of every graded student whose pages are missing or out of date. Returns the pages
-    written."""
+    of every graded student whose pages are missing, out of date or not those this step
+    wrote; progress: with a progress bar. Returns the pages written."""
     course.prepare()
     course.apply_environ()
     graded = graded_students(course)
@@ -365,13 +392,17 @@ def feedback(course, students=None, workers=1, log=print):
         if missing:
             raise FeedbackError(f"not graded yet: {', '.join(missing)} (run grade first)")
     digests = state_digests(course, students or graded)
-    chosen = sorted(set(students)) if students else stale(course, graded, digests)
-    written, problems = write_pages(course, chosen, digests, workers)
+    reasons = stale_reasons(course, students or graded, digests)
+    chosen = sorted(set(students)) if students else sorted(reasons)
+    written, problems = write_pages(course, chosen, digests, workers, progress)
     pages = [page for student in chosen for page in written[student]]
     line = f"feedback: wrote {len(pages)} page(s) for {len(chosen)} student(s) in {course.feedback}"
     if not students:
         line += f"; {len(graded) - len(chosen)} student(s) already up to date"
     log(line)
+    foreign = [student for student in chosen if reasons.get(student) == FOREIGN]
+    if foreign:
+        log(_foreign_line(foreign))
     ungraded = graded_students(course, notebooks=False)
     for student in ungraded:  # pages of an earlier grading would show grades they no longer have
         for page in pages_of(course, student):
@@ -387,11 +418,11 @@ def feedback(course, students=None, workers=1, log=print):
     return pages
 
 
-def refresh(course, workers=None, log=print):
+def refresh(course, workers=None, log=print, progress=False):
     """Rewrite the pages of the students whose grades or comments changed since their
     feedback was written (the feedback step has run for them: they have pages or a
-    record). Run by `export`, so grading by hand then exporting updates the pages too.
-    Returns the students refreshed."""
+    record), or whose pages are not those it wrote. Run by `export`, so grading by hand
+    then exporting updates the pages too. Returns the students refreshed."""
     graded = graded_students(course)
     fed_back = [
         student
@@ -402,16 +433,21 @@ def refresh(course, workers=None, log=print):
         return []
     course.apply_environ()
     digests = state_digests(course, fed_back)
-    chosen = stale(course, fed_back, digests)
+    reasons = stale_reasons(course, fed_back, digests)
+    chosen = sorted(reasons)
     workers = workers or os.cpu_count() or 1
-    written, problems = write_pages(course, chosen, digests, workers)
-    if chosen:
-        count = sum(len(pages) for pages in written.values())
+    written, problems = write_pages(course, chosen, digests, workers, progress)
+    changed = [student for student in chosen if reasons[student] != FOREIGN]
+    foreign = [student for student in chosen if reasons[student] == FOREIGN]
+    if changed:
+        count = sum(len(written[student]) for student in changed)
         log(
-            f"feedback: refreshed {count} page(s) of {len(chosen)} student(s) whose grades "
-            f"or comments changed: {', '.join(chosen)}"
+            f"feedback: refreshed {count} page(s) of {len(changed)} student(s) whose grades "
+            f"or comments changed: {', '.join(changed)}"
         )
-    else:
+    if foreign:
+        log(_foreign_line(foreign))
+    if not chosen:
         log(f"feedback: the pages of all {len(fed_back)} student(s) are up to date")
     never = len(graded) - len(fed_back)
     if never:

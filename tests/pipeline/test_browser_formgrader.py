@@ -4,8 +4,17 @@ then reading the student's feedback page offline.
 A small course (the solution hands in 03_removing_b, the one notebook the tests open; the
 roster also names a student who handed nothing in) is released, given a roster, graded,
 fed back and exported. The formgrader (`jupyter server` with nbgrader's server extension,
-in the course folder, on 127.0.0.1) lists the students by the roster's names; the test
-logs in, types a score and a comment for the solution's written answer `why_no_b` into
+in the course folder, on 127.0.0.1; one for the module) lists the students by the
+roster's names.
+
+First the instructor presses formgrader's Generate Feedback for the solution: the page it
+writes is the course's own (nbgrader reads the course's nbgrader_config.json, which
+names our exporter, template and preprocessors), not nbgrader's default: a
+Content-Security-Policy, formulas as MathML, no script, and the written answer nobody has
+graded yet reads "pending manual grading". Its bytes are those the feedback step writes:
+`feedback` then finds every page up to date.
+
+Then the test logs in, types a score and a comment for the solution's written answer `why_no_b` into
 the formgrader's page, and runs `export`, the one step the instructor's guide names for
 after grading by hand. Then it opens that student's feedback page from disk with the
 browser offline: the page shows the score and the comment, and its formulas are MathML
@@ -31,6 +40,7 @@ page afterwards.
 """
 
 import csv
+import json
 import re
 import sys
 
@@ -58,6 +68,14 @@ ATTACKER = "mallory"
 def chromium():
     """Chromium's path; asked for before the course so that a skip costs no grading."""
     return chromium_executable()
+
+
+@pytest.fixture(scope="module")
+def server(course):
+    """The formgrader: `jupyter server` in the course folder, on 127.0.0.1, for the module."""
+    argv = [sys.executable, "-m", "jupyter", "server"]
+    with jupyter_server(argv, cwd=course, env=pipeline_env()) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -139,20 +157,73 @@ def _submission_notebook_id(course, student="solution"):
         return gradebook.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student).id
 
 
-def test_grade_in_formgrader_export_and_read_the_feedback_offline(course, chromium):
+def _generate_feedback_in_formgrader(page, server, student):
+    """Press Generate Feedback on `student`'s row of the assignment's submissions; the
+    formgrader's answer (success, log)."""
+    page.goto(f"{server.url}formgrader/manage_submissions/{ASSIGNMENT}/")
+    row = page.locator("tr", has=page.locator("td.student-id", has_text=student))
+    button = row.locator("td.generate-feedback a")
+    button.wait_for()
+    address = f"/formgrader/api/assignment/{ASSIGNMENT}/{student}/generate_feedback"
+    with page.expect_response(lambda r: r.url.endswith(address), timeout=120_000) as response:
+        button.click()
+    assert response.value.status == 200, response.value.text()
+    page.locator("#success-modal").wait_for()
+    screenshot(page, "formgrader-generate-feedback")
+    return json.loads(response.value.text())
+
+
+def test_generate_feedback_in_formgrader_writes_the_courses_pages(course, chromium, server):
+    """First in the module: the solution's written answer is not graded by hand yet."""
+    feedback = course / "feedback" / "solution" / ASSIGNMENT / f"{NOTEBOOK}.html"
+    feedback.write_text("<p>a page formgrader must replace</p>", encoding="utf-8")
+    requests = []
+    with browser_page(chromium) as page:
+        page.context.route("**/*", _only_local(requests))
+        _log_in(page, server)
+        answer = _generate_feedback_in_formgrader(page, server, "solution")
+    assert answer["success"], answer
+    assert "Writing" in answer["log"] and f"{NOTEBOOK}.html" in answer["log"], answer["log"]
+
+    text = feedback.read_text(encoding="utf-8")
+    assert "formgrader must replace" not in text
+    assert "<script" not in text and "cdn" not in text.lower()  # nbgrader's loads MathJax
+    seen = []
+    with browser_page(chromium) as page:
+        page.context.route("**/*", _only_local(seen))
+        page.on("request", lambda request: seen.append(request.url))
+        page.context.set_offline(True)
+        page.goto(feedback.as_uri())
+        page.wait_for_load_state("load")
+        policy = page.locator("meta[http-equiv='Content-Security-Policy']")
+        content = policy.get_attribute("content")
+        assert "default-src 'none'" in content and "script" not in content, content
+        assert page.locator("script").count() == 0
+        assert page.locator("math").count() > 20
+        box = page.locator("math").first.bounding_box()
+        assert box and box["width"] > 3 and box["height"] > 3, box
+        heading = page.locator(f"a[name='{ANSWER}'] + div.panel-heading")
+        assert "pending manual grading" in heading.inner_text(), heading.inner_text()
+        screenshot(page, "feedback-from-formgrader")
+    assert [url for url in seen if not url.startswith("file://")] == []
+
+    output = run("feedback", course, "--no-progress").stdout
+    assert "wrote 0 page(s) for 0 student(s)" in output, output
+    assert "had been changed" not in output, output
+
+
+def test_grade_in_formgrader_export_and_read_the_feedback_offline(course, chromium, server):
     notebook_id = _submission_notebook_id(course)
     requests = []
-    argv = [sys.executable, "-m", "jupyter", "server"]
-    with jupyter_server(argv, cwd=course, env=pipeline_env()) as server:
-        with browser_page(chromium) as page:
-            page.context.route("**/*", _only_local(requests))
-            _log_in(page, server)
-            page.goto(f"{server.url}formgrader/manage_students")
-            page.locator("td.name", has_text="Lovelace").wait_for()
-            names = sorted(" ".join(t.split()) for t in page.locator("td.name").all_inner_texts())
-            assert names == ["Lovelace, Ada", "Mallory, Eve", "Ng, Bob"]  # not "None, None"
-            screenshot(page, "formgrader-students")
-            _grade_in_formgrader(page, server, notebook_id)
+    with browser_page(chromium) as page:
+        page.context.route("**/*", _only_local(requests))
+        _log_in(page, server)
+        page.goto(f"{server.url}formgrader/manage_students")
+        page.locator("td.name", has_text="Lovelace").wait_for()
+        names = sorted(" ".join(t.split()) for t in page.locator("td.name").all_inner_texts())
+        assert names == ["Lovelace, Ada", "Mallory, Eve", "Ng, Bob"]  # not "None, None"
+        screenshot(page, "formgrader-students")
+        _grade_in_formgrader(page, server, notebook_id)
 
     output = run("export", course).stdout
     assert (
@@ -244,7 +315,7 @@ def _open_answer(page, server, notebook_id):
     page.wait_for_function("window.formgrader && formgrader.grades && formgrader.grades.loaded")
 
 
-def test_the_attackers_answer_runs_nothing_in_formgrader(course, chromium, listening):
+def test_the_attackers_answer_runs_nothing_in_formgrader(course, chromium, listening, server):
     """Last in this module: its control changes the attacker's grades."""
     from playwright.sync_api import TimeoutError as PageTimeout
 
@@ -252,35 +323,33 @@ def test_the_attackers_answer_runs_nothing_in_formgrader(course, chromium, liste
     before = gradebook_scores(sqlite_url(course), [ATTACKER])[ATTACKER]
     row = _grades_row(course, ATTACKER)
     assert before[ANSWER] is None and float(row["score"]) < float(row["max_score"])
-    argv = [sys.executable, "-m", "jupyter", "server"]
     requests, dialogs = [], []
-    with jupyter_server(argv, cwd=course, env=pipeline_env()) as server:
-        with browser_page(chromium) as page:
-            page.context.route("**/*", _only_local(requests))
-            _watch(page, dialogs)
-            _log_in(page, server)
-            try:
-                _open_answer(page, server, notebook_id)
-                page.wait_for_timeout(2000)  # the payloads' timers poll every 100 ms
-            except PageTimeout:  # e.g. a payload took the page elsewhere: said below
-                pass
-            title, url = page.title(), page.url
-            screenshot(page, "formgrader-attacker")
-            assert MARK not in title and "/formgrader/submissions/" in url, (title, url)
-            assert listening.seen == [] and dialogs == []
-            text = page.locator("body").inner_text()
-            assert "<script>document.title=" in text  # the answer, readable as text
-            assert "The mean subtraction cancels" in text
-            assert gradebook_scores(sqlite_url(course), [ATTACKER])[ATTACKER] == before
-            run("export", course)
-            assert _grades_row(course, ATTACKER) == row
+    with browser_page(chromium) as page:
+        page.context.route("**/*", _only_local(requests))
+        _watch(page, dialogs)
+        _log_in(page, server)
+        try:
+            _open_answer(page, server, notebook_id)
+            page.wait_for_timeout(2000)  # the payloads' timers poll every 100 ms
+        except PageTimeout:  # e.g. a payload took the page elsewhere: said below
+            pass
+        title, url = page.title(), page.url
+        screenshot(page, "formgrader-attacker")
+        assert MARK not in title and "/formgrader/submissions/" in url, (title, url)
+        assert listening.seen == [] and dialogs == []
+        text = page.locator("body").inner_text()
+        assert "<script>document.title=" in text  # the answer, readable as text
+        assert "The mean subtraction cancels" in text
+        assert gradebook_scores(sqlite_url(course), [ATTACKER])[ATTACKER] == before
+        run("export", course)
+        assert _grades_row(course, ATTACKER) == row
 
-            # Control: the payload's script, run by the test in the same page, does set
-            # the title, reach the listener and give every grade its maximum.
-            page.evaluate(script("control", listening.server_address[1]))
-            page.wait_for_function("formgrader.grades.every(g => !g.hasChanged())")
-            page.wait_for_timeout(1000)
-            assert page.title() == f"{MARK}control"
+        # Control: the payload's script, run by the test in the same page, does set
+        # the title, reach the listener and give every grade its maximum.
+        page.evaluate(script("control", listening.server_address[1]))
+        page.wait_for_function("formgrader.grades.every(g => !g.hasChanged())")
+        page.wait_for_timeout(1000)
+        assert page.title() == f"{MARK}control"
     assert "/control" in listening.seen
     after = gradebook_scores(sqlite_url(course), [ATTACKER])[ATTACKER]
     assert after[ANSWER] == 4.0 and after != before

@@ -1,14 +1,27 @@
-"""The feedback exporter against nbconvert's own page: the same page without nbconvert's
-last pass over it, with alt text on every image, and its kept renderings never mixed up
-between pages."""
+"""The feedback pages.
+
+- the exporter against nbconvert's own page: the same page without nbconvert's last
+  pass over it, with alt text on every image, and its kept renderings never mixed up
+  between pages;
+- pages the feedback step did not write (changed, replaced, added or deleted since it
+  wrote them, e.g. by nbgrader with another configuration) are stale: `feedback` and
+  `export` write them again and name the students.
+"""
 
 import base64
+import hashlib
+import json
 
 import nbformat
+import pytest
+from autograder_support import copy_course, run
 from bs4 import BeautifulSoup
 from nbconvert.exporters import HTMLExporter
 
+from autograder.pipeline import feedback
 from autograder.pipeline.feedback import IMAGE_ALT, FeedbackExporter
+from autograder.workspace import Course
+from bnlab.course import ASSIGNMENT
 
 # A 1x1 PNG, and another (a different colour) for a second page's attachment.
 PNG = base64.b64encode(
@@ -78,3 +91,131 @@ def test_a_kept_rendering_is_never_shown_on_a_page_it_was_not_made_for():
         ours = page(FeedbackExporter, nb)
         assert without_alt(ours) == without_alt(page(NbconvertPage, nb))
         assert f"data:image/png;base64,{attachment}" in str(ours)
+
+
+# ------------------------------------------------------------------ pages not written here
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _written(course, student, pages, state="now"):
+    """`student`'s `pages` ({name: bytes}) on disk, recorded as the feedback step records
+    the pages it writes: the state they were made from and each page's digest."""
+    folder = course.feedback / student / ASSIGNMENT
+    folder.mkdir(parents=True)
+    for name, data in pages.items():
+        (folder / name).write_bytes(data)
+    record = {"state": state, "pages": {name: _sha256(data) for name, data in pages.items()}}
+    path = course.reports / "feedback" / f"{student}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record), encoding="utf-8")
+    return folder
+
+
+def test_pages_other_than_those_written_are_stale(tmp_path):
+    course = Course(tmp_path)
+    pages = {"01_forward_bn.html": b"<p>one</p>", "02_backward_bn.html": b"<p>two</p>"}
+    folders = {s: _written(course, s, pages) for s in ("same", "edited", "extra", "gone")}
+    _written(course, "regraded", pages, state="before")
+    (folders["edited"] / "01_forward_bn.html").write_bytes(b"<script src=mathjax></script>")
+    (folders["extra"] / "03_removing_b.html").write_bytes(b"<p>three</p>")
+    (folders["gone"] / "02_backward_bn.html").unlink()
+    students = ["edited", "extra", "gone", "never", "regraded", "same"]
+    reasons = feedback.stale_reasons(course, students, dict.fromkeys(students, "now"))
+    assert reasons == {
+        "edited": "foreign",
+        "extra": "foreign",
+        "gone": "foreign",
+        "never": "missing",
+        "regraded": "changed",
+    }
+    assert feedback.stale(course, students, dict.fromkeys(students, "now")) == sorted(reasons)
+
+
+def test_a_record_without_the_pages_digests_is_stale(tmp_path):
+    course = Course(tmp_path)
+    folder = _written(course, "ada", {"01_forward_bn.html": b"<p>one</p>"})
+    record = course.reports / "feedback" / "ada.json"
+    record.write_text(json.dumps({"state": "now", "pages": ["01_forward_bn.html"]}))
+    assert feedback.stale_reasons(course, ["ada"], {"ada": "now"}) == {"ada": "foreign"}
+    assert (folder / "01_forward_bn.html").exists()
+
+
+def _pages(course, student):
+    return {
+        page.name: page.read_bytes()
+        for page in sorted((course / "feedback" / student / ASSIGNMENT).glob("*.html"))
+    }
+
+
+@pytest.mark.slow
+def test_feedback_rewrites_a_page_it_did_not_write_and_names_the_student(graded_course, tmp_path):
+    """A page overwritten with the head of nbgrader's own page: `feedback` writes the
+    student's pages again, says so and names them, with its progress bar."""
+    course = copy_course(graded_course.course, tmp_path / "course")
+    _, student = min(
+        (len(_pages(course, student)), student)
+        for student in graded_course.students
+        if _pages(course, student)
+    )
+    before = _pages(course, student)
+    page = course / "feedback" / student / ASSIGNMENT / sorted(before)[0]
+    page.write_text(NBGRADERS_OWN_HEAD, encoding="utf-8")
+
+    result = run("feedback", course)
+    assert f"feedback: wrote {len(before)} page(s) for 1 student(s)" in result.stdout, result.stdout
+    assert (
+        "feedback: the pages of 1 student(s) had been changed, replaced or deleted since this "
+        "step wrote them (e.g. by formgrader's Generate Feedback or `nbgrader "
+        f"generate_feedback` with another configuration); rewritten: {student}\n"
+    ) in result.stdout, result.stdout
+    assert "feedback: 100%" in result.stderr and "1/1" in result.stderr, result.stderr
+    assert _pages(course, student) == before
+
+
+def test_export_rewrites_pages_it_did_not_write_and_names_the_students(tmp_path, monkeypatch):
+    """refresh (run by `export`): the students whose pages were made from other grades
+    and those whose pages it did not write are written again, each named apart."""
+    course = Course(tmp_path)
+    pages = {"01_forward_bn.html": b"<p>one</p>"}
+    for student in ("ada", "bob", "cy"):
+        (course.autograded / student / ASSIGNMENT).mkdir(parents=True)
+        (course.autograded / student / ASSIGNMENT / "01_forward_bn.ipynb").write_text("{}")
+        folder = _written(course, student, pages)
+    (folder / "01_forward_bn.html").write_bytes(b"<p>replaced</p>")  # cy's
+    asked = []
+    monkeypatch.setattr(Course, "apply_environ", lambda self: None)  # this process's stays
+    monkeypatch.setattr(
+        feedback,
+        "state_digests",
+        lambda course, students: {"ada": "now", "bob": "new", "cy": "now"},
+    )
+    monkeypatch.setattr(
+        feedback,
+        "write_pages",
+        lambda course, students, digests, workers, progress: (
+            asked.extend(students) or {s: [f"{s}.html"] for s in students},
+            [],
+        ),
+    )
+    lines = []
+    assert feedback.refresh(course, log=lines.append) == ["bob", "cy"]
+    assert asked == ["bob", "cy"]
+    assert lines == [
+        "feedback: refreshed 1 page(s) of 1 student(s) whose grades or comments changed: bob",
+        "feedback: the pages of 1 student(s) had been changed, replaced or deleted since this "
+        "step wrote them (e.g. by formgrader's Generate Feedback or `nbgrader "
+        "generate_feedback` with another configuration); rewritten: cy",
+    ]
+
+
+# The start of the page nbgrader writes with its own settings (MathJax from a CDN).
+NBGRADERS_OWN_HEAD = """<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8" />
+<title>03_removing_b</title>
+<script src="https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"> </script>
+</head>
+"""
