@@ -59,7 +59,12 @@ def _grade(course, args):
 def _feedback(course, args):
     from autograder.pipeline import feedback
 
-    feedback.feedback(course, students=args.student, workers=args.workers or os.cpu_count())
+    feedback.feedback(
+        course,
+        students=args.student,
+        workers=args.workers or os.cpu_count(),
+        progress=not args.no_progress,
+    )
 
 
 def _export(course, args):
@@ -99,13 +104,13 @@ STEPS = {
     ),
     "grade": Step(
         "autograde the submissions (only new or changed ones, unless --force)",
-        ("course", "students", "grade"),
+        ("course", "students", "grade", "progress"),
         _grade,
     ),
     "feedback": Step(
         "write the HTML feedback of the graded students whose pages are missing or out of "
         "date (of the --student ones: always)",
-        ("course", "students"),
+        ("course", "students", "progress"),
         _feedback,
     ),
     "export": Step(
@@ -117,7 +122,7 @@ STEPS = {
     ),
     "all": Step(
         "every step in turn (collect only with --from or --samples)",
-        ("course", "release", "collect", "students", "grade"),
+        ("course", "release", "collect", "students", "grade", "progress"),
         None,
     ),
     "roster": Step(
@@ -317,7 +322,6 @@ def _grade_options(parser, step):
         action="store_true",
         help="also run the notebooks' experiments that no graded code depends on",
     )
-    group.add_argument("--no-progress", action="store_true", help="no progress bar")
     group.add_argument(
         "--no-sandbox",
         action="store_true",
@@ -331,6 +335,18 @@ def _grade_options(parser, step):
         help="send the submissions to the workers of this Dask scheduler, e.g. "
         "tcp://10.0.0.5:8786 (default: $BNLAB_SCHEDULER, or grade on this machine)",
     )
+
+
+PROGRESS_HELP = {
+    "grade": "no progress bar",
+    "feedback": "no progress bar",
+    "all": "no progress bars (grade, feedback)",
+}
+
+
+def _progress_options(parser, step):
+    group = parser.add_argument_group("output")
+    group.add_argument("--no-progress", action="store_true", help=PROGRESS_HELP[step])
 
 
 def _export_options(parser, step):
@@ -359,6 +375,7 @@ OPTION_GROUPS = {
     "collect": _collect_options,
     "students": _students_options,
     "grade": _grade_options,
+    "progress": _progress_options,
     "export": _export_options,
     "roster": _roster_options,
 }

@@ -10,6 +10,7 @@
 """
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -49,17 +50,17 @@ GRADE = {
     "--timeout",
     "--memory-limit",
     "--run-all-cells",
-    "--no-progress",
     "--no-sandbox",
     "--scheduler",
 }
+PROGRESS = {"--no-progress"}
 EXPECTED = {
     "release": COURSE | RELEASE,
     "collect": COURSE | COLLECT,
-    "grade": COURSE | STUDENTS | GRADE,
-    "feedback": COURSE | STUDENTS,
+    "grade": COURSE | STUDENTS | GRADE | PROGRESS,
+    "feedback": COURSE | STUDENTS | PROGRESS,
     "export": COURSE | {"--lms-map"},
-    "all": COURSE | RELEASE | COLLECT | STUDENTS | GRADE,
+    "all": COURSE | RELEASE | COLLECT | STUDENTS | GRADE | PROGRESS,
     "roster": COURSE | {"--from"},
 }
 VALUE = {  # a value for each option that takes one
@@ -122,7 +123,9 @@ def test_each_step_accepts_all_its_options(step):
         assert args.workers == 2
     if "--timeout" in EXPECTED[step]:
         assert (args.timeout, args.memory_limit, args.scheduler) == (5, 1.5, "tcp://10.0.0.5:8786")
-        assert args.force and args.run_all_cells and args.no_progress and args.no_sandbox
+        assert args.force and args.run_all_cells and args.no_sandbox
+    if "--no-progress" in EXPECTED[step]:
+        assert args.no_progress
     if "--from" in EXPECTED[step]:
         assert args.source == "inbox"
     if "--samples" in EXPECTED[step]:
@@ -141,6 +144,7 @@ def test_each_step_accepts_all_its_options(step):
         ["grade", "--course", "c", "--workers", "1", "--force", "--student", "a"],
         ["grade", "--course", "c", "--workers", "1", "--no-progress", "--student", "a"],
         ["feedback", "--course", "c"],
+        ["feedback", "--course", "c", "--no-progress"],
         ["export", "--course", "c"],
     ],
 )
@@ -235,6 +239,52 @@ def test_each_steps_help_is_its_own():
     feedback = parser.steps["feedback"].format_help()
     assert "regrade" not in feedback and "submissions at a time" not in feedback, feedback
     assert "pages at a time (default: one per core)" in " ".join(feedback.split())
+
+
+SUMMARIES = {  # what each step's --help says it does, in the words of the guide
+    "release": "Build what students receive",
+    "collect": "Copy the submissions into the workspace",
+    "grade": "Autograde the submissions",
+    "feedback": "Write the HTML feedback of the graded students",
+    "export": "Refresh the feedback of students whose grades changed",
+    "all": "Every step in turn",
+    "roster": "Add or update the students' names and emails",
+}
+
+
+@pytest.mark.parametrize("step", sorted(EXPECTED))
+def test_each_steps_help_on_the_command_line_is_its_own(step, capsys):
+    """`STEP --help` (through main, as typed) names the step, says what it does, lists
+    exactly its own options, and nothing another step does."""
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([step, "--help"])
+    assert stopped.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: python -m autograder {step} "), text
+    words = " ".join(text.split())
+    assert SUMMARIES[step] in words, text
+    for other, summary in SUMMARIES.items():
+        if other != step:
+            assert summary not in words, (other, text)
+    listed = set(re.findall(r"^\s+(--[a-z-]+)", text, flags=re.MULTILINE)) - {"--help"}
+    assert listed == EXPECTED[step], text
+    if step != "all":  # `all` runs grade and feedback: their words are its own
+        for other in {"grade", "feedback"} - {step}:
+            for help_text in (cli.STUDENT_HELP[other], cli.WORKERS_HELP[other]):
+                assert help_text not in words, (other, text)
+
+
+@pytest.mark.parametrize(
+    ("argv", "progress"),
+    [(["feedback"], True), (["feedback", "--no-progress"], False)],
+)
+def test_feedback_draws_its_progress_bar_unless_told_not_to(argv, progress, monkeypatch, tmp_path):
+    from autograder.pipeline import feedback
+
+    calls = []
+    monkeypatch.setattr(feedback, "feedback", lambda course, **options: calls.append(options))
+    assert cli.main([*argv, "--course", str(tmp_path)]) == 0
+    assert calls == [{"students": None, "workers": os.cpu_count(), "progress": progress}]
 
 
 def test_the_entry_point_and_the_console_script_name_the_same_main():
@@ -424,6 +474,17 @@ def test_the_config_file_holds_the_courses_config(tmp_path):
         "autograder.grading.autograde_refusal.GradeWithTheGrader"
     ]
     assert "KernelManager" not in loaded  # per process only (ipc), never in the file
+    # whoever makes the feedback pages (formgrader, nbgrader run here) makes the course's
+    assert loaded.GenerateFeedback.exporter_class == "autograder.pipeline.feedback.FeedbackExporter"
+    assert loaded.GenerateFeedback.preprocessors == [
+        "autograder.grading.inert.InertNotebook",
+        "nbgrader.preprocessors.GetGrades",
+        "autograder.pipeline.feedback.MarkPending",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ]
+    assert loaded.FeedbackExporter.template_name == "bnlab_feedback"
+    templates = ROOT / "autograder" / "pipeline" / "feedback_templates"
+    assert str(templates) in loaded.FeedbackExporter.extra_template_basedirs
 
 
 def test_the_config_follows_the_grading_options(tmp_path):
