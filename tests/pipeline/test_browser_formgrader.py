@@ -14,9 +14,9 @@ Content-Security-Policy, formulas as MathML, no script, and the written answer n
 graded yet reads "pending manual grading". Its bytes are those the feedback step writes:
 `feedback` then finds every page up to date.
 
-Then the test logs in, types a score and a comment for the solution's written answer `why_no_b` into
-the formgrader's page, and runs `export`, the one step the instructor's guide names for
-after grading by hand. Then it opens that student's feedback page from disk with the
+Then the test types a score and a comment for the solution's written answer `why_no_b`
+into the formgrader's page, and runs `export`, the one step the instructor's guide names
+for after grading by hand. Then it opens that student's feedback page from disk with the
 browser offline: the page shows the score and the comment, and its formulas are MathML
 elements that take up room on the page, with no TeX left in the text and no request for
 anything.
