@@ -379,8 +379,9 @@ def export(course, log=print, lms_map=None, refresh_feedback=False):
     """Run step 5; returns the summary table's text. `lms_map`: the path of a CSV mapping
     LMS ids to nbgrader ids, to also write canvas.csv and moodle.csv (lms_export).
     refresh_feedback: first rewrite the feedback pages of the students whose grades or
-    comments changed since they were written (autograder.pipeline.feedback.refresh); if that
-    fails, the exports are still written, then its FeedbackError is raised."""
+    comments changed since they were written, or whose pages are not those the feedback
+    step wrote (autograder.pipeline.feedback.refresh); if that fails, the exports are still
+    written, then its FeedbackError is raised."""
     mapped = read_lms_map(lms_map) if lms_map else None  # a bad map stops before any write
     course.prepare()
     problem = None

@@ -48,7 +48,7 @@ from autograder.grading import (
 )
 from autograder.grading.inert import printable
 from autograder.grading.student_venv import student_venv
-from autograder.workspace import COURSE_ID
+from autograder.workspace import COURSE_ID, progress_bar
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
 GRADER_VERSION = 3  # bump when a change of grading logic must regrade everyone
@@ -396,7 +396,7 @@ def _grade_all(course, gradebook, todo, context, source, workers, scheduler, pro
         results = executors.local(todo, read, context, workers)
     graded, crashed, unmerged = [], [], []
     started = time.monotonic()
-    bar = _progress(len(todo), progress)
+    bar = progress_bar(len(todo), "grading", progress)
     try:
         for student, result in results:
             if "crash" in result:
@@ -457,11 +457,3 @@ def _summary(done, total, crashed, seconds):
     if crashed:
         line += f"; {crashed} could not be graded"
     return line
-
-
-def _progress(total, enabled):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total, desc="grading", unit="student", disable=not enabled, dynamic_ncols=True
-    )
