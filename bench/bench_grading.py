@@ -143,6 +143,8 @@ def measure_rates(n=SUBMISSIONS):
                         templates[kind], warm, ignore=shutil.ignore_patterns("student-venv")
                     )
                     _step("grade", warm, "--no-progress", "--scheduler", cluster.address)
+                if how == "pages":  # graded first, untimed: the step timed is feedback
+                    _step("grade", course, "--workers", 2, "--no-progress")
                 rows.append((label, _timed(_grade, course, kind, how, codes, cluster)))
             for kind, template in templates.items():
                 breakdowns[kind] = _breakdown(template, codes[kind])
@@ -165,7 +167,10 @@ RUNS = [  # (label, code, how)
     ("this grader, sandboxed, 1 worker", "this", 1),
     ("this grader, --no-sandbox, 2 workers", "this", "no-sandbox"),
     ("this grader on Dask: 2 local worker processes", "this", "dask"),
+    ("`feedback` (the pages of the same submissions, graded first), 2 workers", "this", "pages"),
 ]
+FEEDBACK = RUNS[-1][0]
+TARGET_FEEDBACK = 1.0  # feedback's students a minute over grading's, at least
 
 
 def _grade(course, kind, how, codes, cluster):
@@ -173,6 +178,8 @@ def _grade(course, kind, how, codes, cluster):
         return _plain_nbgrader(course)
     if how == "dask":
         return _step("grade", course, "--no-progress", "--scheduler", cluster.address)
+    if how == "pages":
+        return _step("feedback", course, "--workers", 2, "--no-progress")
     if how == "no-sandbox":
         return _step("grade", course, "--no-progress", "--workers", 2, "--no-sandbox")
     return _step("grade", course, "--workers", how, code=codes[kind])
@@ -359,6 +366,14 @@ def _verdicts(rate):
         lines.append(
             f"- Dask with two local worker processes: {ratio:.2f}x the local pool of two;"
             f" aim at least {TARGET_DASK:g}x: {met}"
+        )
+    if rate[FEEDBACK] and sandboxed:
+        ratio = rate[FEEDBACK] / sandboxed
+        met = "met" if ratio >= TARGET_FEEDBACK else "NOT met"
+        lines.append(
+            f"- `feedback`: {rate[FEEDBACK]:.1f} students a minute (seven pages each),"
+            f" {ratio:.2f}x grading's rate with 2 workers; aim at least {TARGET_FEEDBACK:g}x:"
+            f" {met}"
         )
     return lines
 
