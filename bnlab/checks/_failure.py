@@ -259,12 +259,14 @@ def raised(name, error, label, case=None, function=None):
         error = error.with_traceback(trimmed)
     message = f"{name} raised {type(error).__name__}: {error}\n  Case: {label}."
     frames = _loaded_frames(error)
+    note = earlier_failure(name, function) if function is not None else ""
     if frames:
         notebook, loaded = frames[-1]
-        note = earlier_failure(name, function) if function is not None else ""
         message += f"\n  The error was raised in your {loaded}, loaded from {notebook}." + (
             f"\n  {note}"
             if note
             else f"\n  Its check passes there: look at what {name} passes to it."
         )
+    elif note:  # e.g. it unpacks what a function of an earlier notebook returned wrong
+        message += f"\n  {note}"
     return CheckFailed(message, name, case, error)

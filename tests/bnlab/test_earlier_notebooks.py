@@ -90,6 +90,17 @@ def test_an_error_raised_in_a_function_of_01_is_named_with_its_notebook(tmp_path
     assert SAVE in message
 
 
+def test_an_error_in_this_notebook_caused_by_a_function_of_01_names_it(tmp_path):
+    """01's function returns nothing: model_forward fails unpacking it, in its own code."""
+    returns_none = GOOD_LAYER.replace("return A, cache", "return None")
+    assert returns_none != GOOD_LAYER
+    failure = failure_of_04(tmp_path, GOOD_BN, returns_none)
+    message = str(failure)
+    assert "model_forward raised TypeError" in message
+    assert "your linear_bn_activation_forward, loaded from 01_forward_bn.ipynb" in message
+    assert SAVE in message
+
+
 def test_correct_earlier_functions_add_nothing(tmp_path, capsys):
     write_01(tmp_path, GOOD_BN, GOOD_LAYER)
     check_model_forward(session_of_04(tmp_path)["model_forward"])
