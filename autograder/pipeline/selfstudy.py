@@ -10,11 +10,13 @@ hand out, made the same way:
 - a ``BEGIN SOLUTION`` / ``END SOLUTION`` region of a solution cell, code or
   markdown, is replaced by nbgrader's stub, indented like the line that opened
   it; a solution cell without a region becomes the stub as a whole;
-- the hidden-test cells are dropped (once their ``BEGIN HIDDEN TESTS`` /
-  ``END HIDDEN TESTS`` region is removed only a comment is left), and a hidden
-  region anywhere else is removed;
-- outputs and execution counts are cleared; everything else is kept, the
-  nbgrader metadata included (``bnlab.loader`` finds cells by ``grade_id``).
+- the test cells (code grade cells that are not solutions: what the autograder
+  runs, hidden tests or a second run of the visible check) are dropped, and a
+  hidden region anywhere else is removed;
+- outputs and execution counts are cleared, and the markers only nbval reads
+  (``# NBVAL_...`` comment lines, ``nbval-...`` tags) are removed
+  (strip_test_markers); everything else is kept, the nbgrader metadata included
+  (``bnlab.loader`` finds cells by ``grade_id``).
 
 Then it adds, and marks with the cell metadata key MARK:
 
@@ -90,18 +92,43 @@ def strip_regions(source, delimiters, stub=None):
     return "\n".join(kept), regions
 
 
+# A line that is nothing but one of nbval's comment markers (``# NBVAL_CHECK_OUTPUT``,
+# ``# NBVAL_SKIP``, ...), as nbval finds them: a whole-line comment; and nbval's cell tags.
+NBVAL_MARKER = re.compile(r"#+\s*NBVAL_\w*\s*", re.IGNORECASE)
+NBVAL_TAG = "nbval-"
+
+
+def strip_test_markers(notebook):
+    """Remove, in place, the markers of `notebook` (nbformat v4) that only the test runner
+    nbval reads: every code-cell line that is nothing but an ``NBVAL_*`` comment, and every
+    ``nbval-*`` cell tag. Returns whether anything was removed."""
+    changed = False
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            lines = cell.source.split("\n")
+            kept = [line for line in lines if not NBVAL_MARKER.fullmatch(line.strip())]
+            if kept != lines:
+                cell.source, changed = "\n".join(kept), True
+        tags = cell.get("metadata", {}).get("tags")
+        if isinstance(tags, list) and any(str(t).lower().startswith(NBVAL_TAG) for t in tags):
+            kept_tags = [t for t in tags if not str(t).lower().startswith(NBVAL_TAG)]
+            if kept_tags:
+                cell.metadata["tags"] = kept_tags
+            else:
+                del cell.metadata["tags"]
+            changed = True
+    return changed
+
+
 def _nbgrader(cell):
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
-def _is_hidden_test_cell(cell, stripped):
-    """A code cell of hidden tests: a grade cell (not a solution) that holds nothing but
-    comments once its hidden region is removed."""
+def _is_test_cell(cell):
+    """A test cell: a code cell that the autograder grades and the student does not write
+    (nbgrader's grade cell that is not a solution). Nothing runs it in self-study."""
     meta = _nbgrader(cell)
-    code = [
-        line for line in stripped.split("\n") if line.strip() and not line.lstrip().startswith("#")
-    ]
-    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") and not code
+    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
 
 
 def _added(cell, kind):
@@ -116,9 +143,9 @@ def selfstudy_notebook(notebook):
     cells, solutions, answers = [], {}, {}
     for cell in notebook.cells:
         meta = _nbgrader(cell)
-        source, hidden = strip_regions(cell.source, HIDDEN_TESTS)
-        if hidden and _is_hidden_test_cell(cell, source):
+        if _is_test_cell(cell):
             continue
+        source, _ = strip_regions(cell.source, HIDDEN_TESTS)
         if meta.get("solution"):
             stub = CODE_STUB if cell.cell_type == "code" else TEXT_STUB
             source, regions = strip_regions(source, SOLUTION, stub)
@@ -142,6 +169,7 @@ def selfstudy_notebook(notebook):
             text = REVEAL.format(name=grade_id[len("check_") :])
             cells.append(_added(nbformat.v4.new_code_cell(text), "reveal"))
     notebook.cells = cells
+    strip_test_markers(notebook)
     notebook.metadata.pop("celltoolbar", None)
     return notebook, solutions
 

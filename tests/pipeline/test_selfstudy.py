@@ -169,6 +169,23 @@ def test_no_solution_region_and_no_hidden_test_is_left(built, stem):
             assert cell.outputs == [] and cell.execution_count is None
 
 
+def test_no_nbval_marker_is_left(built):
+    """nbval's markers (``# NBVAL_CHECK_OUTPUT`` lines, ``nbval-*`` tags) mean nothing to a
+    learner: the source notebooks have them, the self-study notebooks do not."""
+
+    def markers(folder):
+        found = []
+        for stem in NOTEBOOKS:
+            for index, cell in enumerate(read(folder, stem).cells):
+                tags = " ".join(map(str, cell.metadata.get("tags", [])))
+                if re.search("nbval", cell.source + " " + tags, re.IGNORECASE):
+                    found.append(f"{stem} cell {index}")
+        return found
+
+    assert markers(SOURCE), "the source notebooks hold no nbval marker: nothing to test"
+    assert markers(built) == []
+
+
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_the_hints_are_kept(built, stem):
     hints = re.compile(r"<details><summary>Hint \d")
@@ -359,14 +376,14 @@ def test_reveal_in_a_real_kernel(built, tmp_path):
 
 
 def _without_hidden_test_cells(notebook):
-    """The cells of a class-release notebook but its hidden-test cells (grade cells of
-    code, which nbgrader left as a comment)."""
+    """The cells of a class-release notebook but its test cells (grade cells of code that
+    are not solutions: the autograder's, named test_<function>)."""
     kept = []
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
             assert grade_id(cell).startswith("test_"), grade_id(cell)
-            assert all(line.startswith("#") for line in cell.source.splitlines()), cell.source
+            assert "BEGIN HIDDEN TESTS" not in cell.source, cell.source
             continue
         kept.append(cell)
     return kept
