@@ -2,9 +2,12 @@
 
 1. Copy the source notebooks (only the .ipynb files) into source/batchnorm/ and
    run nbgrader generate_assignment: release/batchnorm/ and the gradebook's
-   record of every graded cell. Beside the notebooks goes the students' own
-   nbgrader_config.json (student_config_text), so that nbgrader's Validate gives
-   students the verdict the release checks give.
+   record of every graded cell. The copies lose the markers only nbval reads
+   (NBVAL_* comment lines and nbval-* tags), and their example cells are tagged
+   EXAMPLE_TAG, which the students' Validate skips. Beside the notebooks go the
+   students' own nbgrader_config.py and .json (student_config_text), so that
+   nbgrader's Validate gives students the verdict the release checks give, in a
+   few lines per failing check.
 2. Build the student wheel (dist/) with `pip wheel`, from the student project
    (autograder.boundary): the package bnlab, which holds no instructor code.
 3. Check, and fail the step on any problem:
@@ -25,10 +28,13 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
+
 from autograder import boundary
 from autograder.errors import GraderError
 from autograder.grading.student_venv import student_venv
 from autograder.pipeline import leaks
+from autograder.pipeline.selfstudy import strip_test_markers
 from autograder.workspace import headless_environ, ipc_prefix, write_if_changed
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
@@ -51,7 +57,34 @@ def copy_source(course, notebook_dir=None):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     for name in sorted(wanted):
         text = (Path(notebook_dir) / name).read_text(encoding="utf-8")
-        write_if_changed(course.source / name, text)
+        write_if_changed(course.source / name, student_source(text))
+
+
+def student_source(text):
+    """The text of a source notebook as the release is made from it: without nbval's
+    markers (students see every line of a cell, and these mean nothing to them) and with
+    its example cells tagged EXAMPLE_TAG. The text itself if nothing changes. Made before
+    nbgrader generates the release, so that the gradebook's record of every locked cell
+    matches what students get."""
+    notebook = nbformat.reads(text, as_version=4)
+    changed = strip_test_markers(notebook)
+    for cell in notebook.cells:
+        if is_example(cell) and EXAMPLE_TAG not in cell.metadata.get("tags", []):
+            cell.metadata["tags"] = [*cell.metadata.get("tags", []), EXAMPLE_TAG]
+            changed = True
+    if not changed:
+        return text
+    out = nbformat.writes(notebook)
+    return out if out.endswith("\n") else out + "\n"
+
+
+def is_example(cell):
+    """A code cell that nbgrader does not grade, hand to the student or lock: an example
+    that runs the student's functions (and fails while one is a stub)."""
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and not any(
+        meta.get(key) for key in ("grade", "solution", "locked", "task")
+    )
 
 
 def generate(course):
@@ -66,25 +99,57 @@ def generate(course):
         )
 
 
-# The students' nbgrader configuration, written into the release folder: nbgrader's Validate
-# (`nbgrader validate`, and the Validate button) reads nbgrader_config.py or .json from the
-# folder it runs in: the shell's for the command, the Jupyter server's (not the notebook's)
-# for the button, besides Jupyter's config folders. Without it Validate only checks the
-# graded test cells and says "Success!" on an untouched stub; with validate_all every
-# failing code cell counts, as in the release checks (Course.nbgrader_config). It holds
-# nothing of the instructor's: no path, no database, no course root. JSON, not .py:
-# nbgrader's exchange leaves out the *.py files of an assignment (CourseDirectory.ignore).
+# The students' nbgrader configuration, written into the release folder as
+# nbgrader_config.py and nbgrader_config.json (the same settings). nbgrader's Validate
+# (`nbgrader validate`, and the Validate button) reads both from the folder it runs in (the
+# shell's for the command, the Jupyter server's, not the notebook's, for the button) and
+# from Jupyter's config folders (`jupyter --paths`); it warns "No nbgrader_config.py file
+# found" unless a .py is in one of them. The .json is for nbgrader's exchange, which leaves
+# out the *.py files of an assignment (Course.nbgrader_config: CourseDirectory.ignore).
+# It holds nothing of the instructor's: no path, no database, no course root.
+#
+# - validate_all: every failing code cell counts, as in the release checks: with nbgrader's
+#   default only the graded cells count, and a test cell whose tests are all hidden passes
+#   on an untouched stub.
+# - the example cells (EXAMPLE_TAG) are not run: they only show the student's functions at
+#   work and fail while one is a stub, which would bury the checks' verdict under a
+#   traceback each. The checks, the student's cells and the test cells run.
+# - the kernel prints an error as one line (IPython's Minimal traceback mode): the cell's
+#   source and the check's message say where; and the kernel's own warnings (e.g. that it
+#   talks to nbgrader over local TCP without encryption) are not shown.
 STUDENT_CONFIG = "nbgrader_config.json"
+STUDENT_CONFIG_PY = "nbgrader_config.py"
+EXAMPLE_TAG = "skipped-by-validate"
+STUDENT_SETTINGS = {
+    "Validator": {"validate_all": True},
+    "Execute": {
+        "skip_cells_with_tag": EXAMPLE_TAG,
+        "extra_arguments": ["--InteractiveShell.xmode=Minimal", "--IPKernelApp.log_level=ERROR"],
+    },
+}
 
 
 def student_config_text():
     """The text of the students' nbgrader_config.json (traitlets' JSON config format)."""
-    return json.dumps({"Validator": {"validate_all": True}}, indent=1, sort_keys=True) + "\n"
+    return json.dumps(STUDENT_SETTINGS, indent=1, sort_keys=True) + "\n"
+
+
+def student_config_py_text():
+    """The text of the students' nbgrader_config.py: the same settings."""
+    lines = [
+        "# nbgrader's settings for `nbgrader validate` and the Validate button: every failing",
+        "# cell counts, the example cells are not run, and each error is shown in one line.",
+        "c = get_config()",
+    ]
+    for section, settings in sorted(STUDENT_SETTINGS.items()):
+        lines += [f"c.{section}.{key} = {value!r}" for key, value in sorted(settings.items())]
+    return "\n".join(lines) + "\n"
 
 
 def write_student_config(folder):
-    """Write the students' nbgrader_config.json into `folder` (the release folder)."""
+    """Write the students' nbgrader_config.json and .py into `folder` (the release folder)."""
     write_if_changed(Path(folder) / STUDENT_CONFIG, student_config_text())
+    write_if_changed(Path(folder) / STUDENT_CONFIG_PY, student_config_py_text())
 
 
 def build_student_wheel(dest):
