@@ -26,6 +26,7 @@ SHOW_CASE = (
 _RED, _RESET = "\x1b[0;31m", "\x1b[0m"
 
 _last = {"failure": None}
+CHECKS = {}  # graded function name -> its visible check (filled by _named.names_mistakes)
 _passed = {}  # graded function name -> the function whose check of that name passed last
 
 
@@ -217,7 +218,6 @@ def earlier_failure(name, function):
     when none does. The earlier checks run quietly; the last failure stays as it was."""
     if _checking_earlier["on"]:
         return ""
-    from bnlab import checks
     from bnlab.course import GRADED_FUNCTIONS
 
     try:
@@ -234,7 +234,7 @@ def earlier_failure(name, function):
         for notebook, other in order:
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
-                    getattr(checks, f"check_{other}")(loaded[(notebook, other)])
+                    CHECKS[other](loaded[(notebook, other)])
             except CheckFailed as failure:
                 first = str(failure).splitlines()[0]
                 return (

@@ -24,7 +24,7 @@ import re
 import numpy as np
 
 from bnlab.checks._core import first_difference, load_cases, locate_difference
-from bnlab.checks._failure import SHOW_CASE, CheckFailed
+from bnlab.checks._failure import CHECKS, SHOW_CASE, CheckFailed
 
 LIKELY = "Likely mistake:"
 _INDEX = re.compile(r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|-?\d+)\]")
@@ -199,7 +199,8 @@ def _with_hint(failure, hint):
 
 def names_mistakes(name):
     """Decorator of the check of graded function `name`: a failure that names no mistake
-    is looked at again (likely_mistake) and, when one is found, raised with its hint."""
+    is looked at again (likely_mistake) and, when one is found, raised with its hint. The
+    check is then known by its function's name (_failure.CHECKS)."""
 
     def decorate(check):
         @functools.wraps(check)
@@ -215,6 +216,7 @@ def names_mistakes(name):
                     raise
                 raise _with_hint(failure, hint) from failure.__cause__
 
+        CHECKS[name] = named
         return named
 
     return decorate
