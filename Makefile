@@ -108,7 +108,7 @@ lab: lab-release
 # fixtures are made once), but for a few whose long tests are shared one by one, the
 # longest modules first (tests/conftest.py); the courses of the session fixtures are made
 # once per run and shared. TESTS=... runs some: make test TESTS=tests/bnlab
-XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
+XDIST ?= -n 2 --dist loadscope --no-loadscope-reorder
 test: setup torch sandbox browser postgres
 	$(BIN)/ruff check .
 	$(PY) -m pytest $(XDIST) $(TESTS)

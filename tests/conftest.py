@@ -100,15 +100,14 @@ def restore_environ():
 COURSE_FIXTURES = {"released_course", "course_copy", "graded_course"}
 
 
-# How `make test`'s two processes (pytest-xdist, --dist loadgroup) share the tests. Each
+# How `make test`'s two processes (pytest-xdist, --dist loadscope) share the tests. Each
 # module runs wholly in one process, so its module fixtures are made once, except the
-# modules in SPREAD: their tests are independent and long, and go one by one to whichever
-# process is free (but those that read the graded course stay together). The modules in
-# FIRST take a minute or more: they start first, in this order, so that the two
-# processes end together rather than one waiting for the other's last long module. So
-# one process starts by building the released and the graded course that later modules
-# share, while the other installs the package.
-SPREAD = ("tests/notebooks/test_notebooks.py", "tests/pipeline/test_autograder_e2e.py")
+# modules in SPREAD, whose tests are independent and long: they go one by one to whichever
+# process is free (ModuleScopes). The modules in FIRST take a minute or more: they start
+# first, in this order, so that the two processes end together rather than one waiting
+# for the other's last long module. So one process starts by building the released and
+# the graded course that later modules share, while the other installs the package.
+SPREAD = ("tests/notebooks/test_notebooks.py",)
 FIRST = (
     "tests/pipeline/test_autograder_e2e.py",
     "tests/test_installation.py",
@@ -117,33 +116,36 @@ FIRST = (
 )
 
 
-def _schedule(items):
-    """Put the tests in FIRST's order, each module's graded-course tests first, and give
-    each module (or, in SPREAD, its graded-course tests) an xdist group."""
-
-    def module(item):
-        return item.nodeid.split("::")[0]
-
-    def reads_graded_course(item):
-        return "graded_course" in getattr(item, "fixturenames", ())
-
-    def rank(item):
-        first = FIRST.index(module(item)) if module(item) in FIRST else len(FIRST)
-        return first, not reads_graded_course(item)
-
-    items.sort(key=rank)  # stable: the collection's order within each rank
-    for item in items:
-        if module(item) not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(module(item)))
-        elif reads_graded_course(item):
-            item.add_marker(pytest.mark.xdist_group(f"{module(item)}-graded-course"))
+def _module(nodeid):
+    return nodeid.split("::")[0]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_xdist_make_scheduler(config, log):
+    """With --dist loadscope: a module is one unit of work, but for SPREAD's modules,
+    whose tests are each one. (Its classes would be units of their own too: the suite has
+    none that share module fixtures.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScopes(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return nodeid if _module(nodeid) in SPREAD else _module(nodeid)
+
+    return ModuleScopes(config, log)
+
+
+def _first(items):
+    """Put the tests of FIRST's modules first, in its order (stable otherwise)."""
+    items.sort(
+        key=lambda item: FIRST.index(m) if (m := _module(item.nodeid)) in FIRST else len(FIRST)
+    )
+
+
 def pytest_collection_modifyitems(config, items):
     """A test that takes a course (directly or through another fixture) releases or grades
-    one: it must be marked slow, so that `-m "not slow"` never does. Then the tests are
-    ordered and grouped for the two processes (_schedule)."""
+    one: it must be marked slow, so that `-m "not slow"` never does. Then the longest
+    modules go first (_first)."""
     unmarked = [
         item.nodeid
         for item in items
@@ -155,7 +157,7 @@ def pytest_collection_modifyitems(config, items):
             "these tests take a released or graded course but are not marked slow:\n  "
             + "\n  ".join(unmarked)
         )
-    _schedule(items)
+    _first(items)
 
 
 @contextlib.contextmanager
