@@ -25,7 +25,7 @@ import pytest
 from autograder.content.sync import is_checked
 from autograder.workspace import headless_environ
 from bnlab.cells import python_source
-from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS
+from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS, notebook_of
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -331,34 +331,24 @@ def test_graded_functions_have_solution_check_and_hidden_test(stem):
         )
 
 
-def _hidden_block(source):
-    lines = source.splitlines()
-    assert lines.count(HIDDEN_BEGIN) == 1 and lines.count(HIDDEN_END) == 1, source
-    begin, end = lines.index(HIDDEN_BEGIN), lines.index(HIDDEN_END)
-    return (
-        lines[:begin],
-        [line for line in lines[begin + 1 : end] if line.strip()],
-        lines[end + 1 :],
-    )
-
-
 @pytest.mark.parametrize("stem", STEMS)
-def test_hidden_cells_only_call_the_harness(stem):
-    """A hidden block holds the harness import and one call: nbgrader's feedback shows
-    hidden cells to students, and the verdicts are decided outside the kernel
-    (autograder.grading.verdicts, from autograder.content.hidden_tests)."""
+def test_test_cells_only_call_the_harness(stem):
+    """A graded function's test cell holds comments, the harness import and one call, in
+    the open (no hidden block): nbgrader's feedback shows test cells to students, and the
+    verdicts are decided outside the kernel (autograder.grading.verdicts, from
+    autograder.content.hidden_tests)."""
+    found = []
     for index, cell in enumerate(read(stem).cells):
-        if HIDDEN_BEGIN not in cell.source:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        assert HIDDEN_BEGIN not in cell.source and HIDDEN_END not in cell.source, (stem, index)
+        if not grade_id.startswith("test_"):
             continue
-        meta = cell.metadata.get("nbgrader", {})
-        grade_id = meta.get("grade_id", "")
-        assert cell.cell_type == "code" and meta.get("grade"), f"{stem} cell {index}"
-        assert grade_id.startswith("test_"), f"{stem} cell {index}: hidden block in {grade_id!r}"
         name = grade_id[len("test_") :]
-        before, block, after = _hidden_block(cell.source)
-        assert all(line.startswith("#") for line in before if line.strip()), before
-        assert not any(line.strip() for line in after), after
-        assert block == ["from bnlab import harness", f'harness.run("{name}", {name})'], block
+        found.append(name)
+        code = [line for line in cell.source.splitlines() if line.strip()]
+        code = [line for line in code if not line.startswith("#")]
+        assert code == ["from bnlab import harness", f'harness.run("{name}", {name})'], code
+    assert found == [name for name in GRADED_FUNCTIONS if notebook_of(name) == stem], found
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -416,9 +406,6 @@ def test_cells_import_only_public_modules(stem):
         if cell.cell_type != "code":
             continue
         source = cell.source
-        if HIDDEN_BEGIN in source:
-            before, _, after = _hidden_block(source)
-            source = "\n".join(before + after)
         for module in _imported_modules(source):
             top, *rest = module.split(".")
             assert top != "autograder", f"{stem} cell {index} imports {module}"
