@@ -33,14 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.errors import GraderError
-from bnlab.course import ASSIGNMENT
+from bnlab.course import ASSIGNMENT, WRITTEN_ANSWERS
 
 COURSE_ID = "bnlab"
-MANUAL_ANSWERS = {
-    "why_no_b": "03_removing_b",
-    "running_or_recomputed": "06_test_time",
-    "b_before_layer_norm": "07_layer_norm",
-}  # markdown answers graded by hand
+MANUAL_ANSWERS = WRITTEN_ANSWERS  # the Markdown answers graded by hand: {grade_id: notebook}
 # The first line of the nbgrader_config.py that older versions generated (Course.prepare
 # removes that file: nbgrader would load it beside nbgrader_config.json).
 OLD_CONFIG_HEADER = (

@@ -45,3 +45,11 @@ def notebook_of(function_name):
         if function_name in names:
             return stem
     raise KeyError(f"{function_name!r} is not a graded function of this course.")
+
+
+# The written answers, graded by hand: {grade_id of the answer cell: its notebook}.
+WRITTEN_ANSWERS = {
+    "why_no_b": "03_removing_b",
+    "running_or_recomputed": "06_test_time",
+    "b_before_layer_norm": "07_layer_norm",
+}

@@ -50,7 +50,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS, notebook_of
+from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS, WRITTEN_ANSWERS, notebook_of
 
 TIME_LIMIT = 20.0  # seconds one function's check may take
 WIDTH = 100  # characters of a failure message shown in the table
@@ -62,12 +62,12 @@ SAVE_FIRST = (
 
 PASSED, NOT_DONE, TOO_SLOW = "passed", "not done", "too slow"
 MISSING, UNREADABLE = "notebook missing", "notebook unreadable"
-# The written answers, graded by hand: {notebook: [grade_id of its answer cell]}. An
-# answer cell that a notebook holds beyond these is reminded of too.
-WRITTEN_ANSWERS = {
-    "03_removing_b": ["why_no_b"],
-    "06_test_time": ["running_or_recomputed"],
-    "07_layer_norm": ["b_before_layer_norm"],
+# The written answers, graded by hand (bnlab.course.WRITTEN_ANSWERS), by notebook:
+# {notebook: [grade_id of its answer cell]}. An answer cell that a notebook holds beyond
+# these is reminded of too.
+ANSWERS_OF = {
+    stem: [answer for answer, where in WRITTEN_ANSWERS.items() if where == stem]
+    for stem in dict.fromkeys(WRITTEN_ANSWERS.values())
 }
 PLACEHOLDER = "YOUR ANSWER HERE"  # what the release leaves in an answer cell
 
@@ -284,20 +284,20 @@ def _heading(cells, index):
 def unanswered(stem, notebook):
     """[Answer] of the written answers of notebook `stem` (a notebook dict) that are not
     written: an answer cell (nbgrader solution, Markdown) holding nothing but "YOUR
-    ANSWER HERE", or one of WRITTEN_ANSWERS that is not in the notebook at all."""
+    ANSWER HERE", or one of ANSWERS_OF[stem] that is not in the notebook at all."""
     cells = notebook["cells"]
     found, seen = [], set()
     for index, cell in enumerate(cells):
         nbgrader = _nbgrader(cell)
         grade_id = nbgrader.get("grade_id")
-        expected = grade_id in WRITTEN_ANSWERS.get(stem, [])
+        expected = grade_id in ANSWERS_OF.get(stem, [])
         is_answer = cell.get("cell_type") == "markdown" and nbgrader.get("solution") is True
         if not isinstance(grade_id, str) or not (expected or is_answer) or grade_id in seen:
             continue
         seen.add(grade_id)
         if not (_text(cell.get("source")) or "").replace(PLACEHOLDER, "").strip():
             found.append(Answer(stem, grade_id, _heading(cells, index)))
-    for grade_id in WRITTEN_ANSWERS.get(stem, []):
+    for grade_id in ANSWERS_OF.get(stem, []):
         if grade_id not in seen:
             found.append(Answer(stem, grade_id, cell_missing=True))
     return found

@@ -35,7 +35,7 @@ from autograder.content.mistakes import all_mistakes
 from autograder.content.samples import INVALID_NOTEBOOK, LOOP_FUNCTION, MISSING_NOTEBOOK, generate
 from autograder.pipeline.collect import classify, gather
 from bnlab import student
-from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS, notebook_of
+from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS, WRITTEN_ANSWERS, notebook_of
 
 ROOT = Path(__file__).resolve().parents[2]
 # A classic mistake in a function no other graded function calls, so that only its row fails.
@@ -359,11 +359,13 @@ def test_submit_writes_no_zip_while_a_notebook_is_broken(inbox, tmp_path, name, 
 
 
 def test_the_written_answers_known_here_are_the_notebooks_own():
-    """student.WRITTEN_ANSWERS lists exactly the Markdown answer cells of the notebooks."""
+    """bnlab.course.WRITTEN_ANSWERS lists exactly the Markdown answer cells of the notebooks,
+    and the student command reads them by notebook."""
+    assert WRITTEN_ANSWERS == written_answers()
     expected = {}
     for grade_id, stem in written_answers().items():
         expected.setdefault(stem, []).append(grade_id)
-    assert student.WRITTEN_ANSWERS == expected
+    assert student.ANSWERS_OF == expected
 
 
 def test_unwritten_answers_get_a_reminder_naming_each(inbox, tmp_path, capsys):
@@ -403,7 +405,7 @@ def _set_answer(path, grade_id, text):
 def test_what_counts_as_an_answer(inbox, tmp_path):
     _, folder = inbox["solution"]
     notebooks = {
-        stem: json.loads((folder / f"{stem}.ipynb").read_text()) for stem in student.WRITTEN_ANSWERS
+        stem: json.loads((folder / f"{stem}.ipynb").read_text()) for stem in student.ANSWERS_OF
     }
     for stem, notebook in notebooks.items():
         assert student.unanswered(stem, notebook) == [], stem  # the sample wrote them all
