@@ -117,11 +117,14 @@ def generate(course):
 # - the kernel prints an error as one line (IPython's Minimal traceback mode): the cell's
 #   source and the check's message say where; and the kernel's own warnings (e.g. that it
 #   talks to nbgrader over local TCP without encryption) are not shown.
+# - width: nbgrader cuts every line of its report at this width (default 90, which cut most
+#   of the checks' "Likely mistake: ..." lines short; the longest is about 255 characters)
+#   and draws its separator lines this long: a terminal wraps them, nothing is lost.
 STUDENT_CONFIG = "nbgrader_config.json"
 STUDENT_CONFIG_PY = "nbgrader_config.py"
 EXAMPLE_TAG = "skipped-by-validate"
 STUDENT_SETTINGS = {
-    "Validator": {"validate_all": True},
+    "Validator": {"validate_all": True, "width": 260},
     "Execute": {
         "skip_cells_with_tag": EXAMPLE_TAG,
         "extra_arguments": ["--InteractiveShell.xmode=Minimal", "--IPKernelApp.log_level=ERROR"],

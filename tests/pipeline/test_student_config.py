@@ -18,6 +18,8 @@ import pytest
 from autograder_support import SOURCE
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
+from autograder.content.mistakes import all_mistakes
+from autograder.content.samples import generate
 from autograder.pipeline import release
 from autograder.workspace import MANUAL_ANSWERS, headless_environ
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
@@ -32,6 +34,7 @@ LINES_PER_NOTEBOOK = 6
 LINES_PER_FUNCTION = 30
 LINES_PER_ANSWER = 12
 MARKER = re.compile(r"nbval", re.IGNORECASE)
+MISTAKE = ("batchnorm_forward", "wrong_axis")
 
 
 def test_the_python_config_holds_the_json_config(tmp_path):
@@ -171,3 +174,20 @@ def test_validate_one_folder_up_with_the_config_in_jupyters_folder(released_cour
     stem = "03_removing_b"
     reports = validate(released_course, home, home, [f"{ASSIGNMENT}/{stem}.ipynb"])
     assert_short_and_named(reports, [stem])
+
+
+@pytest.mark.slow
+def test_validate_shows_a_mistakes_hint_whole(released_course, tmp_path):
+    """A classic mistake in 01: Validate's report holds the check's hint in full (nbgrader
+    cuts each line of its report at Validator.width)."""
+    function, mistake_id = MISTAKE
+    (mistake,) = [m for m in all_mistakes() if (m.function, m.id) == MISTAKE]
+    student = f"mistake-{function}-{mistake_id}"
+    generate(tmp_path / "inbox", SOURCE, released_course / "release" / ASSIGNMENT, [student])
+    home = student_home(released_course, tmp_path)
+    stem = "01_forward_bn"
+    shutil.copy(tmp_path / "inbox" / student / ASSIGNMENT / f"{stem}.ipynb", home / ASSIGNMENT)
+    reports = validate(released_course, home, home / ASSIGNMENT, [f"{stem}.ipynb"])
+    text = " ".join(" ".join(reports[stem]).split())
+    assert FAILED in text, text
+    assert " ".join(mistake.hint.split()) in text, text
