@@ -12,6 +12,7 @@ come from the sample definitions (autograder.content.samples), not from the code
 from what it prints.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -59,6 +60,7 @@ def student_folder(released_course, tmp_path, sample=None, stem=NOTEBOOK, config
         shutil.copy(sample / ASSIGNMENT / f"{stem}.ipynb", folder / f"{stem}.ipynb")
     if not config:
         (folder / release.STUDENT_CONFIG).unlink()
+        (folder / release.STUDENT_CONFIG_PY).unlink()
     return folder
 
 
@@ -93,9 +95,17 @@ def validate_as_student(released_course, folder, stem, from_parent=False):
 
 
 def test_release_folder_holds_only_the_student_config(released_course):
-    text = (released_course / "release" / ASSIGNMENT / release.STUDENT_CONFIG).read_text()
+    """The students' configuration, as JSON and as Python (nbgrader warns without a .py):
+    Validate counts every failing cell; no path, nothing of the course's own config."""
+    folder = released_course / "release" / ASSIGNMENT
+    text = (folder / release.STUDENT_CONFIG).read_text()
     assert text == release.student_config_text()
-    assert text.split() == ["{", '"Validator":', "{", '"validate_all":', "true", "}", "}"]
+    assert json.loads(text)["Validator"]["validate_all"] is True
+    python = (folder / release.STUDENT_CONFIG_PY).read_text()
+    assert python == release.student_config_py_text()
+    assert "c.Validator.validate_all = True" in python.splitlines()
+    for config in (text, python):
+        assert "/" not in config and "CourseDirectory" not in config and "db_url" not in config
 
 
 def test_the_course_config_is_out_of_reach(released_course, tmp_path):

@@ -480,7 +480,8 @@ def test_release_and_wheel_hold_no_solution_and_no_hidden_test(graded_course):
                 searched.add(name)
     assert len(searched) >= len(GRADED_FUNCTIONS) // 2, f"too few solution lines: {searched}"
     assert sorted(p.name for p in release.iterdir()) == sorted(
-        [f"{s}.ipynb" for s in NOTEBOOKS] + ["nbgrader_config.json"]  # the student's Validate
+        # the student's Validate: its settings, as JSON and as Python
+        [f"{s}.ipynb" for s in NOTEBOOKS] + ["nbgrader_config.json", "nbgrader_config.py"]
     )
 
     wheels = sorted((graded_course.course / "dist").glob("*.whl"))

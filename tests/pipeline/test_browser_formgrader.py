@@ -173,6 +173,16 @@ def _generate_feedback_in_formgrader(page, server, student):
     return json.loads(response.value.text())
 
 
+def _open_offline(page, path, seen):
+    """Open the file `path` in `page` offline, appending every URL it requests to `seen`
+    (only local ones are let through)."""
+    page.context.route("**/*", _only_local(seen))
+    page.on("request", lambda request: seen.append(request.url))
+    page.context.set_offline(True)
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+
+
 def test_generate_feedback_in_formgrader_writes_the_courses_pages(course, chromium, server):
     """First in the module: the solution's written answer is not graded by hand yet."""
     feedback = course / "feedback" / "solution" / ASSIGNMENT / f"{NOTEBOOK}.html"
@@ -190,11 +200,7 @@ def test_generate_feedback_in_formgrader_writes_the_courses_pages(course, chromi
     assert "<script" not in text and "cdn" not in text.lower()  # nbgrader's loads MathJax
     seen = []
     with browser_page(chromium) as page:
-        page.context.route("**/*", _only_local(seen))
-        page.on("request", lambda request: seen.append(request.url))
-        page.context.set_offline(True)
-        page.goto(feedback.as_uri())
-        page.wait_for_load_state("load")
+        _open_offline(page, feedback, seen)
         policy = page.locator("meta[http-equiv='Content-Security-Policy']")
         content = policy.get_attribute("content")
         assert "default-src 'none'" in content and "script" not in content, content
@@ -233,11 +239,7 @@ def test_grade_in_formgrader_export_and_read_the_feedback_offline(course, chromi
     feedback = course / "feedback" / "solution" / ASSIGNMENT / f"{NOTEBOOK}.html"
     seen = []
     with browser_page(chromium) as page:
-        page.context.route("**/*", _only_local(seen))
-        page.on("request", lambda request: seen.append(request.url))
-        page.context.set_offline(True)
-        page.goto(feedback.as_uri())
-        page.wait_for_load_state("load")
+        _open_offline(page, feedback, seen)
         heading = page.locator(f"a[name='{ANSWER}'] + div.panel-heading")
         assert re.search(r"Score:\s*3\.0\s*/\s*4\.0", heading.inner_text()), heading.inner_text()
         panel = page.locator("div.nbgrader_cell", has=page.locator(f"a[name='{ANSWER}']"))
