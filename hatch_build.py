@@ -17,7 +17,6 @@ except ModuleNotFoundError:  # Python 3.10: hatchling depends on tomli there
 # environment.yml lists the same for conda (tests/test_dependencies.py checks both).
 INSTRUCTOR_DEPENDENCIES = [
     "nbgrader==0.9.*",
-    "nbformat>=5.9",
     "nbclient>=0.10",
     "nbconvert>=7",  # preprocessors named in the nbgrader configuration
     "traitlets>=5.9",

@@ -244,10 +244,8 @@ def _read_notebook(path):
     )
     if notebook.get("nbformat") != 4 or not cells_ok:
         return None, "not a notebook Jupyter can read (its cells are not in the notebook format)"
-    try:
-        import nbformat
-    except ImportError:  # Jupyter's own reader is not installed: the checks above will do
-        return notebook, None
+    import nbformat
+
     try:
         with warnings.catch_warnings():  # nbformat's notes on what it repairs itself
             warnings.simplefilter("ignore")

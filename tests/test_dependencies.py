@@ -47,6 +47,7 @@ IMPORT_NAMES = {
     "psycopg2": "psycopg2-binary",
     "ipykernel_launcher": "ipykernel",
     "bs4": "beautifulsoup4",
+    "xdist": "pytest-xdist",
 }
 # Imported, deliberately not declared.
 NOT_DECLARED = {
