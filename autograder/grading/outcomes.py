@@ -2,7 +2,9 @@
 
 Every graded code cell of the course is a hidden test cell (it calls bnlab.harness).
 Its outcome is (status, detail): status "passed", "failed", "timeout" or "memory",
-detail what failed, in plain words or as "ExceptionName: message". It is the verdict
+detail what failed, in plain words or as "ExceptionName: message"; a test failed on
+the values the function returned carries a third item, the classic mistake those
+values match (see `mistake`). It is the verdict
 autograder.grading.verdicts decided from what the student's function returned;
 only where the notebook's process left no results for the test does the cell's own
 error say why (a cell stopped at its time limit, out of memory, or one that did
@@ -60,6 +62,15 @@ def _from_error(cell):
     return None
 
 
+def mistake(outcome):
+    """The id of the classic mistake (autograder.content.mistakes) that outcome `outcome`
+    names, "unknown" when the values it failed on match none, or "" when it names none
+    (it passed, or failed for another reason than its values)."""
+    if isinstance(outcome, (list, tuple)) and len(outcome) > 2 and isinstance(outcome[2], str):
+        return outcome[2]
+    return ""
+
+
 def show(notebook, outcomes):
     """Replace each hidden test cell's outputs by its outcome: what it printed, and for
     a test that did not pass an error that says why (the feedback shows these)."""
@@ -67,7 +78,7 @@ def show(notebook, outcomes):
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id not in outcomes:
             continue
-        status, detail = outcomes[grade_id]
+        status, detail = outcomes[grade_id][:2]
         streams = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
         if status != "passed":
             ename, _, evalue = detail.partition(": ")

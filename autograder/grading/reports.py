@@ -79,7 +79,8 @@ def messages(result):
             )
         for grade_id in info.get("changed_tests", []):
             notes.append(f"{stem}: the test cell {grade_id} was changed; the original was graded")
-        for grade_id, (status, detail) in sorted(info.get("cells", {}).items()):
+        for grade_id, outcome in sorted(info.get("cells", {}).items()):
+            status, detail = outcome[:2]
             if status in ("timeout", "memory"):
                 notes.append(f"{stem} {grade_id}: {detail}")
     if result.get("extra_files"):

@@ -12,8 +12,11 @@ reports/breakdown.csv one row per student and graded item: the points (empty
                       while a written answer waits for manual grading), the
                       status (passed, failed, timeout, memory, not submitted,
                       invalid notebook, could not be graded, needs manual
-                      grading, manually graded, not answered) and the detail
-                      (for a manually graded answer, the grader's comment).
+                      grading, manually graded, not answered), the detail
+                      (for a manually graded answer, the grader's comment) and
+                      the mistake: for a function failed on its values, the id
+                      of the classic mistake they match (autograder.content.mistakes)
+                      or "unknown"; empty on every other row.
 reports/flags.csv     one row per review flag: code that could fake a pass.
 reports/summary.txt   the table printed on the terminal: per-notebook
                       autograded scores, the autograded total, the written
@@ -37,6 +40,7 @@ import io
 import json
 
 from autograder.errors import GraderError
+from autograder.grading import outcomes
 from autograder.grading.inert import csv_row, printable
 from autograder.grading.reports import read_report
 from autograder.pipeline.lms_export import read_lms_map, write_lms_files
@@ -74,6 +78,7 @@ BREAKDOWN_COLUMNS = [
     "max_score",
     "status",
     "detail",
+    "mistake",
 ]
 FLAG_COLUMNS = ["student_id", "notebook", "cell", "line", "reason", "code"]
 STATUS_OF_NOTEBOOK = {
@@ -181,7 +186,7 @@ def _notebook_rows(student, notebook, info, row):
     rows, nb_score, nb_max = [], 0.0, 0.0
     for grade in sorted(notebook.grades, key=lambda g: _order(notebook.name, g.name)):
         manual = grade.name in MANUAL_ANSWERS
-        status, detail = _status(grade, info, cells, manual)
+        status, detail, mistake = _status(grade, info, cells, manual)
         if status == "manually graded":
             detail = comments.get(grade.name) or ""
         score = None if grade.needs_manual_grade else float(grade.score)
@@ -196,6 +201,7 @@ def _notebook_rows(student, notebook, info, row):
                 "max_score": _number(grade.max_score),
                 "status": status,
                 "detail": detail,
+                "mistake": mistake,
             }
         )
         if manual:
@@ -221,19 +227,22 @@ def _order(stem, grade_id):
 
 
 def _status(grade, info, cells, manual):
+    """(status, detail, mistake) of one graded item (mistake: see outcomes.mistake)."""
     notebook_status = info.get("status", "ok")
     if notebook_status != "ok":
-        return STATUS_OF_NOTEBOOK.get(notebook_status, notebook_status), info.get("message", "")
+        status = STATUS_OF_NOTEBOOK.get(notebook_status, notebook_status)
+        return status, info.get("message", ""), ""
     if manual:
         if grade.needs_manual_grade:
-            return "needs manual grading", "a written answer: grade it in formgrader"
+            return "needs manual grading", "a written answer: grade it in formgrader", ""
         if grade.manual_score is not None:
-            return "manually graded", ""
-        return "not answered", "left as released"
-    status, detail = cells.get(grade.name, (None, ""))
+            return "manually graded", "", ""
+        return "not answered", "left as released", ""
+    outcome = cells.get(grade.name, (None, ""))
+    status, detail = outcome[:2]
     if status is None:
         status = "passed" if grade.score >= grade.max_score else "failed"
-    return status, detail
+    return status, detail, outcomes.mistake(outcome) if status == "failed" else ""
 
 
 def _notes(report):
@@ -249,7 +258,8 @@ def _notes(report):
         touched = info.get("restored_tests", []) + info.get("changed_tests", [])
         if touched:
             notes.append(f"{stem[:2]}: test cell(s) {', '.join(sorted(touched))} restored")
-        for grade_id, (status, _detail) in sorted(info.get("cells", {}).items()):
+        for grade_id, outcome in sorted(info.get("cells", {}).items()):
+            status = outcome[0]
             if status in ("timeout", "memory"):
                 notes.append(
                     f"{_item(grade_id)}: {'time limit' if status == 'timeout' else 'out of memory'}"
