@@ -1,7 +1,7 @@
 """The instructor's command line: python -m autograder STEP [options], or bnlab-grade STEP.
 
 A thin layer over the pipeline: each step (release, collect, grade, feedback, export,
-roster, and `all`, the first five in turn) is one row of STEPS -- its one-line summary,
+report, roster, and `all`, the first six in turn) is one row of STEPS -- its one-line summary,
 the groups of options it takes, and the function that calls its module of
 autograder.pipeline with them. Each step accepts only its own options (``STEP --help``
 lists them); another step's option is a usage error (exit status 2) that names the
@@ -21,7 +21,7 @@ from pathlib import Path
 from autograder.errors import GraderError
 from autograder.workspace import CELL_TIMEOUT, CELL_TIMEOUT_ALL_CELLS, MEMORY_LIMIT, Course
 
-PIPELINE = ("release", "collect", "grade", "feedback", "export")  # the steps of `all`, in order
+PIPELINE = ("release", "collect", "grade", "feedback", "export", "report")  # `all`, in order
 
 
 # ------------------------------------------------------------------ what each step calls
@@ -74,6 +74,13 @@ def _export(course, args):
     export.export(course, lms_map=getattr(args, "lms_map", None), refresh_feedback=True)
 
 
+def _report(course, args):
+    from autograder.pipeline import class_report, export
+
+    class_report.require_release(course)
+    class_report.write_class_report(course, export.collect_rows(course)[1])
+
+
 def _roster(course, args):
     from autograder.pipeline import roster
 
@@ -115,10 +122,16 @@ STEPS = {
     ),
     "export": Step(
         "refresh the feedback of students whose grades changed (e.g. graded by hand in "
-        "formgrader), write grades.csv, breakdown.csv and flags.csv (with --lms-map also "
-        "canvas.csv and moodle.csv), and print the summary table",
+        "formgrader), write grades.csv, breakdown.csv, flags.csv and the class report (with "
+        "--lms-map also canvas.csv and moodle.csv), and print the summary table",
         ("course", "export"),
         _export,
+    ),
+    "report": Step(
+        "write the class report (reports/class_report.html and .csv): per graded function "
+        "who passed, failed or did not attempt it, the classic mistakes and the points lost",
+        ("course",),
+        _report,
     ),
     "all": Step(
         "every step in turn (collect only with --from or --samples)",

@@ -24,6 +24,8 @@ reports/summary.txt   the table printed on the terminal: per-notebook
                       their score), the total, and notes;
                       below it, how many students were graded without a
                       memory limit (--memory-limit 0), if any.
+reports/class_report.html, class_report.csv  the class report: per graded function who
+                      passed, failed, did not attempt it, and why (autograder.pipeline.class_report).
 With --lms-map FILE, also reports/canvas.csv and reports/moodle.csv, the files Canvas
 and Moodle import (autograder.pipeline.lms_export).
 Every file is written whole (workspace.write_atomic): a reader never sees half of one.
@@ -43,6 +45,7 @@ from autograder.errors import GraderError
 from autograder.grading import outcomes
 from autograder.grading.inert import csv_row, printable
 from autograder.grading.reports import read_report
+from autograder.pipeline.class_report import write_class_report
 from autograder.pipeline.lms_export import read_lms_map, write_lms_files
 from autograder.workspace import COURSE_ID, MANUAL_ANSWERS, write_atomic
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
@@ -406,6 +409,7 @@ def export(course, log=print, lms_map=None, refresh_feedback=False):
     _write_csv(course.reports / "grades.csv", GRADES_COLUMNS, grades)
     _write_csv(course.reports / "breakdown.csv", BREAKDOWN_COLUMNS, breakdown)
     _write_csv(course.reports / "flags.csv", FLAG_COLUMNS, flags)
+    write_class_report(course, breakdown, log=lambda line: None)
     text = printable(table(summary))  # the notes quote what students' code said
     if mapped is not None:
         out_of = _number(_max_score(grades))
@@ -414,7 +418,7 @@ def export(course, log=print, lms_map=None, refresh_feedback=False):
     write_atomic(course.reports / "summary.txt", text)
     write_atomic(course.reports / "summary.json", json.dumps(summary, indent=1) + "\n")
     log(text)
-    written = "breakdown.csv, flags.csv, summary.txt"
+    written = "breakdown.csv, flags.csv, summary.txt, class_report.html, class_report.csv"
     if mapped is not None:
         written += ", canvas.csv, moodle.csv"
     log(f"export: {course.reports / 'grades.csv'}, {written}")

@@ -60,6 +60,7 @@ EXPECTED = {
     "grade": COURSE | STUDENTS | GRADE | PROGRESS,
     "feedback": COURSE | STUDENTS | PROGRESS,
     "export": COURSE | {"--lms-map"},
+    "report": COURSE,
     "all": COURSE | RELEASE | COLLECT | STUDENTS | GRADE | PROGRESS,
     "roster": COURSE | {"--from"},
 }
@@ -247,6 +248,7 @@ SUMMARIES = {  # what each step's --help says it does, in the words of the guide
     "grade": "Autograde the submissions",
     "feedback": "Write the HTML feedback of the graded students",
     "export": "Refresh the feedback of students whose grades changed",
+    "report": "Write the class report",
     "all": "Every step in turn",
     "roster": "Add or update the students' names and emails",
 }
@@ -298,9 +300,12 @@ def test_the_entry_point_and_the_console_script_name_the_same_main():
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["all"], ["release", "grade", "feedback", "export"]),
-        (["all", "--samples"], ["release", "collect", "grade", "feedback", "export"]),
-        (["all", "--from", "inbox"], ["release", "collect", "grade", "feedback", "export"]),
+        (["all"], ["release", "grade", "feedback", "export", "report"]),
+        (["all", "--samples"], ["release", "collect", "grade", "feedback", "export", "report"]),
+        (
+            ["all", "--from", "inbox"],
+            ["release", "collect", "grade", "feedback", "export", "report"],
+        ),
         (["feedback"], ["feedback"]),
     ],
 )
