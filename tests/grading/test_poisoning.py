@@ -383,7 +383,10 @@ def poisoned(course_copy, released_course, tmp_path_factory):
     watched = [*host, *deep]
     before = _stats(host, deep)
     students = [arg for student in order for arg in ("--student", student)]
-    result = run("grade", course, "--workers", 1, "--no-progress", *students, check=False)
+    # a minute per cell: the probe reads many files, and the grading machine may be busy
+    result = run(
+        "grade", course, "--workers", 1, "--timeout", 60, "--no-progress", *students, check=False
+    )
     return {
         "course": course,
         "order": order,
