@@ -1,8 +1,8 @@
 """The instructor's command line: python -m autograder STEP [options], or bnlab-grade STEP.
 
 A thin layer over the pipeline: each step (release, collect, grade, feedback, export,
-report, roster, and `all`, the first six in turn) is one row of STEPS -- its one-line summary,
-the groups of options it takes, and the function that calls its module of
+report, similarity, roster, and `all`, the first seven in turn) is one row of STEPS -- its
+one-line summary, the groups of options it takes, and the function that calls its module of
 autograder.pipeline with them. Each step accepts only its own options (``STEP --help``
 lists them); another step's option is a usage error (exit status 2) that names the
 steps taking it. An error the step reports in plain words (autograder.errors.GraderError)
@@ -21,7 +21,8 @@ from pathlib import Path
 from autograder.errors import GraderError
 from autograder.workspace import CELL_TIMEOUT, CELL_TIMEOUT_ALL_CELLS, MEMORY_LIMIT, Course
 
-PIPELINE = ("release", "collect", "grade", "feedback", "export", "report")  # `all`, in order
+# the steps of `all`, in order
+PIPELINE = ("release", "collect", "grade", "feedback", "export", "report", "similarity")
 
 
 # ------------------------------------------------------------------ what each step calls
@@ -81,6 +82,12 @@ def _report(course, args):
     class_report.write_class_report(course, export.collect_rows(course)[1])
 
 
+def _similarity(course, args):
+    from autograder.pipeline import similarity
+
+    similarity.similarity(course)
+
+
 def _roster(course, args):
     from autograder.pipeline import roster
 
@@ -132,6 +139,12 @@ STEPS = {
         "who passed, failed or did not attempt it, the classic mistakes and the points lost",
         ("course",),
         _report,
+    ),
+    "similarity": Step(
+        "find the pairs of students whose solution cells are unusually alike, for you to "
+        "look at (reports/similarity.html, code side by side, and similarity.csv)",
+        ("course",),
+        _similarity,
     ),
     "all": Step(
         "every step in turn (collect only with --from or --samples)",

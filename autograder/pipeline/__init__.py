@@ -5,12 +5,15 @@
 - grade      -- every changed submission graded, the gradebook written
 - feedback   -- one HTML page per notebook and student
 - export     -- grades.csv, breakdown.csv, flags.csv, the LMS files and the summary
+- similarity -- the pairs of students whose solution cells are unusually alike
 - roster     -- the class roster into the gradebook
 - selfstudy  -- the self-study release, for learners without a course
 
 With their helpers: leaks (the scans every release and feedback page passes), csvfile
 (reading an instructor's CSV file), collect's upload_names (what a name in a source
 says) and uploads (reading a source: its uploads, whose they are, the one collected),
-and export's lms_export (the files Canvas and Moodle import).
+export's lms_export (the files Canvas and Moodle import), and similarity's fingerprints
+(the engine: normalized tokens, winnowing, the index of fingerprints) and
+similarity_page (its HTML page).
 The command line over them is autograder.cli.
 """
