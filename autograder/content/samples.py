@@ -36,6 +36,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import boundary
+from autograder.content import copies
 from bnlab.course import ASSIGNMENT, NOTEBOOKS, notebook_of
 
 BEGIN, END = boundary.SOLUTION_DELIMITERS
@@ -176,6 +177,18 @@ def samples():
             "(the verdict is not decided where it runs)",
             zero=frozenset([PATCH_FUNCTION]),
             flagged=True,
+        ),
+    ]
+    found += [
+        Sample(
+            "copy-a",
+            f"the solution, with {', '.join(copies.BODIES['copy-a'])} written in a style of "
+            "their own (correct)",
+        ),
+        Sample(
+            "copy-b",
+            "copy-a's own functions copied, with the variables renamed, the comments and the "
+            "spacing changed",
         ),
     ]
     return found
@@ -343,6 +356,21 @@ def _patches_numpy(student, solution, source_notebooks):
     _replace_function(solution, PATCH_FUNCTION, "\n".join(PATCHES_NUMPY))
 
 
+def _with_body(source, body):
+    """The solution cell `source` with the code between its solution markers replaced by
+    `body` (lines already indented), the markers removed."""
+    lines = source.splitlines()
+    begin = next(i for i, line in enumerate(lines) if line.strip() == BEGIN)
+    end = next(i for i, line in enumerate(lines) if line.strip() == END)
+    return "\n".join(lines[:begin] + body.strip("\n").splitlines() + lines[end + 1 :])
+
+
+def _planted_copy(student, solution, source_notebooks):
+    for function, body in copies.BODIES[student].items():
+        source = _cell(source_notebooks[notebook_of(function)], function).source
+        _replace_function(solution, function, _with_body(source, body))
+
+
 _EDITS = {
     "loop": _body_lines(
         LOOP_FUNCTION,
@@ -363,6 +391,8 @@ _EDITS = {
     "stderr": _stderr,
     "imports-reference": _imports_reference,
     "patches-numpy": _patches_numpy,
+    "copy-a": _planted_copy,
+    "copy-b": _planted_copy,
 }
 
 
