@@ -169,16 +169,16 @@ def _summary(tallied):
             f'<p class="nobody">Nobody handed in <code>{_e(stem)}.ipynb</code>: its functions '
             "count as not attempted.</p>"
         )
-    ranked = sorted(
+    ranked = sorted(  # first the points lost by failures: what was tried and is not understood
         (t for t in tallied.functions if t.points_lost > 0),
-        key=lambda t: (-t.points_lost, t.function),
+        key=lambda t: (-t.lost["failed"], -t.points_lost),
     )[:RETEACH]
     if not ranked:
         return out + ["<p>Nobody lost a point on a graded function.</p>"]
     out.append("<h2>What to reteach</h2><ol>")
     for t in ranked:
-        line = f"<code>{_e(t.function)}</code>: {_n(t.points_lost)} of {_n(t.possible)} points lost"
-        line += f" ({t.counts['failed']} failed, {t.counts['not attempted']} not attempted)"
+        line = f"<code>{_e(t.function)}</code>: {t.counts['failed']} failed, losing "
+        line += f"{_n(t.lost['failed'])} points; {t.counts['not attempted']} did not attempt it"
         if t.causes:
             cause, students = next(iter(t.causes.items()))
             label, text = tallied.cause_text(t.function, cause)
@@ -271,8 +271,10 @@ def _definitions():
         "NotImplementedError (the stub as released, or code left unfinished above it). "
         "<b>not graded</b>: the notebook could not be read or graded, or the student's "
         "rows could not be exported.</li>",
-        "<li><b>mistake</b>: the catalogued mistake the grader recognised in a failed "
-        "function, with the hint students see; <code>unknown</code> when none matched.</li>",
+        "<li><b>mistake</b>: the classic mistake the grader recognised in the values of a "
+        "failed function, with the hint students see; <code>unknown</code>: wrong values "
+        "that match none; <code>error</code>: it raised an error, or what it returned could "
+        "not be read; <code>time limit</code>, <code>out of memory</code>.</li>",
         "<li><b>points lost</b>: the points possible minus the points given, over every "
         "student with a submission.</li>",
         "<li>Written answers: <b>pending</b> waits for grading by hand in formgrader; "
