@@ -60,7 +60,7 @@ class FunctionTally:
     counts: Counter = field(default_factory=Counter)  # outcome -> students
     lost: Counter = field(default_factory=Counter)  # outcome -> points lost
     possible: float = 0.0  # points
-    causes: dict = field(default_factory=dict)  # cause -> [students], the most frequent first
+    causes: dict = field(default_factory=dict)  # cause -> [students], in _most_students order
     details: Counter = field(default_factory=Counter)  # message -> failures no mistake names
 
     @property
@@ -144,7 +144,7 @@ def tally(breakdown, hints=None):
             _count_answer(answers[item], row)
     for name, function in functions.items():  # no row: the rows could not be exported
         function.counts["not graded"] += len(set(students) - seen[name])
-        function.causes = dict(sorted(function.causes.items(), key=lambda kv: -len(kv[1])))
+        function.causes = dict(sorted(function.causes.items(), key=_most_students))
     for name, answer in answers.items():
         answer.counts["not graded"] += len(set(students) - seen[name])
     return ClassTally(
@@ -154,6 +154,13 @@ def tally(breakdown, hints=None):
         _catalogue_hints() if hints is None else hints,
         [stem for stem in NOTEBOOKS if students and stem not in handed_in],
     )
+
+
+def _most_students(cause_students):
+    """The order of a function's causes: the most students first; on a tie, a catalogued
+    mistake before unknown and error, before the time and memory limits."""
+    cause, students = cause_students
+    return -len(students), list(CAUSES).index(cause) + 1 if cause in CAUSES else 0
 
 
 def _count_function(tallied, row, student):
