@@ -18,7 +18,8 @@ score (autograder.grading.nbgrader_steps.scores).
 
 import nbformat
 
-from autograder.grading.verdicts import MEMORY
+from autograder.grading import diagnosis
+from autograder.grading.verdicts import MEMORY, graded_function
 from bnlab._grading import valuefile
 
 TIMEOUT = "stopped: the cell ran longer than the time limit"
@@ -73,7 +74,9 @@ def mistake(outcome):
 
 def show(notebook, outcomes):
     """Replace each hidden test cell's outputs by its outcome: what it printed, and for
-    a test that did not pass an error that says why (the feedback shows these)."""
+    a test that did not pass an error that says why (the feedback shows these): its
+    detail, then for a test failed on its values the classic mistake they match, in the
+    visible checks' words (diagnosis.explain)."""
     for cell in notebook.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id not in outcomes:
@@ -84,7 +87,10 @@ def show(notebook, outcomes):
             ename, _, evalue = detail.partition(": ")
             if valuefile.plain_name(ename, None) is None:  # a sentence, not an exception
                 ename, evalue = "Failed", detail
+            named = mistake(outcomes[grade_id])
+            line = diagnosis.explain(graded_function(grade_id), named) if named else ""
+            traceback = [detail, f"  {line}"] if line else [detail]
             streams.append(
-                nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[detail])
+                nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=traceback)
             )
         cell.outputs = streams

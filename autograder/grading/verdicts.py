@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder.content import hidden_tests, reference
+from autograder.grading import diagnosis
 from bnlab._grading import valuefile
 from bnlab._grading.contract import value_file
 from bnlab.course import GRADED_FUNCTIONS, NOTEBOOKS
@@ -55,6 +56,11 @@ MEMORY = "stopped: the code ran out of memory (MemoryError)"
 def grade_id(name):
     """The grade_id of the hidden test cell of graded function `name`."""
     return f"test_{name}"
+
+
+def graded_function(test_id):
+    """The graded function whose hidden test cell has grade_id `test_id` (grade_id's inverse)."""
+    return test_id.removeprefix("test_")
 
 
 # ------------------------------------------------------------------ recording
@@ -157,6 +163,11 @@ class StudentRaised(Exception):
         self.ename, self.evalue = ename, evalue
 
 
+class _ReplayBroken(AssertionError):
+    """The replay could not answer the test (a call it did not record, results missing or
+    unreadable): a failure, but not one of the values the student's function returned."""
+
+
 class _Replay:
     """Answers test_<name>'s calls with what the student's function did in the notebook."""
 
@@ -168,12 +179,12 @@ class _Replay:
         if i >= len(self.calls) or not _identical(
             [list(args), kwargs], [self.calls[i]["args"], self.calls[i]["kwargs"]]
         ):
-            raise AssertionError(f"{self.name} was called in an unexpected way (call {i + 1}).")
+            raise _ReplayBroken(f"{self.name} was called in an unexpected way (call {i + 1}).")
         if i >= len(self.results):
-            raise AssertionError("The test did not run to the end.")
+            raise _ReplayBroken("The test did not run to the end.")
         result = self.results[i]
         if not isinstance(result, dict):
-            raise AssertionError("The results of the test are unreadable.")
+            raise _ReplayBroken("The results of the test are unreadable.")
         if "raised" in result:
             raised = result["raised"]
             listed = list(raised) if isinstance(raised, (list, tuple)) else []
@@ -236,7 +247,10 @@ def decide(name, calls, results_file):
     no results (autograder.grading.outcomes then reads the cell's own error).
 
     status: "passed", "failed" or "memory"; detail: the failing test's message
-    as "ExceptionName: message" (what the feedback shows). Total: whatever the
+    as "ExceptionName: message" (what the feedback shows). A test failed on the values
+    the function returned (not because it raised, nor for results that could not be
+    read) gives (status, detail, mistake): the classic mistake those values match
+    (autograder.grading.diagnosis.name_mistake: its id, or "unknown"). Total: whatever the
     results file holds, the answer is a verdict, never an exception -- a file that
     cannot be read, or whose values make the test itself fail in an unforeseen way,
     fails this function only.
@@ -281,11 +295,15 @@ def _decide(name, calls, path):
         if error.ename == "MemoryError":
             return "memory", MEMORY
         return "failed", f"{error.ename}: {_first_line(error.evalue)}"[:300]
-    except AssertionError as error:
+    except _ReplayBroken as error:
         return "failed", f"AssertionError: {_first_line(_text(error))}"[:300]
+    except AssertionError as error:
+        detail = f"AssertionError: {_first_line(_text(error))}"[:300]
     except Exception as error:  # the test choked on a value of the wrong kind
-        return "failed", f"{_kind(error)}: {_first_line(_text(error))}"[:300]
-    return "passed", ""
+        detail = f"{_kind(error)}: {_first_line(_text(error))}"[:300]
+    else:
+        return "passed", ""
+    return "failed", detail, diagnosis.name_mistake(name, calls, results)
 
 
 def _text(error):

@@ -51,7 +51,7 @@ from autograder.grading.student_venv import student_venv
 from autograder.workspace import COURSE_ID, progress_bar
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
 
-GRADER_VERSION = 3  # bump when a change of grading logic must regrade everyone
+GRADER_VERSION = 4  # bump when a change of grading logic must regrade everyone
 
 
 class GradeError(GraderError):

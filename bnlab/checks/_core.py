@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bnlab.checks._failure import (
+    LIKELY,
     SHOW_CASE,
     CheckFailed,
     earlier_failure,
@@ -27,6 +28,7 @@ from bnlab.checks._show import case_record
 from bnlab.selfstudy import note_check
 
 FIXTURE_DIR = Path(__file__).resolve().parent.parent / "data" / "checks"
+RTOL, ATOL = 1e-6, 1e-8  # how close values must be, unless a case sets its own
 
 
 # ------------------------------------------------------------ serialization
@@ -179,6 +181,15 @@ def _difference_here(got, expected, where, rtol, atol):
     return None
 
 
+def same_output(got, output, rtol=RTOL, atol=ATOL):
+    """Whether `got` is `output` (a stored mistake's, say) within the tolerances; False
+    when the two cannot be compared."""
+    try:
+        return first_difference(got, output, "output", rtol, atol) is None
+    except Exception:  # a value too strange to walk through
+        return False
+
+
 def _changed_inputs(before, after):
     return first_difference(after, before, "input", 0, 0) is not None
 
@@ -219,7 +230,7 @@ def _readable(text, labels):
 
 def _compare(name, function, case, got, labels):
     """Raise CheckFailed unless output `got` of `function` matches the expected one of `case`."""
-    label, rtol, atol = case["label"], case.get("rtol", 1e-6), case.get("atol", 1e-8)
+    label, rtol, atol = case["label"], case.get("rtol", RTOL), case.get("atol", ATOL)
     try:
         found = locate_difference(got, case["expected"], "output", rtol, atol)
     except Exception as error:  # an output too strange to compare (an array of strings...)
@@ -247,10 +258,10 @@ def _compare(name, function, case, got, labels):
         atol=atol,
     )
     for mistake, output in case.get("mistakes", {}).items():
-        if first_difference(got, output, "output", rtol, atol) is None:
+        if same_output(got, output, rtol, atol):
             hint = case["hints"][mistake]
             raise CheckFailed(
-                f"{name}: {message}\n  Likely mistake: {hint}\n  Case: {label}.", name, record
+                f"{name}: {message}\n  {LIKELY} {hint}\n  Case: {label}.", name, record
             )
     earlier = earlier_failure(name, function)
     if earlier:

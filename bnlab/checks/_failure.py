@@ -23,6 +23,8 @@ SHOW_CASE = (
     "the expected output and yours."
 )
 
+LIKELY = "Likely mistake:"  # the line of a failure that names a mistake starts so
+
 _RED, _RESET = "\x1b[0;31m", "\x1b[0m"
 
 _last = {"failure": None}

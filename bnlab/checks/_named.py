@@ -23,10 +23,9 @@ import re
 
 import numpy as np
 
-from bnlab.checks._core import first_difference, load_cases, locate_difference
-from bnlab.checks._failure import CHECKS, SHOW_CASE, CheckFailed
+from bnlab.checks._core import ATOL, RTOL, first_difference, load_cases, locate_difference
+from bnlab.checks._failure import CHECKS, LIKELY, SHOW_CASE, CheckFailed
 
-LIKELY = "Likely mistake:"
 _INDEX = re.compile(r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|-?\d+)\]")
 _SHAPE = re.compile(r"\((\d+(?:\s*,\s*\d+)*\s*,?)\)")
 
@@ -59,28 +58,41 @@ def _stored_case(name, record):
     return None
 
 
+def first_wrong_part(got, expected, rtol=RTOL, atol=ATOL):
+    """(where, part): the path of the first part of `got` that differs from `expected`
+    ("output[1][2]") and that part of `got`; None when `got` matches `expected` or is too
+    strange to walk through."""
+    try:
+        found = locate_difference(got, expected, "output", rtol, atol)
+    except Exception:  # an output too strange to walk through
+        return None
+    return None if found is None else (found[1], found[3])
+
+
+def same_part(wrong, output, rtol=RTOL, atol=ATOL):
+    """Whether a stored mistake's `output` holds, where `wrong` (first_wrong_part) is, what
+    yours holds there: the mistake, in the variant that goes wrong there first."""
+    where, yours = wrong
+    theirs = _part(output, where)
+    if theirs is None:
+        return False
+    try:
+        return first_difference(yours, theirs, "part", rtol, atol) is None
+    except Exception:
+        return False
+
+
 def _from_stored_mistakes(name, record):
     """The hint of the stored mistake whose output is yours where yours first goes wrong."""
     case = _stored_case(name, record)
     if case is None or not case.get("mistakes"):
         return None
-    rtol, atol = record.get("rtol", 1e-6), record.get("atol", 1e-8)
-    try:
-        found = locate_difference(record["got"], case["expected"], "output", rtol, atol)
-    except Exception:  # an output too strange to walk through
+    rtol, atol = record.get("rtol", RTOL), record.get("atol", ATOL)
+    wrong = first_wrong_part(record["got"], case["expected"], rtol, atol)
+    if wrong is None:
         return None
-    if found is None:
-        return None
-    where, yours = found[1], found[3]
     for mistake, output in case["mistakes"].items():
-        theirs = _part(output, where)
-        if theirs is None:
-            continue
-        try:
-            same = first_difference(yours, theirs, "part", rtol, atol) is None
-        except Exception:
-            same = False
-        if same:
+        if same_part(wrong, output, rtol, atol):
             return case["hints"][mistake]
     return None
 

@@ -24,8 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autograder.content import hidden_tests, reference
-from autograder.content.mistakes import all_correct_variants, all_mistakes, mistakes_of
-from autograder.grading import verdicts
+from autograder.content.mistakes import (
+    Mistake,
+    all_correct_variants,
+    all_mistakes,
+    mistakes_of,
+)
+from autograder.grading import outcomes, verdicts
 from bnlab import harness
 from bnlab._grading import valuefile
 from bnlab._grading.contract import CASES_ENV, RESULTS_ENV
@@ -73,11 +78,16 @@ CANDIDATES = [*all_mistakes(), *all_correct_variants()]
 
 @pytest.mark.parametrize("candidate", CANDIDATES, ids=[f"{c.function}-{c.id}" for c in CANDIDATES])
 def test_every_mistake_and_variant_gets_the_verdict_it_got_in_the_kernel(grade, candidate):
-    status, detail = grade(candidate.function, candidate.build())
+    """...and a mistake is named by its own id (autograder.grading.diagnosis;
+    tests/grading/test_diagnosis.py)."""
+    verdict = grade(candidate.function, candidate.build())
+    status, detail = verdict[:2]
     expected = _in_kernel_verdict(candidate.function, candidate.build())
     assert status == expected, detail
     if status == "failed":
         assert detail.startswith("AssertionError: ") and len(detail) > 20, detail
+    named = outcomes.mistake(verdict)
+    assert named == (candidate.id if isinstance(candidate, Mistake) else ""), verdict
 
 
 def _callees(name):
@@ -141,7 +151,7 @@ def test_changing_an_input_in_place_is_still_seen(grade):
             parameters[key] -= learning_rate * grads["d" + key]
         return parameters
 
-    status, detail = grade("update_parameters_with_gd", update_parameters_with_gd)
+    status, detail = grade("update_parameters_with_gd", update_parameters_with_gd)[:2]
     assert status == "failed" and "changed in place" in detail, detail
 
 
@@ -152,7 +162,7 @@ def test_a_value_of_an_unknown_type_fails_with_its_name(grade):
     def batchnorm_forward_inference(Z, gamma, beta, running_mean, running_var, eps=1e-5):
         return Tensor()
 
-    status, detail = grade("batchnorm_forward_inference", batchnorm_forward_inference)
+    status, detail = grade("batchnorm_forward_inference", batchnorm_forward_inference)[:2]
     assert status == "failed", detail
 
 
@@ -403,7 +413,7 @@ def test_a_forged_value_fails_its_function_and_nothing_else(cases, tmp_path, for
     tree, arrays = FORGED[forged]
     path = _write(tmp_path / "batchnorm_forward.npz", tree, arrays)
     calls = verdicts.load_calls(cases, "batchnorm_forward")
-    status, detail = verdicts.decide("batchnorm_forward", calls, path)
+    status, detail = verdicts.decide("batchnorm_forward", calls, path)[:2]
     assert status == "failed", detail
     assert len(detail) <= 300
     assert detail.isprintable(), detail
@@ -422,7 +432,7 @@ def test_odd_but_plain_arrays_are_read_and_judged(cases, tmp_path):
     for array in odd:
         path = _write(tmp_path / "batchnorm_forward.npz", _results({"array": 0}), [array])
         assert valuefile.load(path)["results"][0]["returned"].dtype.isnative
-        status, detail = verdicts.decide("batchnorm_forward", calls, path)
+        status, detail = verdicts.decide("batchnorm_forward", calls, path)[:2]
         assert status == "failed" and not detail.startswith(UNREADABLE), detail
 
 
