@@ -2,7 +2,9 @@
 
 The hidden test cells hold only a call (``harness.run("x", x)``), and their outputs
 in the graded notebooks are the verdicts the grader decided (grade.py): what failed
-and the hidden test's message, never the hidden test's code. This step checks that
+and the hidden test's message, never the hidden test's code, and under a failure on
+wrong values the classic mistake they match, in the visible checks' words
+(autograder.grading.diagnosis). This step checks that
 on every page: a page that shows a line of the grader-only modules fails the step
 and is deleted.
 
@@ -54,8 +56,9 @@ from bnlab.course import ASSIGNMENT
 
 # Part of every page's recorded state, with the version of the inert rules (the pages
 # render the inert notebook): change it when the pages change or what is recorded of
-# them (5: each page's digest), and every student's feedback is rewritten on the next run.
-PAGE_VERSION = "5"
+# them (5: each page's digest; 6: a failure on wrong values names the classic mistake they
+# match), and every student's feedback is rewritten on the next run.
+PAGE_VERSION = "6"
 
 
 class FeedbackError(GraderError):
