@@ -4,6 +4,9 @@ Everything here works offline: the handwritten digits ship inside
 scikit-learn, and the synthetic set is generated.
 """
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 
 
@@ -26,11 +29,32 @@ def load_digits(test_fraction=0.2, seed=0):
     X_train -- (64, m_train); Y_train -- (10, m_train)
     X_test -- (64, m_test); Y_test -- (10, m_test)
     """
+    pixels, labels = digit_images()
+    X = pixels.T.astype(np.float64)
+    return _split_and_standardize(X, one_hot(labels, 10), test_fraction, seed)
+
+
+# The digits as scikit-learn ships them: one row per image, 64 pixels then the label.
+DIGITS_FILE = ("datasets", "data", "digits.csv.gz")
+
+
+def digit_images():
+    """(pixels (1797, 64), labels (1797,)): the digits as scikit-learn's load_digits gives them.
+
+    Read from the file scikit-learn ships, without importing scikit-learn (its import
+    takes seconds, the file a few milliseconds: every notebook loads the digits); where
+    that file is not found, from scikit-learn's own loader."""
+    spec = importlib.util.find_spec("sklearn")
+    folders = (spec and spec.submodule_search_locations) or []
+    for folder in folders:
+        path = Path(folder).joinpath(*DIGITS_FILE)
+        if path.is_file():
+            table = np.loadtxt(path, delimiter=",")
+            return table[:, :-1], table[:, -1].astype(int)
     from sklearn.datasets import load_digits as sklearn_digits
 
     digits = sklearn_digits()
-    X, labels = digits.data.T.astype(np.float64), digits.target
-    return _split_and_standardize(X, one_hot(labels, 10), test_fraction, seed)
+    return digits.data, digits.target
 
 
 def make_spirals(m=600, num_classes=3, noise=0.2, seed=0, test_fraction=0.2):

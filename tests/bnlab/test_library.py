@@ -5,6 +5,8 @@ stored fixtures -- and the rule that no graded function changes its inputs.
 
 import copy
 import json
+import subprocess
+import sys
 import types
 import warnings
 
@@ -101,6 +103,26 @@ def test_load_digits_is_deterministic_per_seed():
     assert not np.array_equal(a[0], c[0])
 
 
+def test_the_digits_are_scikit_learns_and_reading_them_does_not_import_it(monkeypatch):
+    """The file read directly holds what scikit-learn's own loader gives; where the file is
+    not found, that loader is used. Reading the file imports nothing of scikit-learn."""
+    from sklearn.datasets import load_digits
+
+    expected = load_digits()
+    for missing in (False, True):
+        if missing:
+            monkeypatch.setattr(data, "DIGITS_FILE", ("datasets", "data", "no-such-file.csv.gz"))
+        pixels, labels = data.digit_images()
+        np.testing.assert_array_equal(pixels, expected.data)
+        np.testing.assert_array_equal(labels, expected.target)
+        assert labels.dtype.kind == "i"
+    probe = "import sys; from bnlab import data; data.load_digits(); print(sorted(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert "'sklearn" not in loaded and "'scipy" not in loaded, loaded[-300:]
+
+
 def test_load_digits_splits_without_overlap_and_uses_the_train_statistics(monkeypatch):
     """With stand-in digits whose pixel 0 is the example's index (standardizing keeps its
     order), every column can be traced back to the example it came from."""
@@ -110,11 +132,7 @@ def test_load_digits_splits_without_overlap_and_uses_the_train_statistics(monkey
     raw[:, 0] = np.arange(m)
     raw[:, 5] = 4.0  # a blank pixel
     target = np.arange(m) % 10
-    import sklearn.datasets
-
-    monkeypatch.setattr(
-        sklearn.datasets, "load_digits", lambda: types.SimpleNamespace(data=raw, target=target)
-    )
+    monkeypatch.setattr(data, "digit_images", lambda: (raw, target))
     X_train, Y_train, X_test, Y_test = data.load_digits(test_fraction=0.25, seed=5)
     X_all = np.hstack([X_train, X_test])
     index = np.argsort(np.argsort(X_all[0]))  # the rank of pixel 0 is the example's index
