@@ -103,8 +103,14 @@ def _numbers(row, *keys):
     return {key: row[key] for key in keys}
 
 
-def test_the_counts_of_a_crafted_class_are_those_worked_out_by_hand(tmp_path):
-    _, rows = _written(tmp_path, crafted_rows())
+@pytest.fixture(scope="module")
+def crafted(tmp_path_factory):
+    """(page, CSV rows) of the class of crafted_rows, written once for the module."""
+    return _written(tmp_path_factory.mktemp("crafted"), crafted_rows())
+
+
+def test_the_counts_of_a_crafted_class_are_those_worked_out_by_hand(crafted):
+    _, rows = crafted
     assert list(rows[0]) == CSV_COLUMNS
     assert _pick(rows, row="class")[0]["count"] == "7"
     keys = ("count", "passed", "failed", "not_attempted", "not_graded")
@@ -176,8 +182,8 @@ def inert_problems(page):
     return found
 
 
-def test_hostile_ids_and_messages_are_text_in_the_page_and_no_formula_in_the_csv(tmp_path):
-    page, rows = _written(tmp_path, crafted_rows())
+def test_hostile_ids_and_messages_are_text_in_the_page_and_no_formula_in_the_csv(crafted):
+    page, rows = crafted
     assert inert_problems(page) == []
     assert "<script" not in page.lower() and "<img src=x" not in page
     from bs4 import BeautifulSoup
