@@ -18,7 +18,8 @@ submission is counted once, in one of OUTCOMES:
 - not graded: the notebook could not be read or graded, or the student's rows could
   not be exported (the student has no row for the function).
 
-Points lost are max_score - score over the function's rows, whatever the outcome. Each
+Points lost are max_score - score (never below 0) over the function's rows, whatever the
+outcome; points possible, the sum of max_score over them. Each
 written answer (graded by hand in formgrader) is counted by the score given, or as
 pending (waiting for manual grading), not answered (left as released, or its notebook
 not handed in) or not graded (ANSWER_OUTCOMES).
