@@ -244,9 +244,10 @@ class Pair:
         return self.shared / smaller if smaller else 0.0
 
 
-def similar_pairs(prints, min_shared=MIN_SHARED, limit=None):
-    """(pairs, common): the pairs of students that share at least `min_shared`
-    fingerprints held by at most `limit` students (default common_limit of the class),
+def similar_pairs(prints, min_shared=None, limit=None):
+    """(pairs, common): the pairs of students that share at least `min_shared` (default
+    MIN_SHARED) fingerprints held by at most `limit` students (default common_limit of
+    the class),
     best first (most shared, then highest score, then by name); and the set of
     fingerprints too common to count.
 
@@ -254,6 +255,7 @@ def similar_pairs(prints, min_shared=MIN_SHARED, limit=None):
     """
     students = sorted(prints)
     limit = common_limit(len(students)) if limit is None else limit
+    min_shared = MIN_SHARED if min_shared is None else min_shared
     holders = defaultdict(list)
     for number, student in enumerate(students):
         for value in prints[student]:
