@@ -10,6 +10,7 @@
 - tracebacks        -- tracebacks without the grader's frames
 - autograde_refusal -- nbgrader's own autograde, refused with advice
 - verdicts          -- the hidden tests' pass or fail, decided outside the student's process
+- diagnosis         -- the classic mistake a function's wrong values match
 - outcomes          -- each hidden test cell's outcome, decided once: report, outputs, score
 - code_review       -- code an instructor should look at (flags)
 - inert             -- student text made inert for the pages an instructor opens
