@@ -19,6 +19,8 @@ autograder.grading.notebook_server):
    i in the notebook's process (read back with bnlab._grading.valuefile: plain
    values, no code), re-raising what it raised and showing any change it made to
    its arguments. The test's own assertions then decide, with their own messages.
+   When they fail on the values the function returned, autograder.grading.diagnosis
+   names the classic mistake those values match, here too.
 
 So the reference solutions, the comparisons and the expected values never enter
 that process, and whatever the student's code patches there (numpy, builtins,
