@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import venv
 from pathlib import Path
 
 import nbformat
@@ -64,22 +65,65 @@ def command(step, course, *args, db_url=None):
     return argv
 
 
-def run(step, course, *args, db_url=None, timeout=900, check=True):
-    """Run one pipeline step; on failure (check=True) raise with its output."""
-    result = subprocess.run(
-        command(step, course, *args, db_url=db_url),
-        cwd=ROOT,
-        env=pipeline_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def run(step, course, *args, db_url=None, timeout=900, check=True, tool=None):
+    """Run one pipeline step (with this checkout's code, or with `tool`, an Installed);
+    on failure (check=True) raise with its output."""
+    if tool is None:
+        argv, cwd, env = command(step, course, *args, db_url=db_url), ROOT, pipeline_env()
+    else:
+        argv, cwd, env = tool.command(step, course, *args), tool.elsewhere, tool.env()
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(
-            f"`autograder {step}` exited {result.returncode}\n"
+            f"`{Path(argv[0]).name} {step}` exited {result.returncode}\n"
             f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
         )
     return result
+
+
+class Installed:
+    """The instructor's package as someone installs it: `pip install .` (not editable) from a
+    copy of the checkout into a fresh venv at `folder`/venv, the copy deleted afterwards, and
+    run from `folder`/elsewhere with nothing of the checkout on any path. The shared courses
+    (conftest's released_course and graded_course) are made with it, so the end-to-end tests
+    check the installed package, and tests/test_installation.py what it is made of."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.venv = self.folder / "venv"
+        self.source = self.folder / "checkout"
+        self.elsewhere = self.folder / "elsewhere"
+        self.tool = self.venv / "bin" / "bnlab-grade"
+
+    def install(self):
+        checkout_copy(self.source)
+        venv.create(self.venv, with_pip=True)
+        # --no-compile: the bytecode of the dependencies is written as they are imported
+        result = subprocess.run(
+            [str(self.venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+            + ["install", "--quiet", "--no-compile", str(self.source)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"pip install failed:\n{result.stderr[-3000:]}")
+        shutil.rmtree(self.source)  # the installation must not need the checkout
+        self.elsewhere.mkdir()
+        return self
+
+    def env(self):
+        """This process's environment (headless), with nothing of the checkout on a path."""
+        env = {
+            k: v for k, v in headless_environ().items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")
+        }
+        env["PATH"] = os.pathsep.join(
+            p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(ROOT))
+        )
+        return env
+
+    def command(self, step, course, *args):
+        """The argv of `bnlab-grade <step> --course <course> [args]`."""
+        return [str(self.tool), step, "--course", str(course), *map(str, args)]
 
 
 # ------------------------------------------------------------------ expected
@@ -419,17 +463,19 @@ def grader_only_lines():
     return sorted(lines)
 
 
-def release_course(root):
-    """Run the release step into the new folder `root`, then make what every grade run of
-    the course would make first, before grading anyone (the template gradebook, the
-    recorded cases and matplotlib's font cache, in .work/: keyed by the source notebooks
-    and the grading settings, so a copy grades with them as the course itself would);
-    returns `root`."""
+def release_course(root, tool=None):
+    """Run the release step (with `tool`, an Installed, if given) into the new folder `root`,
+    then make what every grade run of the course would make first, before grading anyone
+    (the template gradebook, the recorded cases and matplotlib's font cache, in .work/:
+    keyed by the source notebooks and the grading settings, so a copy grades with them as
+    the course itself would); returns `root`. The release step's output is kept beside it,
+    in release-output.txt."""
     from autograder import sandbox
     from autograder.pipeline import grade
     from autograder.workspace import Course
 
-    run("release", root)
+    result = run("release", root, tool=tool)
+    Path(root).with_name("release-output.txt").write_text(result.stdout + result.stderr)
     course = Course(Path(root))
     with _venv_on_path():  # the template gradebook runs alembic
         grade.template_gradebook(course)
@@ -459,16 +505,17 @@ def collect(course, source):
 class GradedCourse:
     """A course that went through the whole pipeline: what the tests read."""
 
-    def __init__(self, course, inbox, students):
+    def __init__(self, course, inbox, students, tool=None):
         self.course = Path(course)
         self.inbox = Path(inbox)
         self.students = list(students)
+        self.tool = tool  # the Installed's bnlab-grade that ran the steps (a str), if one did
         self.outputs = {}
         self.inbox_digest = None
         self.submitted_digest = None
 
-    def step(self, name, *args, **kwargs):
-        result = run(name, self.course, *args, **kwargs)
+    def step(self, name, *args, tool=None, **kwargs):
+        result = run(name, self.course, *args, tool=tool, **kwargs)
         self.outputs[name] = result.stdout + result.stderr
         return result
 
@@ -476,7 +523,7 @@ class GradedCourse:
         path = self.course / "reports" / "grade" / f"{student}.json"
         return json.loads(path.read_text(encoding="utf-8"))
 
-    FIELDS = ("students", "outputs", "inbox_digest", "submitted_digest")
+    FIELDS = ("students", "tool", "outputs", "inbox_digest", "submitted_digest")
 
     def save(self, path):
         """Write what was recorded of the run to `path` (JSON), for GradedCourse.load."""
@@ -494,20 +541,21 @@ class GradedCourse:
         return graded
 
 
-def grade_samples(course, students):
+def grade_samples(course, students, tool=None):
     """In the released course `course` (a copy): generate the samples `students`, collect,
-    grade with 2 workers, feedback, export. Returns the GradedCourse."""
+    grade with 2 workers, feedback, export (with `tool`, an Installed, if given). Returns
+    the GradedCourse."""
     from autograder.content.samples import generate
 
     course = Path(course)
-    graded = GradedCourse(course, course.parent / "inbox", students)
+    graded = GradedCourse(course, course.parent / "inbox", students, tool and str(tool.tool))
     generate(graded.inbox, SOURCE, course / "release" / ASSIGNMENT, students)
     graded.inbox_digest = tree_digest(graded.inbox)
-    graded.step("collect", "--from", graded.inbox)
+    graded.step("collect", "--from", graded.inbox, tool=tool)
     graded.submitted_digest = tree_digest(course / "submitted")
-    graded.step("grade", "--workers", 2)
-    graded.step("feedback")
-    graded.step("export")
+    graded.step("grade", "--workers", 2, tool=tool)
+    graded.step("feedback", tool=tool)
+    graded.step("export", tool=tool)
     return graded
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from autograder_support import (
     GradedCourse,
+    Installed,
     copy_course,
     e2e_samples,
     grade_samples,
@@ -97,7 +98,7 @@ def restore_environ():
 
 # ------------------------------------------------------------------ courses (slow)
 
-COURSE_FIXTURES = {"released_course", "course_copy", "graded_course"}
+COURSE_FIXTURES = {"installed_grader", "released_course", "course_copy", "graded_course"}
 
 
 # How `make test`'s two processes (pytest-xdist, --dist loadscope) share the tests. Each
@@ -105,12 +106,12 @@ COURSE_FIXTURES = {"released_course", "course_copy", "graded_course"}
 # modules in SPREAD, whose tests are independent and long: they go one by one to whichever
 # process is free (ModuleScopes). The modules in FIRST take a minute or more: they start
 # first, in this order, so that the two processes end together rather than one waiting
-# for the other's last long module. So one process starts by building the released and
-# the graded course that later modules share, while the other installs the package.
+# for the other's last long module. So one process starts by installing the package and
+# building with it the released and the graded course that later modules share, while
+# the other runs the notebooks, which need no course.
 SPREAD = ("tests/notebooks/test_notebooks.py",)
 FIRST = (
     "tests/pipeline/test_autograder_e2e.py",
-    "tests/test_installation.py",
     "tests/notebooks/test_notebooks.py",
     "tests/test_distributions.py",
 )
@@ -179,12 +180,24 @@ def _once_per_run(tmp_path_factory, name):
 
 
 @pytest.fixture(scope="session")
-def released_course(tmp_path_factory):
-    """A course after the release step (its path), made once per test run. Shared: read it,
-    never change it; a test that changes a course takes a copy with course_copy."""
+def installed_grader(tmp_path_factory):
+    """The instructor's package installed from a copy of the checkout (an
+    autograder_support.Installed), made once per test run: the shared courses are made
+    with it."""
+    with _once_per_run(tmp_path_factory, "installed") as (folder, made):
+        if not made:
+            Installed(folder).install()
+    return Installed(folder)
+
+
+@pytest.fixture(scope="session")
+def released_course(installed_grader, tmp_path_factory):
+    """A course after the release step (its path), made by the installed package once per
+    test run. Shared: read it, never change it; a test that changes a course takes a copy
+    with course_copy (which this checkout's code then grades)."""
     with _once_per_run(tmp_path_factory, "released") as (folder, made):
         if not made:
-            release_course(folder / "course")
+            release_course(folder / "course", tool=installed_grader)
     return folder / "course"
 
 
@@ -201,13 +214,14 @@ def course_copy(released_course, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def graded_course(released_course, tmp_path_factory):
+def graded_course(installed_grader, released_course, tmp_path_factory):
     """A copy of the released course with the end-to-end samples (e2e_samples) generated,
-    collected, graded with two workers, fed back and exported: an
+    collected, graded with two workers, fed back and exported by the installed package: an
     autograder_support.GradedCourse, made once per test run (read it, never change it)."""
     with _once_per_run(tmp_path_factory, "graded") as (folder, made):
         if not made:
             course = copy_course(released_course, folder / "course")
             students = [sample.student for sample in e2e_samples()]
-            grade_samples(course, students).save(folder / "graded.json")
+            graded = grade_samples(course, students, tool=installed_grader)
+            graded.save(folder / "graded.json")
     return GradedCourse.load(folder / "graded.json")
