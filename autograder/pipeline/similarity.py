@@ -193,8 +193,10 @@ class Finding:
     shown: list = field(default_factory=list)
 
 
-def compare(course, shown=SHOWN):
-    """The Finding of `course`'s submissions (read, never run)."""
+def compare(course, shown=None):
+    """The Finding of `course`'s submissions (read, never run); the first `shown` pairs
+    (default SHOWN) are read again and marked, to be shown side by side."""
+    shown = SHOWN if shown is None else shown
     release = read_release(course)
     hasher = Hasher()
     given = fingerprints.given_kgrams(release.code, hasher)
