@@ -9,6 +9,7 @@ test fails on the values, names the mistake. The ids expected come from the cata
 test.
 """
 
+import collections
 import copy
 import time
 
@@ -183,6 +184,9 @@ class Tensor:
     """A type that does not cross the wall: the grader reads it back as an opaque value."""
 
 
+Cache = collections.namedtuple("Cache", "Z Z_norm mu var gamma beta eps")
+
+
 def _nested(depth):
     value = [1.0]
     for _ in range(depth):
@@ -190,41 +194,40 @@ def _nested(depth):
     return value
 
 
+class Tagged(np.ndarray):
+    """An array subclass: it crosses the wall as a plain array."""
+
+
+HOSTILE_VALUES = {
+    "strings of the right shape": lambda Z: (np.full(Z.shape, "x"), (np.full(Z.shape, "y"),) * 7),
+    "NaN everywhere": lambda Z: (np.full(Z.shape, np.nan), (np.full(Z.shape, np.nan),) * 7),
+    "complex values": lambda Z: (Z.astype(complex) * 1j, (Z.astype(complex),) * 7),
+    "an opaque object": lambda Z: Tensor(),
+    "an opaque object in the cache": lambda Z: (Z, (Tensor(),) * 7),
+    "lists nested 34 deep": lambda Z: (_nested(34), _nested(33)),
+    "an int of 4000 digits": lambda Z: (int("9" * 4000), (int("9" * 4000),) * 7),
+    "a dict for a tuple": lambda Z: {f"k{i}": i for i in range(20_000)},
+    "a large array": lambda Z: (np.zeros((1000, 1000)), (Z,) * 7),
+    "subclasses read back as plain values": lambda Z: (
+        (Z * 2).view(Tagged),
+        Cache(*((Z * 2).view(Tagged),) * 7),
+    ),
+    "None": lambda Z: None,
+    "bytes": lambda Z: (np.full(Z.shape, b"\x00"), b"\xff" * 1000),
+}
+HOSTILE = sorted(HOSTILE_VALUES)
+
+
 def _hostile(calls, kind):
     """What a crafted results file returns on each recorded call of batchnorm_forward."""
-    returned = []
-    for call in calls:
-        Z = call["args"][0]
-        made = {
-            "strings of the right shape": (np.full(Z.shape, "x"), (np.full(Z.shape, "y"),) * 7),
-            "NaN everywhere": (np.full(Z.shape, np.nan), (np.full(Z.shape, np.nan),) * 7),
-            "complex values": (Z.astype(complex) * 1j, (Z.astype(complex),) * 7),
-            "an opaque object": Tensor(),
-            "an opaque object in the cache": (Z, (Tensor(),) * 7),
-            "lists nested 34 deep": (_nested(34), _nested(33)),
-            "an int of 4000 digits": (int("9" * 4000), (int("9" * 4000),) * 7),
-            "a dict for a tuple": {f"k{i}": i for i in range(20_000)},
-            "a large array": (np.zeros((1000, 1000)), (Z,) * 7),
-            "None": None,
-            "bytes": (np.full(Z.shape, b"\x00"), b"\xff" * 1000),
-        }[kind]
-        returned.append({"returned": made, "args": list(call["args"]), "kwargs": {}})
-    return returned
-
-
-HOSTILE = [
-    "strings of the right shape",
-    "NaN everywhere",
-    "complex values",
-    "an opaque object",
-    "an opaque object in the cache",
-    "lists nested 34 deep",
-    "an int of 4000 digits",
-    "a dict for a tuple",
-    "a large array",
-    "None",
-    "bytes",
-]
+    return [
+        {
+            "returned": HOSTILE_VALUES[kind](call["args"][0]),
+            "args": list(call["args"]),
+            "kwargs": {},
+        }
+        for call in calls
+    ]
 
 
 def _named_in_time(name, calls, path):
@@ -359,3 +362,20 @@ def test_mistakes_are_built_once_per_process_and_name_the_same_each_time(grade, 
     assert verdicts_seen == [verdicts_seen[0]] * 3
     monkeypatch.setattr(diagnosis, "_TABLES", {})
     assert grade("batchnorm_forward", function) == verdicts_seen[0]
+
+
+def test_values_read_back_plain_are_judged_as_plain_values(cases, tmp_path):
+    """A mistake's own values, handed back as an array subclass and a named tuple, arrive
+    as plain arrays and a tuple: that mistake is named."""
+    name = "batchnorm_forward"
+    unbiased = next(m for m in mistakes_of(name) if m.id == "unbiased_variance").build()
+    calls = verdicts.load_calls(cases, name)
+    results = []
+    for call in calls:
+        with harness.quiet():  # m=1: the unbiased variance warns, as the mistake does
+            Z_tilde, cache = unbiased(*copy.deepcopy(call["args"]))
+        returned = [Z_tilde.view(Tagged), Cache(*cache)]
+        results.append({"returned": returned, "args": list(call["args"]), "kwargs": {}})
+    path = tmp_path / f"{name}.npz"
+    valuefile.save(path, {"function": name, "results": results})
+    assert outcomes.mistake(verdicts.decide(name, calls, path)) == "unbiased_variance"
