@@ -31,7 +31,7 @@ Why not copydetect (PyPI, 0.5.0), which also winnows: it compares every pair of 
 (its cost grows with the square of the class) and knows boilerplate but no discount of
 code common across the class. On 200 of the benchmark's synthetic students
 (bench/bench_similarity.py) it took four minutes and rated all 19,900 pairs at least
-50 % similar; this engine takes seconds for them, and about a minute and a half for
+50 % similar; this engine takes seconds for them, and a minute or two for
 2,000 students (bench/results.md).
 """
 
