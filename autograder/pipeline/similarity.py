@@ -16,8 +16,9 @@ reports/similarity.html  the pairs, most shared code first, each with the two st
                          (autograder.pipeline.similarity_page)
 reports/similarity.csv   one row per pair: rank, the students, the distinctive
                          fingerprints they share and each holds, the score (shared over
-                         the smaller), the functions where the shared code is; no cell
-                         is a formula (autograder.grading.inert.csv_row)
+                         the smaller), the functions where the shared code is (for the
+                         pairs shown in the page); no cell is a formula
+                         (autograder.grading.inert.csv_row)
 
 A notebook is read as collect reads one (its size and cell count within
 autograder.archive's limits, JSON with a list of cells) and never run; one that cannot
