@@ -246,8 +246,8 @@ def similarity(course, log=print):
     write_atomic(course.reports / HTML_NAME, similarity_page.page(finding))
     log(
         f"similarity: {len(finding.pairs)} pair(s) of students share unusually much code, of "
-        f"{finding.students} student(s) compared: reports/{HTML_NAME} (side by side), "
-        f"reports/{CSV_NAME}"
+        f"{finding.students} student(s) compared: {course.reports / HTML_NAME} (side by side), "
+        f"{CSV_NAME}"
     )
     for rank, pair in enumerate(finding.pairs[:10], 1):
         log(f"  {rank}. {printable(pair.a)} and {printable(pair.b)}: score {pair.score:.2f}")
