@@ -122,8 +122,9 @@ def _notes(finding):
 def _method(finding):
     limit = fingerprints.common_limit(finding.students)
     return (
-        '<p class="note">Only the solution cells are compared, as tokens: comments, spacing '
-        "and names of variables do not count, and the code the release gives every student "
+        '<p class="note">Only the solution cells are compared, as tokens: comments, '
+        "docstrings, spacing, names of variables and literals do not count, and the code "
+        "the release gives every student "
         f"is left out. A fingerprint is a run of {fingerprints.K} tokens chosen by "
         f"winnowing (window {fingerprints.WINDOW}); one held by more than {limit} of the "
         f"{finding.students} students is common and does not count. A pair is listed when "
