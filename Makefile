@@ -17,18 +17,16 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 
 .PHONY: setup course test quick lint bench sync dist clean torch sandbox
 
-# --no-compile: Python writes the bytecode of what is imported when it is first imported,
-# instead of pip compiling every file of every package (most never imported) up front.
 $(BIN)/.installed: pyproject.toml bnlab/pyproject.toml hatch_build.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 setup: $(BIN)/.installed
 
 $(BIN)/.torch: $(BIN)/.installed
-	$(PY) -m pip install --quiet --no-compile '$(TORCH)' && touch $@ || echo "PyTorch could not be installed: the parity tests will be skipped."
+	$(PY) -m pip install --quiet '$(TORCH)' && touch $@ || echo "PyTorch could not be installed: the parity tests will be skipped."
 
 torch: $(BIN)/.torch
 
