@@ -98,10 +98,11 @@ class Installed:
     def install(self):
         checkout_copy(self.source)
         venv.create(self.venv, with_pip=True)
-        # --no-compile: the bytecode of the dependencies is written as they are imported
+        # Compiled, as pip does by default: the grading sandbox runs Python on a read-only
+        # venv without writing bytecode, so what is not compiled now is compiled every time.
         result = subprocess.run(
             [str(self.venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-            + ["install", "--quiet", "--no-compile", str(self.source)],
+            + ["install", "--quiet", str(self.source)],
             capture_output=True,
             text=True,
         )
