@@ -9,34 +9,23 @@ course's own names (notebooks, functions, answers) and counts.
 """
 
 import base64
-import html
 import io
 
-from autograder.grading.inert import printable
 from autograder.pipeline.class_tally import ANSWER_OUTCOMES, DETAILS_KEPT, OUTCOMES
+from autograder.pipeline.report_pages import CSP, TABLE_STYLE, escaped
 
-CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-    "form-action 'none'"
-)
 COLORS = {"passed": "#3a923a", "failed": "#c8423b", "not attempted": "#9e9e9e"}
 COLORS["not graded"] = "#e0b040"
 RETEACH = 5  # the functions "what to reteach" names, at most
-STYLE = """
+STYLE = (
+    """
 body { font-family: sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-th { background: #f2f2f2; }
 img { max-width: 100%; }
-.note { color: #555; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 """
-
-
-def _e(text):
-    """`text` as HTML text or an attribute value: escaped, control characters written out."""
-    return html.escape(printable(text), quote=True)
+    + TABLE_STYLE
+)
+_e = escaped
 
 
 def _n(value):

@@ -1,39 +1,31 @@
 """The similarity step's HTML page (autograder.pipeline.similarity): pairs, code side by side.
 
-One file, read offline: inline CSS, no script, no image, nothing fetched, and a
-Content-Security-Policy that would refuse all of them. Everything a student controls --
-their id, their code -- is hostile text: it is written out with inert.printable (control
-characters as \\xNN) and html.escape, never into an attribute (the only attributes are
-the page's own classes and the pair numbers), so ``</pre><script>`` or an ``onerror=``
-in a student's cell reads as the student typed it and runs nothing.
+One file, read offline: inline CSS, no script, no image, nothing fetched, and the report
+pages' Content-Security-Policy (report_pages), which refuses any script or request.
+Everything a student controls -- their id, their code -- is hostile text: it is written
+out with report_pages.escaped (control characters as \\xNN, then html.escape), never into
+an attribute (the only attributes are the page's own classes and the pair numbers), so
+``</pre><script>`` or an ``onerror=`` in a student's cell reads as the student typed it
+and runs nothing.
 """
 
-import html
-
-from autograder.grading.inert import printable
 from autograder.pipeline import fingerprints
+from autograder.pipeline.report_pages import CSP, TABLE_STYLE, escaped
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 CELL_CHARACTERS = 20_000  # of one cell's code shown; the rest is said to be cut
-STYLE = """
+STYLE = (
+    TABLE_STYLE
+    + """
 body { font-family: sans-serif; margin: 2em auto; max-width: 95em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-th { background: #f2f2f2; }
 .side { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
 .side > div { min-width: 0; }
 pre { background: #f8f8f8; border: 1px solid #ddd; padding: 0.5em; overflow-x: auto;
       font-size: 0.85em; white-space: pre; }
 mark { background: #ffd966; }
-.note { color: #555; }
 section { border-top: 2px solid #888; margin-top: 2em; }
 """
-
-
-def _e(text):
-    """`text` as HTML text: control characters written out, then escaped."""
-    return html.escape(printable(text), quote=True)
+)
+_e = escaped
 
 
 def marked_code(source, spans):
