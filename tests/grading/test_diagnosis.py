@@ -28,32 +28,11 @@ from autograder.content.mistakes import (
 from autograder.grading import diagnosis, outcomes, verdicts
 from bnlab import checks, harness
 from bnlab._grading import valuefile
-from bnlab._grading.contract import CASES_ENV, RESULTS_ENV
 from bnlab.checks import CheckFailed
 from bnlab.checks._core import load_cases
 
 MISTAKES = all_mistakes()
 NO_MATCH_WORDS = "match none of the classic mistakes this course knows"
-
-
-@pytest.fixture(scope="module")
-def cases(tmp_path_factory):
-    return verdicts.write_cases(tmp_path_factory.mktemp("diagnosis") / "cases")
-
-
-@pytest.fixture()
-def grade(cases, tmp_path, monkeypatch):
-    """grade(name, function) -> the verdict: the harness writes the results, then the
-    trusted side decides."""
-    monkeypatch.setenv(CASES_ENV, str(cases))
-    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
-
-    def run(name, function):
-        (tmp_path / f"{name}.npz").unlink(missing_ok=True)
-        harness.run(name, function)
-        return verdicts.decide(name, verdicts.load_calls(cases, name), tmp_path / f"{name}.npz")
-
-    return run
 
 
 def planted(function, *edits):

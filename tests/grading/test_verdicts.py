@@ -37,25 +37,6 @@ from bnlab._grading.contract import CASES_ENV, RESULTS_ENV
 from bnlab.course import GRADED_FUNCTIONS, NOTEBOOKS
 
 
-@pytest.fixture(scope="module")
-def cases(tmp_path_factory):
-    return verdicts.write_cases(tmp_path_factory.mktemp("grading") / "cases")
-
-
-@pytest.fixture()
-def grade(cases, tmp_path, monkeypatch):
-    """grade(name, function) -> (status, detail): the harness, then the trusted verdict."""
-    monkeypatch.setenv(CASES_ENV, str(cases))
-    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
-
-    def run(name, function):
-        (tmp_path / f"{name}.npz").unlink(missing_ok=True)
-        harness.run(name, function)
-        return verdicts.decide(name, verdicts.load_calls(cases, name), tmp_path / f"{name}.npz")
-
-    return run
-
-
 def _in_kernel_verdict(name, function):
     """What the hidden test said when it ran beside the student's code."""
     try:
