@@ -38,6 +38,7 @@ plain number (the scores, negative ones too) is left a number.
 import base64
 import binascii
 import copy
+import functools
 import html
 import json
 import re
@@ -160,10 +161,26 @@ def formgrader_ids(grade_ids):
     return frozenset(ids)
 
 
+# Markdown sources up to this length are checked once per process: most Markdown cells of
+# a class's notebooks are the release's own, the same in every student's notebook.
+CACHED_MARKDOWN = 20_000
+
+
 def markdown_problems(source, attachments=None, reserved=frozenset()):
     """Why the Markdown `source` (with `attachments`) would not be inert once nbconvert
     renders it: a list of short reasons, [] when it is inert. `reserved`: the element ids
     (formgrader_ids) a heading must not take."""
+    if not attachments and isinstance(source, str) and len(source) <= CACHED_MARKDOWN:
+        return list(_known_markdown_problems(source, frozenset(reserved)))
+    return _markdown_problems(source, attachments, reserved)
+
+
+@functools.lru_cache(maxsize=4096)
+def _known_markdown_problems(source, reserved):
+    return tuple(_markdown_problems(source, None, reserved))
+
+
+def _markdown_problems(source, attachments, reserved):
     renderer = _Recorder(attachments=attachments or {})
     try:
         MarkdownWithMath(renderer=renderer).render(source)

@@ -127,6 +127,21 @@ def test_each_markdown_payload_is_shown_as_text(name):
         assert "My answer." in html.unescape(rendered)
 
 
+def test_a_markdown_source_checked_before_is_judged_again_with_its_reserved_ids():
+    """markdown_problems remembers what it found per source and reserved ids: the same
+    heading is inert, then takes formgrader's id once that id is reserved, then is inert
+    again; a caller changing the list it got changes nothing remembered."""
+    heading, reserved = "# test_batchnorm_forward", inert.formgrader_ids(["test_batchnorm_forward"])
+    assert inert.markdown_problems(heading) == []
+    assert inert.markdown_problems(heading, reserved=reserved) == [
+        "a heading with formgrader's id test_batchnorm_forward"
+    ]
+    assert inert.markdown_problems(heading) == []
+    found = inert.markdown_problems("<script>alert(1)</script>")
+    found.clear()
+    assert inert.markdown_problems("<script>alert(1)</script>") == ["<script>"]
+
+
 def test_the_course_markdown_and_formulas_are_kept_as_written():
     cells = 0
     for path in sorted(SOURCE.glob("*.ipynb")):
