@@ -20,7 +20,9 @@ sample kinds, repeated) graded with 2 workers: its rate in each quarter of the
 run (linear cost: the same rate throughout) and the grading process's resident
 memory as it goes (flat: no per-student state kept).
 
-    python -m bench.bench_grading [N]
+    python -m bench.bench_grading [N [COHORT [RUN ...]]]
+
+(RUN: some of RUN_NAMES, to measure those alone; COHORT 0: no cohort.)
 """
 
 import os
@@ -114,13 +116,16 @@ def _timed(function, *args):
     return time.perf_counter() - start
 
 
-def measure_rates(n=SUBMISSIONS):
-    """[(label, seconds or None)] of grading the same n submissions each way, and the
-    per-submission breakdowns {code: {part: seconds}}."""
+def measure_rates(n=SUBMISSIONS, only=None):
+    """[(label, seconds or None)] of grading the same n submissions each way (only the runs
+    named in `only`, RUN_NAMES, if given: the others are None), and the per-submission
+    breakdowns {code: {part: seconds}}."""
     rows, breakdowns = [], {}
+    chosen = [name in (only or RUN_NAMES) for name in RUN_NAMES]
     with tempfile.TemporaryDirectory(prefix="bnlab-bench-") as folder:
         folder = Path(folder)
-        codes = {"this": ROOT, "baseline": _worktree(folder, BASELINE_REV)}
+        wanted = any(c and kind == "baseline" for c, (_, kind, _) in zip(chosen, RUNS))
+        codes = {"this": ROOT, "baseline": _worktree(folder, BASELINE_REV) if wanted else None}
         templates = {}
         for kind, code in codes.items():
             if code is not None:
@@ -129,7 +134,7 @@ def measure_rates(n=SUBMISSIONS):
         cluster = None
         try:
             for index, (label, kind, how) in enumerate(RUNS):
-                if kind not in templates:
+                if kind not in templates or not chosen[index]:
                     rows.append((label, None))
                     continue
                 course = folder / f"run-{index}" / "course"
@@ -169,6 +174,8 @@ RUNS = [  # (label, code, how)
     ("this grader on Dask: 2 local worker processes", "this", "dask"),
     ("`feedback` (the pages of the same submissions, graded first), 2 workers", "this", "pages"),
 ]
+# The runs' names on the command line (python -m bench.bench_grading N COHORT [NAME ...]).
+RUN_NAMES = ("nbgrader", "baseline", "sandboxed", "one-worker", "no-sandbox", "dask", "feedback")
 FEEDBACK = RUNS[-1][0]
 TARGET_FEEDBACK = 1.0  # feedback's students a minute over grading's, at least
 
@@ -416,5 +423,9 @@ def run():
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else SUBMISSIONS
     cohort = int(sys.argv[2]) if len(sys.argv) > 2 else COHORT
-    rows, breakdowns = measure_rates(count)
+    only = sys.argv[3:] or None  # some of RUN_NAMES: those runs alone, the others n/a
+    unknown = sorted(set(only or ()) - set(RUN_NAMES))
+    if unknown:
+        sys.exit(f"unknown runs {unknown}; the runs: {', '.join(RUN_NAMES)}")
+    rows, breakdowns = measure_rates(count, only)
     print(report(rows, breakdowns, measure_cohort(cohort) if cohort else None, count, cohort))
