@@ -33,7 +33,8 @@ from bnlab.course import ASSIGNMENT, NOTEBOOKS
 from bnlab.student import member_name, zip_name
 
 STEMS = sorted(NOTEBOOKS, key=len, reverse=True)
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+\-]{0,127}$")  # nbgrader: 128 characters
+# nbgrader: 128 characters; \Z, not $: "$" also matches before a final line break
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+\-]{0,127}\Z")
 IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints"}
 TIMESTAMP = "timestamp.txt"
 ATTEMPT = "_attempt_"

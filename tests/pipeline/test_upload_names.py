@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from autograder.pipeline.upload_names import claim_of
+from autograder.pipeline.upload_names import STUDENT_ID, claim_of
 
 T = "2026-03-01-12-30-05"
 ZIP = f"batchnorm_s_2.b-X_attempt_{T}_submission.zip"
@@ -74,3 +74,11 @@ def test_a_name_built_to_make_the_search_slow_is_read_at_once():
     ):
         claim_of(name)
     assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("name", ["ada\n", "ada\r", "ada\n\n", "ada\r\n", "\nada", "a da", "ada\t"])
+def test_a_student_id_holds_no_line_break_nor_space(name):
+    """A folder or member named "ada" and a line break is no student id (a regular
+    expression's $ would take it: it also matches before a final line break)."""
+    assert STUDENT_ID.match(name) is None
+    assert STUDENT_ID.match("ada") is not None
