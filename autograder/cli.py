@@ -21,8 +21,8 @@ from pathlib import Path
 from autograder.errors import GraderError
 from autograder.workspace import CELL_TIMEOUT, CELL_TIMEOUT_ALL_CELLS, MEMORY_LIMIT, Course
 
-# the steps of `all`, in order
-PIPELINE = ("release", "collect", "grade", "feedback", "export", "report", "similarity")
+# the steps of `all`, in order (not report: export writes the class report)
+PIPELINE = ("release", "collect", "grade", "feedback", "export", "similarity")
 
 
 # ------------------------------------------------------------------ what each step calls

@@ -303,14 +303,14 @@ def test_the_entry_point_and_the_console_script_name_the_same_main():
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["all"], ["release", "grade", "feedback", "export", "report", "similarity"]),
+        (["all"], ["release", "grade", "feedback", "export", "similarity"]),
         (
             ["all", "--samples"],
-            ["release", "collect", "grade", "feedback", "export", "report", "similarity"],
+            ["release", "collect", "grade", "feedback", "export", "similarity"],
         ),
         (
             ["all", "--from", "inbox"],
-            ["release", "collect", "grade", "feedback", "export", "report", "similarity"],
+            ["release", "collect", "grade", "feedback", "export", "similarity"],
         ),
         (["feedback"], ["feedback"]),
     ],
