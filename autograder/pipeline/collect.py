@@ -14,7 +14,10 @@ Accepted sources (a folder or a .zip of one, e.g. an LMS download):
 - the zips ``python -m bnlab submit`` writes, in a folder (or a folder of folders, or a
   zip: an LMS's bulk download), or one such zip alone, named as submit names them or as
   an LMS renames them (Canvas's and Moodle's prefixes, a copy's "-1" or " (1)"): the
-  student is the ID in that name (autograder.pipeline.upload_names).
+  student is the ID in that name (autograder.pipeline.upload_names). Other files as Canvas
+  or Moodle name them (or in a Moodle folder) hold no student id: they are skipped, naming
+  the LMS, and the summary says how students hand in so that their id is known, or how
+  --regexp (matched against a file's name or its path) says where it is.
 
 An upload speaks only for its uploader: the source's own names (the LMS's) say who
 handed a file in and when; inside a student's zip only the notebook a member is (the
@@ -43,7 +46,7 @@ import tempfile
 from pathlib import Path
 
 from autograder import boundary
-from autograder.pipeline.upload_names import TIMESTAMP, classify, shown
+from autograder.pipeline.upload_names import NO_ID, TIMESTAMP, classify, shown
 from autograder.pipeline.uploads import CollectError, gather
 from autograder.workspace import write_atomic
 from bnlab.course import NOTEBOOKS
@@ -144,3 +147,13 @@ def _print(report, log):
             log(f"    {row['path']}: {row['reason']}")
         if len(skipped) > 10:
             log(f"    and {len(skipped) - 10} more (reports/collect.json)")
+    unnamed = sum(NO_ID in row["reason"] for row in skipped)
+    if unnamed:
+        log(
+            f"  {unnamed} file(s) named by Moodle or Canvas say nobody: those names hold a "
+            "student's name and the LMS's numbers, not a student id. Have students hand in "
+            "the zip `python -m bnlab submit` writes (its name holds their id, also as the "
+            "LMS renames it), or say where the id is with --regexp "
+            "'(?P<student_id>...)...(?P<file_id>...)', matched against each file's name or "
+            "its path in the source."
+        )

@@ -20,6 +20,12 @@ nbgrader's zip-collect conventions:
   Blackboard's own ``<assignment>_<student>_attempt_<time>_``, Blackboard's student and time
   count, as for any file.
 
+Canvas's and Moodle's names hold no student id of the course (Canvas's squashed name and
+its ids, Moodle's full name and participant number): a file they renamed, or anything in a
+Moodle folder, that is no name `bnlab submit` wrote says nobody (renamed_by names the LMS,
+for the reason collect gives); a --regexp may still say who, matched against the name or
+the whole path in the source.
+
 An attempt time is read strictly (a real date and time between 2000 and now), and so is
 the content of a timestamp.txt, by the rule grade reads it by.
 """
@@ -70,7 +76,11 @@ SUBMITTED_NOTEBOOK = _submit_pattern(PurePosixPath(member_name("\x00", "\x01", "
 COPY_MARK = re.compile(r"(?:-\d{1,4}| ?\(\d{1,4}\))$")
 NAME_MAX = 255  # the longest file name most file systems allow
 BLACKBOARD_PREFIX = re.compile(rf"^.+_.+{ATTEMPT}{SUBMIT_TIME}_$")
+# Moodle's folder <full name>_<participant>_assignsubmission_file_, or the same in front of
+# a name; Canvas's <squashed name>_<user id>_<submission id>_ (or _LATE_) in front.
 MOODLE_FOLDER = re.compile(r"^.+_\d+_assign(?:submission|feedback)_[a-z]+_?$")
+MOODLE_PREFIX = re.compile(r"^.+_\d+_assign(?:submission|feedback)_[a-z]+_.")
+CANVAS_PREFIX = re.compile(r"^[a-z]+_(?:LATE_)?\d+_\d+_.")
 EARLIEST = dt.datetime(2000, 1, 1)
 CLOCK_SLACK = dt.timedelta(days=2)  # an LMS in another time zone, a clock a little off
 TIMESTAMP_BYTES = 100
@@ -114,6 +124,34 @@ class Claim(NamedTuple):
     uploader: str | None = None
 
 
+def _moodle_folder(path):
+    """The first folder of `path` (a PurePosixPath) that is a Moodle student's, or None."""
+    return next((part for part in path.parts[:-1] if MOODLE_FOLDER.match(part)), None)
+
+
+def renamed_by(relative):
+    """ "Moodle" or "Canvas" when the LMS's renaming of the file at `relative` in the source
+    (or its Moodle folder) is all that could say whose it is: such names hold no student id.
+    None for any other name, and for the names `bnlab submit` writes (they hold the id)."""
+    path = PurePosixPath(relative)
+    if _submitted(path, path.suffix.lower() == ".ipynb"):
+        return None
+    if _moodle_folder(path) or MOODLE_PREFIX.match(path.stem):
+        return "Moodle"
+    if CANVAS_PREFIX.match(path.stem):
+        return "Canvas"
+    return None
+
+
+NO_ID = "hold no student id"
+
+
+def no_id_reason(lms):
+    """Why a file named by `lms` ("Moodle" or "Canvas") is not collected (collect's advice,
+    autograder.pipeline.collect, finds these reasons by NO_ID)."""
+    return f"named by {lms}, whose names {NO_ID}: whose is it?"
+
+
 def _submitted(path, notebook):
     """The Claim of a name `bnlab submit` wrote (path: a PurePosixPath), as it is or renamed
     by an LMS, or None; None too behind Blackboard's own prefix, whose student and time are
@@ -131,8 +169,8 @@ def _submitted(path, notebook):
     if BLACKBOARD_PREFIX.match(prefix):
         return None
     uploader = prefix.rstrip("_") or None
-    if uploader is None and len(path.parts) >= 2 and MOODLE_FOLDER.match(path.parts[-2]):
-        uploader = path.parts[-2].rstrip("_")
+    if uploader is None and (folder := _moodle_folder(path)):
+        uploader = folder.rstrip("_")
     stem_name = match["stem"] if notebook else None
     return Claim(match["student"], stem_name, match["time"], None, uploader)
 
@@ -147,6 +185,7 @@ def claim_of(relative, regexp=None):
     name, parts = path.stem, path.parts
     if regexp is not None:
         match = re.match(regexp, path.name) or re.match(regexp, name)
+        match = match or re.match(regexp, str(path))
         if not match or not match.groupdict().get("student_id"):
             return None
         groups = match.groupdict()
@@ -154,6 +193,8 @@ def claim_of(relative, regexp=None):
         if notebook and not stem:
             return None
         return Claim(groups["student_id"], stem, groups.get("timestamp"), None)
+    if renamed_by(path):
+        return None
     if len(parts) >= 3 and parts[-2] == ASSIGNMENT and (name in NOTEBOOKS or not notebook):
         return Claim(parts[-3], name if notebook else None, None, "/".join(parts[:-1]))
     if notebook and len(parts) >= 2 and name in NOTEBOOKS:

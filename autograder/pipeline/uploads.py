@@ -31,11 +31,15 @@ from autograder.pipeline.upload_names import (
     attempt_time,
     claim_of,
     ignored,
+    no_id_reason,
+    renamed_by,
     shown,
     stamp_time,
     stem_of,
 )
 from bnlab.course import ASSIGNMENT, NOTEBOOKS
+
+NOT_OURS = "not a course notebook, nor a zip of one"
 
 
 class CollectError(GraderError, ValueError):
@@ -179,7 +183,8 @@ class _Gatherer:
                 continue
             claim = claim_of(relative, self.regexp)
             if claim is None:
-                self.skip(relative, "not a course notebook, nor a zip of one")
+                lms = renamed_by(relative) if self.regexp is None else None
+                self.skip(relative, no_id_reason(lms) if lms else NOT_OURS)
                 continue
             if not STUDENT_ID.match(claim.student):
                 self.skip(relative, f"{shown(claim.student)!r} cannot be a student id")
@@ -344,7 +349,7 @@ class _Gatherer:
             inner = f"{origin}!{name}"
             path = PurePosixPath(name)
             if ignored(path) or path.suffix.lower() not in (".ipynb", ".zip"):
-                self.skip(inner, "not a course notebook, nor a zip of one")
+                self.skip(inner, NOT_OURS)
             elif path.suffix.lower() == ".zip":
                 if depth >= archive.ZIP_DEPTH:
                     self.skip(inner, f"zips nested over {archive.ZIP_DEPTH} deep (the limit)")

@@ -260,3 +260,92 @@ def test_the_report_is_written_as_printed(zips, course, tmp_path):
     report, _ = quiet(course, inbox)
     written = json.loads((course.reports / "collect.json").read_text(encoding="utf-8"))
     assert written == report and written["students"][ADA]["collected"]
+
+
+# ------------------------------------------------------------------ names with no id
+
+
+def handmade_zip():
+    """A zip a student packed by hand: the notebooks under their own names."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as packed:
+        for stem in PACKED[:2]:
+            packed.writestr(f"{stem}.ipynb", (SOURCE / f"{stem}.ipynb").read_bytes())
+    return buffer.getvalue()
+
+
+# Uploads as Canvas or Moodle hand them out when the student did not use submit: their
+# names hold the student's name and the LMS's numbers, no student id. {case: (LMS,
+# [(name in the source, "notebook" or "zip")])}. The last Moodle folder holds files
+# named for another student, in nbgrader's layout and a folder of their id.
+NO_ID = {
+    "moodle folder of notebooks": (
+        "Moodle",
+        [(f"Ada Lovelace_1234_assignsubmission_file_/{stem}.ipynb", "notebook") for stem in PACKED],
+    ),
+    "moodle folder, lower-case name": (
+        "Moodle",
+        [(f"lovelace_1234_assignsubmission_file_/{PACKED[0]}.ipynb", "notebook")],
+    ),
+    "moodle flat names": (
+        "Moodle",
+        [(f"lovelace_1234_assignsubmission_file_{PACKED[0]}.ipynb", "notebook")],
+    ),
+    "moodle hand-made zip": (
+        "Moodle",
+        [("lovelace_1234_assignsubmission_file_/mywork.zip", "zip")],
+    ),
+    "moodle folder naming another student": (
+        "Moodle",
+        [
+            (f"eve_9_assignsubmission_file_/{ADA}/batchnorm/{PACKED[0]}.ipynb", "notebook"),
+            (f"eve_9_assignsubmission_file_/{ADA}/{PACKED[1]}.ipynb", "notebook"),
+            (f"eve_9_assignsubmission_file_/{ADA}.zip", "zip"),
+        ],
+    ),
+    "canvas hand-made zip": ("Canvas", [("lovelaceada_12345_67890_mywork.zip", "zip")]),
+    "canvas notebooks, late": (
+        "Canvas",
+        [(f"lovelaceada_LATE_12345_67890_{stem}.ipynb", "notebook") for stem in PACKED[:2]],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NO_ID))
+def test_lms_names_without_a_student_id_collect_nobody_and_say_what_to_do(case, course, tmp_path):
+    """Before, such names were collected under a made-up id (the Moodle folder's or the
+    whole Canvas name) or skipped as "cannot be a student id"; now each is skipped, naming
+    the LMS, and collect says how students hand in so that their id is known."""
+    lms, files = NO_ID[case]
+    inbox = tmp_path / "inbox"
+    for name, kind in files:
+        data = handmade_zip() if kind == "zip" else (SOURCE / f"{PACKED[0]}.ipynb").read_bytes()
+        place(inbox, name, data)
+    report, printed = quiet(course, inbox)
+    assert report["students"] == {}
+    assert not course.submitted.exists() or not any(course.submitted.iterdir())
+    assert sorted(row["path"] for row in report["skipped"]) == sorted(n for n, _ in files)
+    for row in report["skipped"]:
+        assert row["reason"].startswith(f"named by {lms}, whose names hold no student id")
+    assert printed.startswith("collect: 0 student(s)")
+    assert f"{len(files)} file(s) named by Moodle or Canvas say nobody" in printed
+    assert "python -m bnlab submit" in printed and "--regexp" in printed
+
+
+def test_a_regexp_reads_the_id_where_the_lms_put_the_name(course, tmp_path):
+    """The instructor who knows that Canvas's squashed name is the student's id in this
+    course says so; a Moodle folder's name is read from the path."""
+    inbox = tmp_path / "inbox"
+    place(inbox, "lovelaceada_12345_67890_mywork.zip", handmade_zip())
+    canvas = r"(?P<student_id>[a-z]+)_(?:LATE_)?\d+_\d+_(?P<file_id>.+)"
+    report = collect(course, source=inbox, regexp=canvas, log=lambda *_: None)
+    assert sorted(report["students"]) == ["lovelaceada"]
+    assert sorted(handed_in(course, "lovelaceada")) == [f"{s}.ipynb" for s in PACKED[:2]]
+    moodle = tmp_path / "moodle"
+    notebook = (SOURCE / f"{PACKED[0]}.ipynb").read_bytes()
+    place(moodle, f"lovelace_1234_assignsubmission_file_/{PACKED[0]}.ipynb", notebook)
+    other = Course(tmp_path / "other")
+    by_folder = r"(?P<student_id>[a-z]+)_\d+_assignsubmission_file_/(?P<file_id>.+)"
+    report = collect(other, source=moodle, regexp=by_folder, log=lambda *_: None)
+    assert sorted(report["students"]) == ["lovelace"]
+    assert sorted(handed_in(other, "lovelace")) == [f"{PACKED[0]}.ipynb"]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from autograder.pipeline.upload_names import STUDENT_ID, claim_of
+from autograder.pipeline.upload_names import STUDENT_ID, claim_of, renamed_by
 
 T = "2026-03-01-12-30-05"
 ZIP = f"batchnorm_s_2.b-X_attempt_{T}_submission.zip"
@@ -82,3 +82,67 @@ def test_a_student_id_holds_no_line_break_nor_space(name):
     expression's $ would take it: it also matches before a final line break)."""
     assert STUDENT_ID.match(name) is None
     assert STUDENT_ID.match("ada") is not None
+
+
+# Names Canvas or Moodle gave that are no name submit wrote: they hold the student's name
+# and the LMS's numbers, never a student id, so they say nobody (and which LMS, for the
+# reason collect gives). Anything in a Moodle folder speaks for that folder only.
+@pytest.mark.parametrize(
+    ("name", "lms"),
+    [
+        ("Ada Lovelace_1234_assignsubmission_file_/01_forward_bn.ipynb", "Moodle"),
+        ("lovelace_1234_assignsubmission_file_/01_forward_bn.ipynb", "Moodle"),
+        ("lovelace_1234_assignsubmission_file_/mywork.zip", "Moodle"),
+        ("lovelace_1234_assignsubmission_file_/work/02_backward_bn.ipynb", "Moodle"),
+        ("eve_9_assignsubmission_file_/bob/batchnorm/01_forward_bn.ipynb", "Moodle"),
+        ("eve_9_assignsubmission_file_/bob/01_forward_bn.ipynb", "Moodle"),
+        ("download/eve_9_assignsubmission_file_/bob.zip", "Moodle"),
+        ("lovelace_1234_assignsubmission_file_01_forward_bn.ipynb", "Moodle"),
+        ("Ada Lovelace_1234_assignsubmission_file_mywork.zip", "Moodle"),
+        ("lovelaceada_12345_67890_mywork.zip", "Canvas"),
+        ("lovelaceada_12345_67890_mywork-1.zip", "Canvas"),
+        ("lovelaceada_LATE_12345_67890_01_forward_bn.ipynb", "Canvas"),
+        ("lovelaceada_12345_67890_01_forward_bn.ipynb", "Canvas"),
+        ("lovelaceada_12345_67890_bob_01_forward_bn.ipynb", "Canvas"),
+    ],
+)
+def test_lms_names_that_hold_no_student_id_say_nobody(name, lms):
+    assert claim_of(name) is None
+    assert renamed_by(name) == lms
+
+
+@pytest.mark.parametrize(
+    ("name", "student"),
+    [
+        ("ada_01_forward_bn.ipynb", "ada"),
+        ("ada.zip", "ada"),
+        ("ada/01_forward_bn.ipynb", "ada"),
+        ("ada/batchnorm/01_forward_bn.ipynb", "ada"),
+        ("HW3_bbuser_attempt_2026-03-02-10-00-00_01_forward_bn.ipynb", "bbuser"),
+        (f"lovelace_1234_assignsubmission_file_/{ZIP}", "s_2.b-X"),
+        (f"d/lovelace_1234_assignsubmission_file_/sub/{ZIP}", "s_2.b-X"),
+        (f"lovelaceada_12345_67890_{ZIP}", "s_2.b-X"),
+    ],
+)
+def test_names_that_hold_a_student_id_are_no_lms_renaming(name, student):
+    assert renamed_by(name) is None
+    assert claim_of(name).student == student
+
+
+@pytest.mark.parametrize(
+    ("name", "regexp", "student"),
+    [
+        (
+            "lovelace_1234_assignsubmission_file_/01_forward_bn.ipynb",
+            r"(?P<student_id>[a-z]+)_\d+_assignsubmission_file_/(?P<file_id>.+)",
+            "lovelace",
+        ),
+        (
+            "lovelaceada_12345_67890_mywork.zip",
+            r"(?P<student_id>[a-z]+)_(?:LATE_)?\d+_\d+_(?P<file_id>.+)",
+            "lovelaceada",
+        ),
+    ],
+)
+def test_a_regexp_may_read_the_id_from_the_name_or_the_path(name, regexp, student):
+    assert claim_of(name, regexp).student == student
