@@ -155,7 +155,8 @@ def _loaded_frames(error):
     return frames
 
 
-def _what_to_do(notebook):
+def what_to_do(notebook):
+    """What to do about a function of `notebook` (an earlier one) that fails."""
     return (
         f"Solve it in {notebook} until its check passes there, save {notebook} (Ctrl+S), "
         "then run this notebook's load_graded cell and this cell again."
@@ -176,7 +177,7 @@ def not_implemented(name, function, error):
         notebook, loaded = where
         return CheckFailed(
             f"{name} calls your {loaded} from {notebook}, which is not implemented in the "
-            f"saved {notebook}.\n  {_what_to_do(notebook)}",
+            f"saved {notebook}.\n  {what_to_do(notebook)}",
             name,
         )
     culprit = _culprit(name, function, error)
@@ -241,7 +242,7 @@ def earlier_failure(name, function):
                 first = str(failure).splitlines()[0]
                 return (
                     f"This comes from your {other}, loaded from {notebook}: it fails its own "
-                    f"check there ({first})\n  {_what_to_do(notebook)}"
+                    f"check there ({first})\n  {what_to_do(notebook)}"
                 )
             except Exception:
                 continue

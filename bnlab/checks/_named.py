@@ -20,11 +20,19 @@ The failure then carries a "Likely mistake:" line, like a named stored mistake.
 import ast
 import functools
 import re
+import types
 
 import numpy as np
 
 from bnlab.checks._core import ATOL, RTOL, first_difference, load_cases, locate_difference
-from bnlab.checks._failure import CHECKS, LIKELY, SHOW_CASE, CheckFailed
+from bnlab.checks._failure import (
+    CHECKS,
+    LIKELY,
+    SHOW_CASE,
+    CheckFailed,
+    earlier_failure,
+    what_to_do,
+)
 
 _INDEX = re.compile(r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|-?\d+)\]")
 _SHAPE = re.compile(r"\((\d+(?:\s*,\s*\d+)*\s*,?)\)")
@@ -209,24 +217,51 @@ def _with_hint(failure, hint):
     return CheckFailed(message, failure.name, failure.case, failure.error)
 
 
+def _with_earlier(name, function, failure):
+    """`failure` again, ending with a note when it names no earlier notebook yet and comes
+    from one: `function` itself was loaded from an earlier notebook, or a function it calls
+    was and fails its own check there (earlier_failure). This reaches the failures a check
+    raises itself, such as a wrong type returned, an input changed in place or an output
+    that cannot be compared. `failure` itself otherwise."""
+    from bnlab.loader import origin
+
+    message, case = str(failure), failure.case
+    if ", loaded from " in message or " is not implemented" in message:
+        return failure
+    where = origin(function) if isinstance(function, types.FunctionType) else None
+    if where is not None:
+        notebook = where[0]
+        note = f"This {name} is yours, loaded from {notebook}.\n  {what_to_do(notebook)}"
+    elif LIKELY in message or (isinstance(case, dict) and {"got_part", "error"} & set(case)):
+        return failure  # its own mistake, or wrong values or an error (looked at already)
+    else:
+        note = earlier_failure(name, function)
+    if not note:
+        return failure
+    return CheckFailed(f"{message}\n  {note}", failure.name, failure.case, failure.error)
+
+
 def names_mistakes(name):
     """Decorator of the check of graded function `name`: a failure that names no mistake
-    is looked at again (likely_mistake) and, when one is found, raised with its hint. The
-    check is then known by its function's name (_failure.CHECKS)."""
+    is looked at again (likely_mistake) and, when one is found, raised with its hint; one
+    that an earlier notebook's function causes says which (_with_earlier). The check is
+    then known by its function's name (_failure.CHECKS)."""
 
     def decorate(check):
         @functools.wraps(check)
         def named(function):
             try:
                 return check(function)
-            except CheckFailed as failure:
+            except CheckFailed as caught:
                 try:
-                    hint = likely_mistake(name, failure)
+                    hint = likely_mistake(name, caught)
                 except Exception:  # naming is a courtesy: the failure stands as it is
                     hint = None
-                if hint is None:
+                failure = caught if hint is None else _with_hint(caught, hint)
+                failure = _with_earlier(name, function, failure)
+                if failure is caught:
                     raise
-                raise _with_hint(failure, hint) from failure.__cause__
+                raise failure from caught.__cause__
 
         CHECKS[name] = named
         return named

@@ -15,7 +15,7 @@ import pytest
 
 from autograder.content import reference
 from bnlab import activations
-from bnlab.checks import CheckFailed, check_model_forward
+from bnlab.checks import CheckFailed, check_linear_bn_activation_forward, check_model_forward
 from bnlab.checks._failure import last_failure
 from bnlab.loader import load_graded, origin
 
@@ -99,6 +99,41 @@ def test_an_error_in_this_notebook_caused_by_a_function_of_01_names_it(tmp_path)
     assert "model_forward raised TypeError" in message
     assert "your linear_bn_activation_forward, loaded from 01_forward_bn.ipynb" in message
     assert SAVE in message
+
+
+def test_an_input_changed_in_place_by_a_function_of_01_names_it(tmp_path):
+    """01's batchnorm_forward scales gamma in place: model_forward's check finds its
+    parameters changed, a failure the check raises itself, and names 01's function."""
+    in_place = GOOD_BN.replace("    Z_tilde = gamma", "    gamma *= 1.5\n    Z_tilde = gamma")
+    assert in_place != GOOD_BN
+    failure = failure_of_04(tmp_path, in_place, GOOD_LAYER)
+    message = str(failure)
+    assert message.startswith("model_forward changed one of its inputs in place"), message
+    assert "your batchnorm_forward, loaded from 01_forward_bn.ipynb" in message
+    assert "fails its own check there (batchnorm_forward changed one of its inputs" in message
+    assert SAVE in message
+    assert last_failure() is failure
+
+
+def test_a_wrong_type_from_a_function_loaded_from_01_names_01(tmp_path):
+    """A check run in 04 on the linear_bn_activation_forward loaded from 01, which returns
+    a list of three: the check's own format error says where that function comes from."""
+    three = GOOD_LAYER.replace("return A, cache", "return [A, cache, None]")
+    assert three != GOOD_LAYER
+    write_01(tmp_path, GOOD_BN, three)
+    session = session_of_04(tmp_path)
+    with pytest.raises(CheckFailed) as failed:
+        check_linear_bn_activation_forward(session["linear_bn_activation_forward"])
+    message = str(failed.value)
+    assert message.startswith("linear_bn_activation_forward should return a tuple (A, cache)")
+    assert "This linear_bn_activation_forward is yours, loaded from 01_forward_bn.ipynb" in message
+    assert SAVE in message
+    # the same function defined in this session: nothing about 01
+    session = {"np": np, **{k: v for k, v in vars(activations).items() if k[0] != "_"}}
+    exec(inspect.getsource(reference.batchnorm_forward) + three, session)
+    with pytest.raises(CheckFailed) as failed:
+        check_linear_bn_activation_forward(session["linear_bn_activation_forward"])
+    assert "01_forward_bn" not in str(failed.value)
 
 
 def test_correct_earlier_functions_add_nothing(tmp_path, capsys):
