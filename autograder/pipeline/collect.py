@@ -150,10 +150,10 @@ def _print(report, log):
     unnamed = sum(NO_ID in row["reason"] for row in skipped)
     if unnamed:
         log(
-            f"  {unnamed} file(s) named by Moodle or Canvas say nobody: those names hold a "
-            "student's name and the LMS's numbers, not a student id. Have students hand in "
-            "the zip `python -m bnlab submit` writes (its name holds their id, also as the "
-            "LMS renames it), or say where the id is with --regexp "
+            f"  {unnamed} file(s) name {NO_ID}. An LMS's own names hold a student's name "
+            "and the LMS's numbers: have students hand in the zip `python -m bnlab submit` "
+            "writes (its name holds their id, also as the LMS renames it), or say where the "
+            "id is with --regexp "
             "'(?P<student_id>...)...(?P<file_id>...)', matched against each file's name or "
             "its path in the source."
         )

@@ -143,13 +143,18 @@ def renamed_by(relative):
     return None
 
 
-NO_ID = "hold no student id"
+NO_ID = "no student id"  # in the reasons below: collect's summary gives its advice on them
 
 
 def no_id_reason(lms):
-    """Why a file named by `lms` ("Moodle" or "Canvas") is not collected (collect's advice,
-    autograder.pipeline.collect, finds these reasons by NO_ID)."""
-    return f"named by {lms}, whose names {NO_ID}: whose is it?"
+    """Why a file named by `lms` ("Moodle" or "Canvas") is not collected."""
+    return f"named by {lms}, whose names hold {NO_ID}"
+
+
+def bad_id_reason(student):
+    """Why a file whose name or folder says `student`, which cannot be an id, is not
+    collected."""
+    return f"{shown(student)!r} is {NO_ID} (letters, digits and . _ @ + -, at most 128)"
 
 
 def _submitted(path, notebook):

@@ -29,6 +29,7 @@ from autograder.pipeline.upload_names import (
     STUDENT_ID,
     TIMESTAMP,
     attempt_time,
+    bad_id_reason,
     claim_of,
     ignored,
     no_id_reason,
@@ -187,7 +188,7 @@ class _Gatherer:
                 self.skip(relative, no_id_reason(lms) if lms else NOT_OURS)
                 continue
             if not STUDENT_ID.match(claim.student):
-                self.skip(relative, f"{shown(claim.student)!r} cannot be a student id")
+                self.skip(relative, bad_id_reason(claim.student))
                 continue
             time, stamp = None, None
             if claim.time is not None:

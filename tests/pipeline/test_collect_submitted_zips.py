@@ -314,8 +314,9 @@ NO_ID = {
 @pytest.mark.parametrize("case", sorted(NO_ID))
 def test_lms_names_without_a_student_id_collect_nobody_and_say_what_to_do(case, course, tmp_path):
     """Before, such names were collected under a made-up id (the Moodle folder's or the
-    whole Canvas name) or skipped as "cannot be a student id"; now each is skipped, naming
-    the LMS, and collect says how students hand in so that their id is known."""
+    whole Canvas name) or skipped as "cannot be a student id" with no advice; now each is
+    skipped, naming the LMS, and collect says how students hand in so that their id is
+    known."""
     lms, files = NO_ID[case]
     inbox = tmp_path / "inbox"
     for name, kind in files:
@@ -328,8 +329,21 @@ def test_lms_names_without_a_student_id_collect_nobody_and_say_what_to_do(case, 
     for row in report["skipped"]:
         assert row["reason"].startswith(f"named by {lms}, whose names hold no student id")
     assert printed.startswith("collect: 0 student(s)")
-    assert f"{len(files)} file(s) named by Moodle or Canvas say nobody" in printed
+    assert f"{len(files)} file(s) name no student id" in printed
     assert "python -m bnlab submit" in printed and "--regexp" in printed
+
+
+def test_a_folder_named_as_no_id_can_be_gets_the_same_advice(course, tmp_path):
+    """Another LMS's folder per student (a name with spaces and commas, as D2L writes):
+    no student id, and the same advice."""
+    inbox = tmp_path / "inbox"
+    folder = "152-3301 - Lovelace, Ada - Mar 1, 2026 1230 PM"
+    place(inbox, f"{folder}/{PACKED[0]}.ipynb", (SOURCE / f"{PACKED[0]}.ipynb").read_bytes())
+    report, printed = quiet(course, inbox)
+    assert report["students"] == {}
+    (row,) = report["skipped"]
+    assert row["reason"].startswith(f"{folder!r} is no student id (letters, digits")
+    assert "1 file(s) name no student id" in printed and "--regexp" in printed
 
 
 def test_a_regexp_reads_the_id_where_the_lms_put_the_name(course, tmp_path):
