@@ -109,9 +109,18 @@ lab: lab-release
 # longest modules first (tests/conftest.py); the courses of the session fixtures are made
 # once per run and shared. TESTS=... runs some: make test TESTS=tests/bnlab
 XDIST ?= -n 2 --dist loadscope --no-loadscope-reorder
-test: setup torch sandbox browser postgres
+# Its set-up runs in two lines at once: pip (the venv, then PyTorch) beside apt-get (the
+# system tools, one after another: they share dpkg's lock).
+test:
+	@$(MAKE) --no-print-directory -j2 --output-sync=recurse torch system
 	$(BIN)/ruff check .
 	$(PY) -m pytest $(XDIST) $(TESTS)
+
+.PHONY: system
+system:
+	@$(MAKE) --no-print-directory sandbox
+	@$(MAKE) --no-print-directory browser
+	@$(MAKE) --no-print-directory postgres
 
 # The tests that take at most a few seconds each: a loop of under a minute. Their
 # fixtures cost little, so the two processes share the tests one by one.
