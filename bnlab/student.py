@@ -50,10 +50,18 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS, WRITTEN_ANSWERS, notebook_of
+from bnlab._saved import (
+    PLACEHOLDER,
+    cells_that_do_not_compile,
+    nbgrader_metadata,
+    notebook_problem,
+    one_line,
+    read_notebook,
+    unanswered,
+)
+from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS, notebook_of
 
 TIME_LIMIT = 20.0  # seconds one function's check may take
-WIDTH = 100  # characters of a failure message shown in the table
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SAVE_FIRST = (
     "Checking the notebooks as they are saved on disk: save your notebooks first "
@@ -62,14 +70,6 @@ SAVE_FIRST = (
 
 PASSED, NOT_DONE, TOO_SLOW = "passed", "not done", "too slow"
 MISSING, UNREADABLE = "notebook missing", "notebook unreadable"
-# The written answers, graded by hand (bnlab.course.WRITTEN_ANSWERS), by notebook:
-# {notebook: [grade_id of its answer cell]}. An answer cell that a notebook holds beyond
-# these is reminded of too.
-ANSWERS_OF = {
-    stem: [answer for answer, where in WRITTEN_ANSWERS.items() if where == stem]
-    for stem in dict.fromkeys(WRITTEN_ANSWERS.values())
-}
-PLACEHOLDER = "YOUR ANSWER HERE"  # what the release leaves in an answer cell
 
 
 @dataclass
@@ -83,27 +83,6 @@ class Row:
     @property
     def passed(self):
         return self.status == PASSED
-
-
-@dataclass
-class Answer:
-    """A written answer (graded by hand) that is not written yet."""
-
-    notebook: str
-    grade_id: str
-    section: str = ""  # the heading above it, e.g. "7. In your own words"
-    cell_missing: bool = False  # its answer cell is not in the notebook at all
-
-    def describe(self):
-        where = f"{self.notebook}.ipynb, answer {self.grade_id}"
-        if self.section:
-            where += f' (section "{self.section}")'
-        if self.cell_missing:
-            return (
-                f"{where}: its answer cell is gone from the notebook -- get it back "
-                "(Edit > Undo Delete Cells, or copy it from a fresh copy of the notebook)"
-            )
-        return where
 
 
 @dataclass
@@ -171,11 +150,6 @@ def _time_limit(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _one_line(text, width=WIDTH):
-    line = " ".join(str(text).split())
-    return line if len(line) <= width else line[: width - 3].rstrip() + "..."
-
-
 def _needs_broken(error, unavailable):
     """If `error` (or the error behind a failed check) is a NameError for a graded
     function in `unavailable` ({name: (stem, why)}), the words for the table."""
@@ -204,122 +178,8 @@ def _status(function, error, unavailable=None):
         if hint:
             return "mistake: " + " ".join(hint.group(1).split())
         first = message.splitlines()[0] if message else type(error).__name__
-        return _one_line(first.removeprefix(f"{function}: "))
-    return _one_line(f"{type(error).__name__}: {message}")
-
-
-def _text(source):
-    """A cell's source as one str, or None when it is neither a str nor a list of str."""
-    if isinstance(source, str):
-        return source
-    if isinstance(source, list) and all(isinstance(line, str) for line in source):
-        return "".join(source)
-    return None
-
-
-def _read_notebook(path):
-    """(notebook dict, None) if `path` is a readable notebook, else (None, what is wrong
-    with it, in words)."""
-    if not path.exists():
-        return None, "missing"
-    if not path.is_file():
-        return None, "not a file (a folder, or a link to something else)"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        return None, f"a file that cannot be opened ({error.strerror or type(error).__name__})"
-    except UnicodeDecodeError:
-        return None, "not valid JSON (damaged, or not saved by Jupyter)"
-    try:
-        notebook = json.loads(text)
-    except (ValueError, RecursionError):
-        return None, "not valid JSON (damaged, or not saved by Jupyter)"
-    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
-        return None, "not a notebook (valid JSON, but no notebook cells)"
-    cells_ok = all(
-        isinstance(cell, dict)
-        and cell.get("cell_type") in ("code", "markdown", "raw")
-        and _text(cell.get("source")) is not None
-        for cell in notebook["cells"]
-    )
-    if notebook.get("nbformat") != 4 or not cells_ok:
-        return None, "not a notebook Jupyter can read (its cells are not in the notebook format)"
-    import nbformat
-
-    try:
-        with warnings.catch_warnings():  # nbformat's notes on what it repairs itself
-            warnings.simplefilter("ignore")
-            nbformat.validate(nbformat.from_dict(notebook))
-    except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return None, f"not a notebook Jupyter can read ({_one_line(first, 60)})"
-    return notebook, None
-
-
-def _notebook_problem(path):
-    """None if `path` is a readable notebook, else what is wrong with it, in words."""
-    return _read_notebook(path)[1]
-
-
-def _nbgrader(cell):
-    metadata = cell.get("metadata")
-    found = metadata.get("nbgrader") if isinstance(metadata, dict) else None
-    return found if isinstance(found, dict) else {}
-
-
-def _heading(cells, index):
-    """The last Markdown heading above cell `index` (its text, without the #), or ""."""
-    for cell in reversed(cells[:index]):
-        if cell.get("cell_type") != "markdown":
-            continue
-        lines = (_text(cell.get("source")) or "").splitlines()
-        headings = [line.lstrip("#").strip() for line in lines if line.startswith("#")]
-        if headings:
-            return _one_line(headings[-1], 60)
-    return ""
-
-
-def unanswered(stem, notebook):
-    """[Answer] of the written answers of notebook `stem` (a notebook dict) that are not
-    written: an answer cell (nbgrader solution, Markdown) holding nothing but "YOUR
-    ANSWER HERE", or one of ANSWERS_OF[stem] that is not in the notebook at all."""
-    cells = notebook["cells"]
-    found, seen = [], set()
-    for index, cell in enumerate(cells):
-        nbgrader = _nbgrader(cell)
-        grade_id = nbgrader.get("grade_id")
-        expected = grade_id in ANSWERS_OF.get(stem, [])
-        is_answer = cell.get("cell_type") == "markdown" and nbgrader.get("solution") is True
-        if not isinstance(grade_id, str) or not (expected or is_answer) or grade_id in seen:
-            continue
-        seen.add(grade_id)
-        if not (_text(cell.get("source")) or "").replace(PLACEHOLDER, "").strip():
-            found.append(Answer(stem, grade_id, _heading(cells, index)))
-    for grade_id in ANSWERS_OF.get(stem, []):
-        if grade_id not in seen:
-            found.append(Answer(stem, grade_id, cell_missing=True))
-    return found
-
-
-def _cells_that_do_not_compile(stem, notebook):
-    """{grade_id: what is wrong} of the graded cells of notebook `stem` (a notebook dict)
-    whose code is not Python at all (a SyntaxError, an IndentationError); their sources
-    are emptied in `notebook`, so that the other functions still load."""
-    from bnlab.cells import python_source
-
-    found = {}
-    for cell in notebook["cells"]:
-        grade_id = _nbgrader(cell).get("grade_id")
-        if cell.get("cell_type") != "code" or grade_id not in NOTEBOOKS[stem]:
-            continue
-        try:
-            compile(python_source(_text(cell.get("source")) or ""), "<cell>", "exec")
-        except Exception as error:  # SyntaxError, or code the IPython reader rejects
-            where = f" (line {error.lineno} of the cell)" if getattr(error, "lineno", None) else ""
-            message = getattr(error, "msg", None) or str(error)
-            found[grade_id] = _one_line(f"{type(error).__name__}: {message}{where}", 70)
-            cell["source"] = ""
-    return found
+        return one_line(first.removeprefix(f"{function}: "))
+    return one_line(f"{type(error).__name__}: {message}")
 
 
 def _check_function(function, folder, time_limit, unavailable=None):
@@ -349,8 +209,8 @@ def _check_function(function, folder, time_limit, unavailable=None):
                     if fails and fails.group(1) != function:
                         raise _CellFails(fails.group(1), fails.group(2)) from None
                     if fails:
-                        return _one_line(f"its cell does not run: {fails.group(2)}")
-                    return _needs_broken(error, unavailable or {}) or _one_line(error)
+                        return one_line(f"its cell does not run: {fails.group(2)}")
+                    return _needs_broken(error, unavailable or {}) or one_line(error)
                 getattr(checks, f"check_{function}")(loaded)
     except _TooSlow:
         return f"{TOO_SLOW} (stopped after {time_limit:g} s: a loop that never ends?)"
@@ -371,14 +231,14 @@ def _checked(function, folder, time_limit, unavailable, notebooks, cell_errors):
         except _CellFails as fails:
             stem = notebook_of(fails.grade_id)
             if fails.grade_id in unavailable or stem not in notebooks:
-                return _one_line(f"{fails.grade_id} in {stem}.ipynb does not run: {fails.what}")
+                return one_line(f"{fails.grade_id} in {stem}.ipynb does not run: {fails.what}")
             for cell in notebooks[stem]["cells"]:
-                if _nbgrader(cell).get("grade_id") == fails.grade_id:
+                if nbgrader_metadata(cell).get("grade_id") == fails.grade_id:
                     cell["source"] = ""
             text = json.dumps(notebooks[stem])
             (Path(folder) / f"{stem}.ipynb").write_text(text, encoding="utf-8")
             unavailable[fails.grade_id] = (stem, "whose cell does not run")
-            cell_errors[fails.grade_id] = _one_line(fails.what, 70)
+            cell_errors[fails.grade_id] = one_line(fails.what, 70)
             continue
         return status
     return "not checked: too many cells that do not run"
@@ -432,10 +292,10 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
                 except OSError:
                     pass
             if path.exists() and not (saved / path.name).exists():
-                notebook, problem = _read_notebook(path)  # says what it is instead
+                notebook, problem = read_notebook(path)  # says what it is instead
                 problem = problem or "a file that cannot be opened"
             else:
-                notebook, problem = _read_notebook(saved / path.name)
+                notebook, problem = read_notebook(saved / path.name)
             if problem:
                 problems[stem] = problem
                 found_warnings.append(_problem_warning(stem, problem, folder))
@@ -444,7 +304,7 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
                 (saved / path.name).unlink(missing_ok=True)
                 continue  # the later functions load without it, as without a missing one
             answers += unanswered(stem, notebook)
-            errors = _cells_that_do_not_compile(stem, notebook)
+            errors = cells_that_do_not_compile(stem, notebook)
             cell_errors.update(errors)
             unavailable.update(dict.fromkeys(errors, (stem, "whose cell does not run")))
             notebooks[stem] = notebook
@@ -589,7 +449,7 @@ def _submit(student_id, folder, dest, time_limit, out, now):
     stamp = time.strftime("%Y-%m-%d-%H-%M-%S", now or time.localtime())
     out(SAVE_FIRST)
     out("")
-    problems = {stem: _notebook_problem(folder / f"{stem}.ipynb") for stem in NOTEBOOKS}
+    problems = {stem: notebook_problem(folder / f"{stem}.ipynb") for stem in NOTEBOOKS}
     problems = {stem: problem for stem, problem in problems.items() if problem}
     nothing_there = list(problems.values()) == ["missing"] * len(NOTEBOOKS)  # said below
     if problems and not nothing_there:

@@ -34,7 +34,7 @@ from autograder.content import reference
 from autograder.content.mistakes import all_mistakes
 from autograder.content.samples import INVALID_NOTEBOOK, LOOP_FUNCTION, MISSING_NOTEBOOK, generate
 from autograder.pipeline.collect import classify, gather
-from bnlab import student
+from bnlab import _saved, student
 from bnlab.course import ASSIGNMENT, GRADED_FUNCTIONS, NOTEBOOKS, WRITTEN_ANSWERS, notebook_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,7 +235,7 @@ NOT_NOTEBOOKS = {
 def test_what_is_not_a_notebook(tmp_path, what):
     path = tmp_path / "03_removing_b.ipynb"
     path.write_text(NOT_NOTEBOOKS[what], encoding="latin-1")
-    problem = student._notebook_problem(path)
+    problem = _saved.notebook_problem(path)
     assert problem and problem.startswith(("not valid JSON", "not a notebook")), problem
 
 
@@ -365,7 +365,7 @@ def test_the_written_answers_known_here_are_the_notebooks_own():
     expected = {}
     for grade_id, stem in written_answers().items():
         expected.setdefault(stem, []).append(grade_id)
-    assert student.ANSWERS_OF == expected
+    assert _saved.ANSWERS_OF == expected
 
 
 def test_unwritten_answers_get_a_reminder_naming_each(inbox, tmp_path, capsys):
@@ -405,10 +405,10 @@ def _set_answer(path, grade_id, text):
 def test_what_counts_as_an_answer(inbox, tmp_path):
     _, folder = inbox["solution"]
     notebooks = {
-        stem: json.loads((folder / f"{stem}.ipynb").read_text()) for stem in student.ANSWERS_OF
+        stem: json.loads((folder / f"{stem}.ipynb").read_text()) for stem in _saved.ANSWERS_OF
     }
     for stem, notebook in notebooks.items():
-        assert student.unanswered(stem, notebook) == [], stem  # the sample wrote them all
+        assert _saved.unanswered(stem, notebook) == [], stem  # the sample wrote them all
 
     def answer_cell(stem, grade_id):
         (index,) = [
@@ -420,17 +420,17 @@ def test_what_counts_as_an_answer(inbox, tmp_path):
 
     cells = notebooks["03_removing_b"]["cells"]
     cells[answer_cell("03_removing_b", "why_no_b")]["source"] = ["YOUR ANSWER HERE", "\n", "  \n"]
-    (found,) = student.unanswered("03_removing_b", notebooks["03_removing_b"])
+    (found,) = _saved.unanswered("03_removing_b", notebooks["03_removing_b"])
     assert (found.grade_id, found.cell_missing) == ("why_no_b", False)
 
     cells = notebooks["07_layer_norm"]["cells"]
     cells[answer_cell("07_layer_norm", "b_before_layer_norm")]["source"] = (
         "YOUR ANSWER HERE\nNo: only the average of b cancels."
     )
-    assert student.unanswered("07_layer_norm", notebooks["07_layer_norm"]) == []
+    assert _saved.unanswered("07_layer_norm", notebooks["07_layer_norm"]) == []
 
     del notebooks["06_test_time"]["cells"][answer_cell("06_test_time", "running_or_recomputed")]
-    (found,) = student.unanswered("06_test_time", notebooks["06_test_time"])
+    (found,) = _saved.unanswered("06_test_time", notebooks["06_test_time"])
     assert (found.grade_id, found.cell_missing) == ("running_or_recomputed", True)
     assert found.describe().startswith(
         "06_test_time.ipynb, answer running_or_recomputed: its answer cell is gone"
