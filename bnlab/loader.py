@@ -161,6 +161,39 @@ def _course_folder(folders, stems):
     return folders[0]
 
 
+def _run_notebooks(folder, wanted, namespace):
+    """Run the graded cells of the notebooks in `folder` up to the last of `wanted` (their
+    stems) in `namespace`; {grade_id: notebook file} of the cells that ran.
+
+    The notebooks run in course order, each once, in one namespace: a function of a later
+    notebook calls your functions from the earlier ones (model_forward calls your
+    linear_bn_activation_forward). An earlier notebook that is missing is skipped; one that
+    defines a function you asked for must be there."""
+    stems = list(NOTEBOOKS)
+    last = max(stems.index(stem) for stem in wanted)
+    ran = {}
+    for stem in stems[: last + 1]:
+        path = Path(folder) / f"{stem}.ipynb"
+        if stem not in wanted and not path.exists():
+            continue
+        cells = graded_cells(path)
+        for grade_id in NOTEBOOKS[stem]:
+            if grade_id not in cells:
+                continue
+            try:
+                _run_cell(
+                    cells[grade_id], _FILENAME.format(notebook=path.name, name=grade_id), namespace
+                )
+            except Exception as error:
+                raise LoadError(
+                    f"The cell of {grade_id} in {path.name} does not run: "
+                    f"{type(error).__name__}: {error}. Fix it there, save, and run this "
+                    "cell again."
+                ) from None
+            ran[grade_id] = path.name
+    return ran
+
+
 def load_graded(*names, folder=None, session=None, replace=None):
     """Your graded functions `names`, from the notebooks that define them.
 
@@ -185,36 +218,11 @@ def load_graded(*names, folder=None, session=None, replace=None):
         caller = inspect.currentframe().f_back
         session = caller.f_globals if caller is not None else {}
         del caller
-    # The notebooks run in course order, each once, in one namespace: a function of a
-    # later notebook calls your functions from the earlier ones (model_forward calls
-    # your linear_bn_activation_forward). An earlier notebook that is missing is
-    # skipped; one that defines a function you asked for must be there.
     wanted = {notebook_of(name) for name in names}
     if folder is None:
         folder = _course_folder(notebook_folders(session), sorted(wanted))
-    stems = list(NOTEBOOKS)
-    last = max(stems.index(stem) for stem in wanted)
     namespace = _base_namespace()
-    ran = {}
-    for stem in stems[: last + 1]:
-        path = Path(folder) / f"{stem}.ipynb"
-        if stem not in wanted and not path.exists():
-            continue
-        cells = graded_cells(path)
-        for grade_id in NOTEBOOKS[stem]:
-            if grade_id not in cells:
-                continue
-            try:
-                _run_cell(
-                    cells[grade_id], _FILENAME.format(notebook=path.name, name=grade_id), namespace
-                )
-            except Exception as error:
-                raise LoadError(
-                    f"The cell of {grade_id} in {path.name} does not run: "
-                    f"{type(error).__name__}: {error}. Fix it there, save, and run this "
-                    "cell again."
-                ) from None
-            ran[grade_id] = path.name
+    ran = _run_notebooks(folder, wanted, namespace)
     _note_unsaved_edits(namespace, session, ran)
     namespace.update(replace or {})
     functions = []

@@ -266,6 +266,40 @@ def _problem_warning(stem, problem, folder):
     )
 
 
+def _snapshot(path, saved):
+    """(notebook dict, None) or (None, what is wrong) of the notebook at `path`, read from
+    the copy of it made in the folder `saved`: what is checked, and handed in, is the file
+    as it was then."""
+    if path.is_file():  # a regular file (a folder or a device is not copied)
+        try:
+            shutil.copyfile(path, saved / path.name)
+        except OSError:
+            pass
+    if path.exists() and not (saved / path.name).exists():
+        notebook, problem = read_notebook(path)  # says what it is instead
+        return notebook, problem or "a file that cannot be opened"
+    return read_notebook(saved / path.name)
+
+
+def _rows(loadable, time_limit, problems, cell_errors, unavailable, notebooks):
+    """[Row] of every graded function: MISSING or UNREADABLE with its notebook (`problems`),
+    its own cell's error (`cell_errors`), or what its check says, loaded from the notebooks
+    in the folder `loadable` (_checked, which may add to `unavailable` and `cell_errors`)."""
+    rows = []
+    for stem, functions in NOTEBOOKS.items():
+        for function in functions:
+            if stem in problems:
+                status = MISSING if problems[stem] == "missing" else UNREADABLE
+            elif function in cell_errors:
+                status = f"its cell does not run: {cell_errors[function]}"
+            else:
+                status = _checked(
+                    function, loadable, time_limit, unavailable, notebooks, cell_errors
+                )
+            rows.append(Row(stem, function, status))
+    return rows
+
+
 def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
     """Check every graded function of every notebook in `folder`; returns a Report.
 
@@ -277,7 +311,7 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
     is checked without it (one that calls a function of it says so).
     """
     folder = Path(folder)
-    found_warnings, rows, answers = [], [], []
+    found_warnings, answers = [], []
     with tempfile.TemporaryDirectory(prefix="bnlab-check-") as scratch:
         saved, loadable = Path(scratch) / "saved", Path(scratch) / "loadable"
         saved.mkdir()
@@ -286,16 +320,7 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
         for stem in NOTEBOOKS:
             path = folder / f"{stem}.ipynb"
             seen[stem] = _fingerprint(path)
-            if path.is_file():  # a regular file (a folder or a device is not copied)
-                try:
-                    shutil.copyfile(path, saved / path.name)
-                except OSError:
-                    pass
-            if path.exists() and not (saved / path.name).exists():
-                notebook, problem = read_notebook(path)  # says what it is instead
-                problem = problem or "a file that cannot be opened"
-            else:
-                notebook, problem = read_notebook(saved / path.name)
+            notebook, problem = _snapshot(path, saved)
             if problem:
                 problems[stem] = problem
                 found_warnings.append(_problem_warning(stem, problem, folder))
@@ -312,17 +337,7 @@ def run_checks(folder=".", time_limit=TIME_LIMIT, copies=None):
                 (loadable / path.name).write_text(json.dumps(notebook), encoding="utf-8")
             else:
                 shutil.copyfile(saved / path.name, loadable / path.name)
-        for stem, functions in NOTEBOOKS.items():
-            for function in functions:
-                if stem in problems:
-                    status = MISSING if problems[stem] == "missing" else UNREADABLE
-                elif function in cell_errors:
-                    status = f"its cell does not run: {cell_errors[function]}"
-                else:
-                    status = _checked(
-                        function, loadable, time_limit, unavailable, notebooks, cell_errors
-                    )
-                rows.append(Row(stem, function, status))
+        rows = _rows(loadable, time_limit, problems, cell_errors, unavailable, notebooks)
         for stem, before in seen.items():
             if _fingerprint(folder / f"{stem}.ipynb") != before:
                 found_warnings.append(
