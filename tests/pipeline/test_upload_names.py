@@ -71,8 +71,12 @@ def test_a_name_built_to_make_the_search_slow_is_read_at_once():
     for name in (
         "batchnorm_" * 6000 + ".zip",
         "batchnorm_" * 6000 + f"x_attempt_{T}_submission.zip",
+        "a" + "_1" * 10000 + "_assignsubmission_.zip",  # a zip member's name has no limit
+        "a" + "_1" * 10000 + "_assignsubmission_file/x.ipynb",
+        "a_" + "1" * 20000 + "_1_2_x.zip",
     ):
         claim_of(name)
+        renamed_by(name)
     assert time.monotonic() - started < 1
 
 
