@@ -20,6 +20,11 @@ from pathlib import Path
 
 from autograder.errors import GraderError
 from autograder.workspace import CELL_TIMEOUT, CELL_TIMEOUT_ALL_CELLS, MEMORY_LIMIT, Course
+from bnlab._startup import skip_unused_format_checkers
+
+# Here, before any step imports nbformat: also in the processes a step spawns, which
+# import this module again as (or through) their __main__.
+skip_unused_format_checkers()
 
 # the steps of `all`, in order (not report: export writes the class report)
 PIPELINE = ("release", "collect", "grade", "feedback", "export", "similarity")
