@@ -19,8 +19,9 @@ missing), ``too slow`` (cut after a time limit), or what is wrong, in one
 line. A notebook that is missing or cannot be read as a notebook is named once,
 below the table; its functions show ``notebook missing`` / ``notebook
 unreadable``. A graded cell that cannot run (a SyntaxError, or a line that
-raises when the cell runs) is its own function's problem. A function that needs one of those says so, while the
-others are checked as usual. Below the table, a reminder names
+raises when the cell runs) is its own function's problem. A function that needs one of
+those says so, while the others are checked as usual; so does one whose check fails
+because a function it calls fails its own check. Below the table, a reminder names
 each written answer (graded by hand) still left as "YOUR ANSWER HERE".
 
 ``submit`` runs ``check`` and packs the notebooks into one zip named
@@ -116,6 +117,10 @@ class _CellFails(Exception):
         self.grade_id, self.what = grade_id, what
 
 
+# How a check says that a function of an earlier notebook it needs fails its own check
+# there (bnlab.checks._failure.earlier_failure), and how the table says it.
+EARLIER_FAILS = re.compile(r"This comes from your (\w+), loaded from (\S+?\.ipynb): it fails")
+FAILS_THERE = "which fails its own check"
 # How bnlab.loader says that a graded cell raised when it ran.
 CELL_FAILS = re.compile(r"The cell of (\w+) in \S+\.ipynb does not run: (.*?)\. Fix it there", re.S)
 
@@ -174,6 +179,9 @@ def _status(function, error, unavailable=None):
     if isinstance(error, CheckFailed):
         if message.startswith(f"{function} is not implemented yet"):
             return NOT_DONE
+        earlier = EARLIER_FAILS.search(message)
+        if earlier:
+            return one_line(f"fails: it needs {earlier[1]}() of {earlier[2]}, {FAILS_THERE}")
         hint = re.search(r"Likely mistake: (.*)", message)
         if hint:
             return "mistake: " + " ".join(hint.group(1).split())

@@ -536,3 +536,56 @@ def test_zips_from_submit_go_through_collect_and_grade_unchanged(
     full = points()
     for sample in handed_in:
         assert scores[ids[sample.student]] == expected_scores(sample, full), sample.student
+
+
+def _replace_in_graded_cell(path, grade_id, old, new):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    (cell,) = [
+        c
+        for c in notebook["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id
+    ]
+    source = "".join(cell["source"])
+    assert old in source
+    cell["source"] = source.replace(old, new)
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("function", "old", "new", "own_status"),
+    [
+        (  # a wrong type, which the check of 01 says in its own words
+            "linear_bn_activation_forward",
+            "return A, cache",
+            "return [A, cache, None]",
+            "linear_bn_activation_forward should return a tuple (A, cache); got list.",
+        ),
+        (  # wrong values: a classic mistake, named
+            "batchnorm_forward",
+            "var + eps",
+            "var",
+            None,
+        ),
+    ],
+)
+def test_a_row_that_fails_through_an_earlier_function_names_it(
+    inbox, tmp_path, function, old, new, own_status
+):
+    """The rows of the functions that call a failing one say which and where, in place of
+    an error of their own that does not say it (model_forward's 'too many values to
+    unpack')."""
+    _, solution = inbox["solution"]
+    folder = _copy_folder(solution, tmp_path / "work")
+    _replace_in_graded_cell(folder / "01_forward_bn.ipynb", function, old, new)
+    found = statuses(student.run_checks(folder))
+    pointer = f"fails: it needs {function}() of 01_forward_bn.ipynb, which fails its own check"
+    if own_status:
+        assert found[function] == own_status
+    else:
+        assert found[function].startswith("mistake: ")
+    # model_forward calls linear_bn_activation_forward, which calls batchnorm_forward
+    callers = {"linear_bn_activation_forward", "model_forward"} - {function}
+    assert {name: found[name] for name in callers} == dict.fromkeys(callers, pointer)
+    others = set(GRADED_FUNCTIONS) - callers - {function}
+    failing = {name: found[name] for name in others if found[name] != "passed"}
+    assert all(status == pointer for status in failing.values()), failing
