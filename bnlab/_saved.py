@@ -7,6 +7,7 @@ import json
 import warnings
 from dataclasses import dataclass
 
+from bnlab.cells import text_field
 from bnlab.course import NOTEBOOKS, WRITTEN_ANSWERS
 
 WIDTH = 100  # characters of a message shown in check's table
@@ -48,15 +49,6 @@ def one_line(text, width=WIDTH):
     return line if len(line) <= width else line[: width - 3].rstrip() + "..."
 
 
-def cell_text(source):
-    """A cell's source as one str, or None when it is neither a str nor a list of str."""
-    if isinstance(source, str):
-        return source
-    if isinstance(source, list) and all(isinstance(line, str) for line in source):
-        return "".join(source)
-    return None
-
-
 def read_notebook(path):
     """(notebook dict, None) if `path` is a readable notebook, else (None, what is wrong
     with it, in words)."""
@@ -79,7 +71,7 @@ def read_notebook(path):
     cells_ok = all(
         isinstance(cell, dict)
         and cell.get("cell_type") in ("code", "markdown", "raw")
-        and cell_text(cell.get("source")) is not None
+        and text_field(cell.get("source")) is not None
         for cell in notebook["cells"]
     )
     if notebook.get("nbformat") != 4 or not cells_ok:
@@ -112,7 +104,7 @@ def _heading(cells, index):
     for cell in reversed(cells[:index]):
         if cell.get("cell_type") != "markdown":
             continue
-        lines = (cell_text(cell.get("source")) or "").splitlines()
+        lines = (text_field(cell.get("source")) or "").splitlines()
         headings = [line.lstrip("#").strip() for line in lines if line.startswith("#")]
         if headings:
             return one_line(headings[-1], 60)
@@ -133,7 +125,7 @@ def unanswered(stem, notebook):
         if not isinstance(grade_id, str) or not (expected or is_answer) or grade_id in seen:
             continue
         seen.add(grade_id)
-        if not (cell_text(cell.get("source")) or "").replace(PLACEHOLDER, "").strip():
+        if not (text_field(cell.get("source")) or "").replace(PLACEHOLDER, "").strip():
             found.append(Answer(stem, grade_id, _heading(cells, index)))
     for grade_id in ANSWERS_OF.get(stem, []):
         if grade_id not in seen:
@@ -153,7 +145,7 @@ def cells_that_do_not_compile(stem, notebook):
         if cell.get("cell_type") != "code" or grade_id not in NOTEBOOKS[stem]:
             continue
         try:
-            compile(python_source(cell_text(cell.get("source")) or ""), "<cell>", "exec")
+            compile(python_source(text_field(cell.get("source")) or ""), "<cell>", "exec")
         except Exception as error:  # SyntaxError, or code the IPython reader rejects
             where = f" (line {error.lineno} of the cell)" if getattr(error, "lineno", None) else ""
             message = getattr(error, "msg", None) or str(error)

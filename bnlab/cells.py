@@ -4,7 +4,9 @@ A notebook cell may hold IPython's own syntax (``%time``, ``!pip``, ``x = !ls``,
 ``np.mean?``, a ``%%capture`` cell magic) that Python cannot compile or parse.
 ``python_source`` gives the Python code of a cell, with its lines where they
 were, for everything that reads cells as code: the loader (bnlab.loader) runs
-graded cells with it, the autograder analyses students' cells with it.
+graded cells with it, the autograder analyses students' cells with it. ``text_field``
+reads a text field of a notebook as one string, for everything that reads saved or handed-in
+notebooks without nbformat.
 """
 
 from functools import cache, lru_cache
@@ -60,3 +62,13 @@ def python_source(source):
         return _transformer().transform_cell(source)
     except Exception:  # the compiler or parser of the caller reports it
         return source
+
+
+def text_field(value):
+    """A text field of a notebook (a cell's source, an output's text) as one str: nbformat
+    writes a str or a list of str; None for anything else (a hostile or damaged file)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(part, str) for part in value):
+        return "".join(value)
+    return None

@@ -46,6 +46,8 @@ import re
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 
+from bnlab.cells import text_field
+
 # The version of these rules. A student's report records the version their autograded
 # notebooks were written under; grade makes those written under an older one inert again.
 VERSION = "1"
@@ -241,15 +243,6 @@ def _is_base64(data):
     return True
 
 
-def _text(value):
-    """A text field of nbformat (a string, or a list of strings), or None."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(part, str) for part in value):
-        return "".join(value)
-    return None
-
-
 def _image_metadata(metadata):
     """Only the numeric width and height of each raster image."""
     kept = {}
@@ -271,22 +264,22 @@ def inert_output(output):
     RASTER_TYPES."""
     kind = output.get("output_type")
     if kind == "stream":
-        text = _text(output.get("text"))
+        text = text_field(output.get("text"))
         name = output.get("name") if output.get("name") in ("stdout", "stderr") else "stdout"
         return {"output_type": "stream", "name": name, "text": text or ""}
     if kind == "error":
         trace = output.get("traceback")
         return {
             "output_type": "error",
-            "ename": _text(output.get("ename")) or "",
-            "evalue": _text(output.get("evalue")) or "",
+            "ename": text_field(output.get("ename")) or "",
+            "evalue": text_field(output.get("evalue")) or "",
             "traceback": [line for line in trace if isinstance(line, str)]
             if isinstance(trace, list)
             else [],
         }
     data = output.get("data") if isinstance(output.get("data"), dict) else {}
     kept = {}
-    text = _text(data.get("text/plain"))
+    text = text_field(data.get("text/plain"))
     if text is not None:
         kept["text/plain"] = text
     for image in RASTER_TYPES:
@@ -348,7 +341,7 @@ def _attachments(attachments):
 def inert_cell(cell, reserved=frozenset()):
     """One cell (a dict of nbformat 4), inert; a new dict. `reserved`: see markdown_problems."""
     kind = cell.get("cell_type")
-    source = _text(cell.get("source")) or ""
+    source = text_field(cell.get("source")) or ""
     new = {"cell_type": kind, "metadata": _cell_metadata(_dict(cell.get("metadata")))}
     if isinstance(cell.get("id"), str) and _CELL_ID.fullmatch(cell["id"]):
         new["id"] = cell["id"]
