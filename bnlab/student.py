@@ -117,10 +117,6 @@ class _CellFails(Exception):
         self.grade_id, self.what = grade_id, what
 
 
-# How a check says that a function of an earlier notebook it needs fails its own check
-# there (bnlab.checks._failure.earlier_failure), and how the table says it.
-EARLIER_FAILS = re.compile(r"This comes from your (\w+), loaded from (\S+?\.ipynb): it fails")
-FAILS_THERE = "which fails its own check"
 # How bnlab.loader says that a graded cell raised when it ran.
 CELL_FAILS = re.compile(r"The cell of (\w+) in \S+\.ipynb does not run: (.*?)\. Fix it there", re.S)
 
@@ -179,9 +175,12 @@ def _status(function, error, unavailable=None):
     if isinstance(error, CheckFailed):
         if message.startswith(f"{function} is not implemented yet"):
             return NOT_DONE
-        earlier = EARLIER_FAILS.search(message)
-        if earlier:
-            return one_line(f"fails: it needs {earlier[1]}() of {earlier[2]}, {FAILS_THERE}")
+        if error.earlier:  # a function it calls, of an earlier notebook, fails its check
+            earlier = error.earlier
+            return one_line(
+                f"fails: it needs {earlier.function}() of {earlier.notebook}, which fails its "
+                "own check"
+            )
         hint = re.search(r"Likely mistake: (.*)", message)
         if hint:
             return "mistake: " + " ".join(hint.group(1).split())

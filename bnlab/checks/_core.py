@@ -265,8 +265,9 @@ def _compare(name, function, case, got, labels):
             )
     earlier = earlier_failure(name, function)
     if earlier:
-        message += f"\n  {earlier}"
-    raise CheckFailed(f"{name}: {message}\n  Case: {label}.\n  {SHOW_CASE}", name, record)
+        message += f"\n  {earlier.note}"
+    message = f"{name}: {message}\n  Case: {label}.\n  {SHOW_CASE}"
+    raise CheckFailed(message, name, record, earlier=earlier)
 
 
 def run_check(name, function, labels=None, report=print):

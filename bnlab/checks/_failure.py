@@ -15,6 +15,7 @@ import sys
 import traceback
 import types
 from pathlib import Path
+from typing import NamedTuple
 
 CHECKS_DIR = Path(__file__).resolve().parent
 
@@ -40,13 +41,14 @@ class CheckFailed(AssertionError):
     name -- the graded function that was checked, or None
     case -- the failing case (a dict, see bnlab.checks._show.case_record), or None
     error -- the exception your function raised, or None
+    earlier -- the Earlier function it comes from (earlier_failure), or None
 
     The newest CheckFailed is the "last failure" that show_case() prints.
     """
 
-    def __init__(self, message, name=None, case=None, error=None):
+    def __init__(self, message, name=None, case=None, error=None, earlier=None):
         super().__init__(message)
-        self.name, self.case, self.error = name, case, error
+        self.name, self.case, self.error, self.earlier = name, case, error, earlier
         _last["failure"] = self
         _passed.pop(name, None)
 
@@ -215,18 +217,27 @@ def _reachable_loaded(function):
     return found
 
 
+class Earlier(NamedTuple):
+    """A function loaded from an earlier notebook that fails its own check there: its
+    name, its notebook file, and the note that says so and what to do."""
+
+    function: str
+    notebook: str
+    note: str
+
+
 def earlier_failure(name, function):
-    """A note when `function` (graded function `name`) uses a function loaded from an
-    earlier notebook that fails its own check there: which one, where, and what to do; ''
-    when none does. The earlier checks run quietly; the last failure stays as it was."""
+    """The Earlier function that `function` (graded function `name`) uses, loaded from an
+    earlier notebook, that fails its own check there; None when none does. The earlier
+    checks run quietly; the last failure stays as it was."""
     if _checking_earlier["on"]:
-        return ""
+        return None
     from bnlab.course import GRADED_FUNCTIONS
 
     try:
         loaded = _reachable_loaded(function)
     except Exception:  # a note is a courtesy: never a reason to fail otherwise
-        return ""
+        return None
     order = sorted(
         (key for key in loaded if key[1] in GRADED_FUNCTIONS and key[1] != name),
         key=lambda key: GRADED_FUNCTIONS.index(key[1]),
@@ -240,13 +251,14 @@ def earlier_failure(name, function):
                     CHECKS[other](loaded[(notebook, other)])
             except CheckFailed as failure:
                 first = str(failure).splitlines()[0]
-                return (
+                note = (
                     f"This comes from your {other}, loaded from {notebook}: it fails its own "
                     f"check there ({first})\n  {what_to_do(notebook)}"
                 )
+                return Earlier(other, notebook, note)
             except Exception:
                 continue
-        return ""
+        return None
     finally:
         _checking_earlier["on"] = False
         _last["failure"] = last
@@ -262,14 +274,14 @@ def raised(name, error, label, case=None, function=None):
         error = error.with_traceback(trimmed)
     message = f"{name} raised {type(error).__name__}: {error}\n  Case: {label}."
     frames = _loaded_frames(error)
-    note = earlier_failure(name, function) if function is not None else ""
+    earlier = earlier_failure(name, function) if function is not None else None
     if frames:
         notebook, loaded = frames[-1]
         message += f"\n  The error was raised in your {loaded}, loaded from {notebook}." + (
-            f"\n  {note}"
-            if note
+            f"\n  {earlier.note}"
+            if earlier
             else f"\n  Its check passes there: look at what {name} passes to it."
         )
-    elif note:  # e.g. it unpacks what a function of an earlier notebook returned wrong
-        message += f"\n  {note}"
-    return CheckFailed(message, name, case, error)
+    elif earlier:  # e.g. it unpacks what a function of an earlier notebook returned wrong
+        message += f"\n  {earlier.note}"
+    return CheckFailed(message, name, case, error, earlier)

@@ -214,31 +214,31 @@ def _with_hint(failure, hint):
     first, *rest = str(failure).split("\n")
     rest = [line for line in rest if line.strip() != SHOW_CASE]
     message = "\n".join([first, f"  {LIKELY} {hint}", *rest])
-    return CheckFailed(message, failure.name, failure.case, failure.error)
+    return CheckFailed(message, failure.name, failure.case, failure.error, failure.earlier)
 
 
 def _with_earlier(name, function, failure):
     """`failure` again, ending with a note when it names no earlier notebook yet and comes
-    from one: `function` itself was loaded from an earlier notebook, or a function it calls
-    was and fails its own check there (earlier_failure). This reaches the failures a check
-    raises itself, such as a wrong type returned, an input changed in place or an output
-    that cannot be compared. `failure` itself otherwise."""
+    from one: a function `function` calls, loaded from an earlier notebook, fails its own
+    check there (earlier_failure), or else `function` itself was loaded from one. This
+    reaches the failures a check raises itself, such as a wrong type returned, an input
+    changed in place or an output that cannot be compared. `failure` itself otherwise."""
     from bnlab.loader import origin
 
     message, case = str(failure), failure.case
     if ", loaded from " in message or " is not implemented" in message:
         return failure
+    # its own mistake, wrong values or an error: earlier_failure was asked already
+    looked_at = LIKELY in message or (isinstance(case, dict) and {"got_part", "error"} & set(case))
+    earlier = None if looked_at else earlier_failure(name, function)
     where = origin(function) if isinstance(function, types.FunctionType) else None
-    if where is not None:
-        notebook = where[0]
-        note = f"This {name} is yours, loaded from {notebook}.\n  {what_to_do(notebook)}"
-    elif LIKELY in message or (isinstance(case, dict) and {"got_part", "error"} & set(case)):
-        return failure  # its own mistake, or wrong values or an error (looked at already)
+    if earlier:
+        note = earlier.note
+    elif where is not None:
+        note = f"This {name} is yours, loaded from {where[0]}.\n  {what_to_do(where[0])}"
     else:
-        note = earlier_failure(name, function)
-    if not note:
         return failure
-    return CheckFailed(f"{message}\n  {note}", failure.name, failure.case, failure.error)
+    return CheckFailed(f"{message}\n  {note}", failure.name, case, failure.error, earlier)
 
 
 def names_mistakes(name):
