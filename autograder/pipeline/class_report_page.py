@@ -25,7 +25,6 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 """
     + TABLE_STYLE
 )
-_e = escaped
 
 
 def _n(value):
@@ -46,7 +45,7 @@ def _png(figure):
 
 
 def _img(data, alt):
-    return f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+    return f'<img src="data:image/png;base64,{data}" alt="{escaped(alt)}">'
 
 
 def _label(t):
@@ -155,7 +154,7 @@ def _summary(tallied):
     out = [f'<p id="students"><b>{len(tallied.students)}</b> student(s) with a submission.</p>']
     for stem in tallied.nobody_handed_in:
         out.append(
-            f'<p class="nobody">Nobody handed in <code>{_e(stem)}.ipynb</code>: its functions '
+            f'<p class="nobody">Nobody handed in <code>{escaped(stem)}.ipynb</code>: its functions '
             "count as not attempted.</p>"
         )
     ranked = sorted(  # first the points lost by failures: what was tried and is not understood
@@ -166,12 +165,12 @@ def _summary(tallied):
         return out + ["<p>Nobody lost a point on a graded function.</p>"]
     out.append("<h2>What to reteach</h2><ol>")
     for t in ranked:
-        line = f"<code>{_e(t.function)}</code>: {t.counts['failed']} failed, losing "
+        line = f"<code>{escaped(t.function)}</code>: {t.counts['failed']} failed, losing "
         line += f"{_n(t.lost['failed'])} points; {t.counts['not attempted']} did not attempt it"
         if t.causes:
             cause, students = next(iter(t.causes.items()))
             label, text = tallied.cause_text(t.function, cause)
-            line += f"; most often: {_e(text)} ({len(students)})"
+            line += f"; most often: {escaped(text)} ({len(students)})"
         out.append(f"<li>{line}</li>")
     return out + ["</ol>"]
 
@@ -187,8 +186,8 @@ def _functions(tallied):
     for t in tallied.functions:
         cells = "".join(f'<td class="n">{t.counts[kind]}</td>' for kind in OUTCOMES)
         out.append(
-            f'<tr data-function="{_e(t.function)}"><td>{_e(t.notebook)}</td>'
-            f"<td><code>{_e(t.function)}</code></td>{cells}"
+            f'<tr data-function="{escaped(t.function)}"><td>{escaped(t.notebook)}</td>'
+            f"<td><code>{escaped(t.function)}</code></td>{cells}"
             f'<td class="n">{_n(t.points_lost)}</td><td class="n">{_n(t.possible)}</td></tr>'
         )
     return out + ["</tbody></table>"]
@@ -206,11 +205,11 @@ def _mistakes(tallied):
     for t in failing:
         for cause, students in t.causes.items():
             label, text = tallied.cause_text(t.function, cause)
-            who = ", ".join(_e(s) for s in students)
+            who = ", ".join(escaped(s) for s in students)
             out.append(
-                f'<tr data-function="{_e(t.function)}" data-mistake="{_e(label)}">'
-                f"<td><code>{_e(t.function)}</code></td><td><code>{_e(label)}</code></td>"
-                f'<td>{_e(text)}</td><td class="n">{len(students)}</td>'
+                f'<tr data-function="{escaped(t.function)}" data-mistake="{escaped(label)}">'
+                f"<td><code>{escaped(t.function)}</code></td><td><code>{escaped(label)}</code></td>"
+                f'<td>{escaped(text)}</td><td class="n">{len(students)}</td>'
                 f"<td><details><summary>{len(students)} student(s)</summary>{who}"
                 "</details></td></tr>"
             )
@@ -225,8 +224,8 @@ def _mistakes(tallied):
         for t in messages:
             for message, count in t.details.most_common(DETAILS_KEPT):
                 out.append(
-                    f'<tr data-function="{_e(t.function)}"><td><code>{_e(t.function)}</code></td>'
-                    f'<td><code>{_e(message)}</code></td><td class="n">{count}</td></tr>'
+                    f'<tr data-function="{escaped(t.function)}"><td><code>{escaped(t.function)}</code></td>'
+                    f'<td><code>{escaped(message)}</code></td><td class="n">{count}</td></tr>'
                 )
         out.append("</tbody></table>")
     return out
@@ -244,8 +243,8 @@ def _answers(tallied):
         scores = ", ".join(f"{_n(s)}: {c}" for s, c in sorted(a.scores.items())) or "none yet"
         cells = "".join(f'<td class="n">{a.counts[kind]}</td>' for kind in ANSWER_OUTCOMES)
         out.append(
-            f'<tr data-answer="{_e(a.answer)}"><td>{_e(a.notebook)}</td>'
-            f'<td><code>{_e(a.answer)}</code></td><td class="n">{_n(a.max_points)}</td>'
+            f'<tr data-answer="{escaped(a.answer)}"><td>{escaped(a.notebook)}</td>'
+            f'<td><code>{escaped(a.answer)}</code></td><td class="n">{_n(a.max_points)}</td>'
             f"<td>{scores}</td>{cells}</tr>"
         )
     return out + ["</tbody></table>"]

@@ -25,7 +25,6 @@ mark { background: #ffd966; }
 section { border-top: 2px solid #888; margin-top: 2em; }
 """
 )
-_e = escaped
 
 
 def marked_code(source, spans):
@@ -37,9 +36,9 @@ def marked_code(source, spans):
         start, end = min(start, len(shown)), min(end, len(shown))
         if start < at or start >= end:
             continue
-        parts += [_e(shown[at:start]), "<mark>", _e(shown[start:end]), "</mark>"]
+        parts += [escaped(shown[at:start]), "<mark>", escaped(shown[start:end]), "</mark>"]
         at = end
-    parts.append(_e(shown[at:]))
+    parts.append(escaped(shown[at:]))
     cut = f'\n<p class="note">({rest} more characters not shown)</p>' if rest > 0 else ""
     return "<pre>" + "".join(parts) + "</pre>" + cut
 
@@ -47,22 +46,22 @@ def marked_code(source, spans):
 def _column(student, marks, name):
     cells = [(i, c) for i, c in enumerate(student.cells) if c.name == name]
     if not cells:
-        return f"<h4>{_e(student.id)}</h4>\n<p class='note'>no such cell</p>"
+        return f"<h4>{escaped(student.id)}</h4>\n<p class='note'>no such cell</p>"
     code = "\n".join(marked_code(cell.source, marks.get(i, [])) for i, cell in cells)
-    return f"<h4>{_e(student.id)}</h4>\n{code}"
+    return f"<h4>{escaped(student.id)}</h4>\n{code}"
 
 
 def _pair_section(rank, shown):
     pair, a, b = shown.pair, shown.a, shown.b
     lines = [
         f'<section id="pair-{rank}">',
-        f"<h2>{rank}. {_e(pair.a)} and {_e(pair.b)}</h2>",
+        f"<h2>{rank}. {escaped(pair.a)} and {escaped(pair.b)}</h2>",
         f"<p>They share {pair.shared} distinctive fingerprints: {_share(pair)}. Marked: the "
         "code they share that few others in the class wrote.</p>",
     ]
     for name in shown.functions:
         lines += [
-            f"<h3>{_e(name)}</h3>",
+            f"<h3>{escaped(name)}</h3>",
             '<div class="side">',
             f"<div>{_column(a, shown.marks_a, name)}</div>",
             f"<div>{_column(b, shown.marks_b, name)}</div>",
@@ -74,8 +73,8 @@ def _pair_section(rank, shown):
 
 def _share(pair):
     return (
-        f"{_percent(pair.shared, pair.distinctive_a)} of {_e(pair.a)}'s, "
-        f"{_percent(pair.shared, pair.distinctive_b)} of {_e(pair.b)}'s; score {pair.score:.2f}"
+        f"{_percent(pair.shared, pair.distinctive_a)} of {escaped(pair.a)}'s, "
+        f"{_percent(pair.shared, pair.distinctive_b)} of {escaped(pair.b)}'s; score {pair.score:.2f}"
     )
 
 
@@ -92,7 +91,7 @@ def _table(finding):
     for rank, pair in enumerate(finding.pairs, 1):
         link = f'<a href="#pair-{rank}">pair {rank}</a>' if rank <= len(finding.shown) else "-"
         rows.append(
-            f'<tr><td class="n">{rank}</td><td>{_e(pair.a)}</td><td>{_e(pair.b)}</td>'
+            f'<tr><td class="n">{rank}</td><td>{escaped(pair.a)}</td><td>{escaped(pair.b)}</td>'
             f'<td class="n">{pair.shared}</td><td class="n">{pair.score:.2f}</td>'
             f"<td>{link}</td></tr>"
         )
@@ -104,7 +103,7 @@ def _notes(finding):
     if not finding.notes:
         return ""
     items = [
-        f"<li>{_e(student)}: {_e(note)}</li>"
+        f"<li>{escaped(student)}: {escaped(note)}</li>"
         for student, notes in sorted(finding.notes.items())
         for note in notes
     ]
