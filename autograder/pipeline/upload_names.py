@@ -134,8 +134,11 @@ def renamed_by(relative):
     (or its Moodle folder) is all that could say whose it is: such names hold no student id.
     None for any other name, and for the names `bnlab submit` writes (they hold the id)."""
     path = PurePosixPath(relative)
-    if _submitted(path, path.suffix.lower() == ".ipynb"):
-        return None
+    return None if _submitted(path, path.suffix.lower() == ".ipynb") else _lms_of(path)
+
+
+def _lms_of(path):
+    """ "Moodle" or "Canvas" when that LMS named `path` (a PurePosixPath) or its folder."""
     if _moodle_folder(path) or MOODLE_PREFIX.match(path.stem):
         return "Moodle"
     if CANVAS_PREFIX.match(path.stem):
@@ -198,13 +201,13 @@ def claim_of(relative, regexp=None):
         if notebook and not stem:
             return None
         return Claim(groups["student_id"], stem, groups.get("timestamp"), None)
-    if renamed_by(path):
+    submitted = _submitted(path, notebook)
+    if submitted is None and _lms_of(path):  # renamed_by: no student id in such a name
         return None
     if len(parts) >= 3 and parts[-2] == ASSIGNMENT and (name in NOTEBOOKS or not notebook):
         return Claim(parts[-3], name if notebook else None, None, "/".join(parts[:-1]))
     if notebook and len(parts) >= 2 and name in NOTEBOOKS:
         return Claim(parts[-2], name, None, "/".join(parts[:-1]))
-    submitted = _submitted(path, notebook)
     if submitted:
         return submitted
     lms = _lms_name(name)
