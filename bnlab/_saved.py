@@ -7,7 +7,7 @@ import json
 import warnings
 from dataclasses import dataclass
 
-from bnlab.cells import text_field
+from bnlab.cells import python_source, text_field
 from bnlab.course import NOTEBOOKS, WRITTEN_ANSWERS
 
 WIDTH = 100  # characters of a message shown in check's table
@@ -94,6 +94,7 @@ def notebook_problem(path):
 
 
 def nbgrader_metadata(cell):
+    """nbgrader's metadata of `cell` (a dict of a saved notebook), {} when it has none."""
     metadata = cell.get("metadata")
     found = metadata.get("nbgrader") if isinstance(metadata, dict) else None
     return found if isinstance(found, dict) else {}
@@ -137,8 +138,6 @@ def cells_that_do_not_compile(stem, notebook):
     """{grade_id: what is wrong} of the graded cells of notebook `stem` (a notebook dict)
     whose code is not Python at all (a SyntaxError, an IndentationError); their sources
     are emptied in `notebook`, so that the other functions still load."""
-    from bnlab.cells import python_source
-
     found = {}
     for cell in notebook["cells"]:
         grade_id = nbgrader_metadata(cell).get("grade_id")
